@@ -1,0 +1,26 @@
+"""a3c: asynchronous advantage actor-critic (A3C and GA3C) for Gymnasium environments.
+
+Public API: `Config`, `train(config) -> TrainResult`, `load(path) -> Agent`.
+"""
+
+from a3c.config import Config
+from a3c.errors import CheckpointError, ConfigError, UserError
+
+__version__ = "0.1.0"
+
+
+def train(config: Config, resume=None):
+    """Train with `config` (see `Config.for_env` for per-env presets); returns a TrainResult."""
+    from a3c.training import train as _train
+
+    return _train(config, resume=resume)
+
+
+def load(path):
+    """An Agent from a run directory or checkpoint file: `agent.act(obs)` returns an action."""
+    from a3c.agent import Agent
+
+    return Agent.load(path)
+
+
+__all__ = ["Config", "train", "load", "UserError", "ConfigError", "CheckpointError", "__version__"]

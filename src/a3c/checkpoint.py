@@ -1,0 +1,155 @@
+"""Checkpoints: safetensors tensors + a JSON sidecar; no pickle, so loading runs no code.
+
+A checkpoint is two files in <run_dir>/checkpoints/: `ckpt-<env_steps>.safetensors`
+(model parameters under "model.", optimizer statistics under "optim.") and
+`ckpt-<env_steps>.json` (config, counters, monitor state, RNG states, and the SHA-256
+of the tensor file). Each is written to a temporary file and renamed, the JSON last, so
+a crash at any point leaves the previous checkpoint whole and the new one invisible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from a3c.errors import CheckpointError
+
+FORMAT_VERSION = 1
+KEEP = 3
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def rng_states() -> dict[str, Any]:
+    """The main process's RNG states (workers reseed from seed, rank and counters)."""
+    version, internal, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "python": [version, list(internal), gauss],
+        "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)],
+        "torch": torch.random.get_rng_state().tolist(),
+    }
+
+
+def restore_rng(states: dict[str, Any]) -> None:
+    if "python" in states:
+        version, internal, gauss = states["python"]
+        random.setstate((version, tuple(internal), gauss))
+    if "numpy" in states:
+        kind, keys, pos, has_gauss, cached = states["numpy"]
+        np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+    if "torch" in states:
+        torch.random.set_rng_state(torch.tensor(states["torch"], dtype=torch.uint8))
+
+
+def save_checkpoint(
+    run_dir: str | Path,
+    model: torch.nn.Module,
+    optim_tensors: dict[str, torch.Tensor],
+    meta: dict[str, Any],
+    env_steps: int,
+) -> Path:
+    """Write a checkpoint and keep the newest KEEP; returns the JSON sidecar's path."""
+    folder = Path(run_dir) / "checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"ckpt-{env_steps:012d}"
+    tensors = {f"model.{k}": v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    tensors.update({f"optim.{k}": v.detach().cpu().contiguous().clone() for k, v in optim_tensors.items()})
+    weights = folder / f"{stem}.safetensors"
+    tmp = weights.with_name(weights.name + ".tmp")
+    save_file(tensors, str(tmp))
+    os.replace(tmp, weights)
+    sidecar = dict(meta, format_version=FORMAT_VERSION, weights=weights.name, sha256=_sha256(weights),
+                   rng=rng_states())
+    path = folder / f"{stem}.json"
+    _atomic_write_bytes(path, json.dumps(sidecar, indent=1).encode())
+    for old in sorted(folder.glob("ckpt-*.json"))[:-KEEP]:
+        old.unlink(missing_ok=True)
+        (folder / old.name.replace(".json", ".safetensors")).unlink(missing_ok=True)
+    return path
+
+
+def find_checkpoint(path: str | Path) -> Path:
+    """The sidecar to load for a run directory, checkpoints folder or checkpoint file."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"no such run directory or checkpoint: {path}")
+    if path.is_file():
+        if path.suffix == ".safetensors":
+            path = path.with_suffix(".json")
+        if path.suffix != ".json" or not path.is_file():
+            raise CheckpointError(
+                f"{path} is not a checkpoint. Allowed: a run directory, or a ckpt-*.json / ckpt-*.safetensors file."
+            )
+        return path
+    folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+    candidates = sorted(folder.glob("ckpt-*.json"), reverse=True)
+    if not candidates:
+        raise CheckpointError(f"no checkpoint found in {path} (expected {folder}/ckpt-*.json)")
+    return candidates[0]
+
+
+def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """(sidecar, model tensors, optimizer tensors) for the newest intact checkpoint at path.
+
+    In a run directory, a newest checkpoint that is corrupt is passed over for the one
+    before it, with the reason kept in sidecar["skipped"]; a file named directly must be intact.
+    """
+    first = find_checkpoint(path)
+    named_directly = Path(path).is_file()
+    candidates = [first] if named_directly else sorted(first.parent.glob("ckpt-*.json"), reverse=True)
+    problems: list[str] = []
+    for sidecar_path in candidates:
+        try:
+            sidecar, model, optim = _load_one(sidecar_path)
+        except CheckpointError as exc:
+            problems.append(str(exc))
+            continue
+        sidecar["skipped"] = problems
+        sidecar["path"] = str(sidecar_path)
+        return sidecar, model, optim
+    raise CheckpointError("; ".join(problems))
+
+
+def _load_one(sidecar_path: Path):
+    try:
+        sidecar = json.loads(sidecar_path.read_text())
+        weights = sidecar_path.parent / sidecar["weights"]
+        expected = sidecar["sha256"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"checkpoint {sidecar_path} is corrupt or incomplete ({exc.__class__.__name__}: {exc})") from None
+    if not weights.is_file():
+        raise CheckpointError(f"checkpoint {sidecar_path} names missing weights file {weights.name}")
+    if _sha256(weights) != expected:
+        raise CheckpointError(f"checkpoint weights {weights} are corrupt (checksum mismatch)")
+    try:
+        tensors = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint weights {weights} cannot be read: {exc}") from None
+    model = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    optim = {k[len("optim."):]: v for k, v in tensors.items() if k.startswith("optim.")}
+    return sidecar, model, optim

@@ -1,0 +1,161 @@
+"""The command line: `a3c train | eval | plot`. User mistakes exit 2 with one paragraph."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from a3c.config import Config, field_names, preset_for, read_toml, unknown_field_error
+from a3c.errors import UserError
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+# Flags the contract names with a short help; every other Config field gets a generated flag.
+FLAG_HELP = {
+    "algo": "a3c (Hogwild workers) or ga3c (batched predictors and trainers)",
+    "workers": "worker processes (default: CPU count)",
+    "total_steps": "stop after this many env steps, counted from the run's start",
+    "time_limit": "stop after this many seconds of wall time",
+    "target_return": "stop when the mean return of the last target_window episodes reaches this",
+    "seed": "base random seed; worker i uses seed + i",
+    "run_dir": "the run directory (default runs/<env>-<algo>-<timestamp>)",
+    "device": "auto, cpu or cuda",
+    "backend": "local or ray",
+    "ray_address": "address of an existing Ray cluster",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one paragraph, exit 2, no traceback
+        self.print_usage(sys.stderr)
+        print(f"a3c: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="a3c", description="Asynchronous advantage actor-critic (A3C / GA3C) for Gymnasium.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = sub.add_parser("train", help="train an agent", description="Train an agent on a Gymnasium env.")
+    train.add_argument("env_id", nargs="?", help="Gymnasium id (e.g. CartPole-v1) or module:Class")
+    train.add_argument("--config", metavar="FILE.toml", help="a TOML file of config fields")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR in place")
+    train.add_argument("--set", metavar="key=value", action="append", default=[], help="set any config field")
+    for f in fields(Config):
+        if f.name == "env_id":
+            continue
+        train.add_argument("--" + f.name.replace("_", "-"), dest="field_" + f.name, default=None,
+                           metavar="VALUE", help=FLAG_HELP.get(f.name, f"config field {f.name} (default {f.default!r})"
+                                                               if not callable(f.default_factory) else f"config field {f.name}"))
+
+    ev = sub.add_parser("eval", help="evaluate a trained agent")
+    ev.add_argument("path", metavar="RUN_DIR|CHECKPOINT")
+    ev.add_argument("--episodes", type=int, default=10)
+    ev.add_argument("--seed", type=int, default=10_000, help="seed of the first episode (default apart from training seeds)")
+    ev.add_argument("--video", metavar="DIR", help="write an MP4 of every episode to DIR")
+    ev.add_argument("--sample", action="store_true", help="sample actions from the policy instead of taking the most likely")
+    ev.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+
+    pl = sub.add_parser("plot", help="plot learning curves of runs")
+    pl.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    pl.add_argument("-o", "--output", metavar="FILE.png")
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Every field the user set: TOML file first, then --set, then explicit flags."""
+    values: dict[str, Any] = {}
+    if args.config:
+        values.update(read_toml(args.config))
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep:
+            raise UserError(f"--set expects key=value, got '{item}'")
+        if key not in field_names():
+            raise unknown_field_error(key)
+        values[key] = value
+    for name in field_names():
+        value = getattr(args, "field_" + name, None)
+        if value is not None:
+            values[name] = value
+    for key in values:
+        if key not in field_names():
+            raise unknown_field_error(key)
+    return values
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from a3c.training import train
+
+    overrides = _overrides(args)
+    if args.resume:
+        from a3c.checkpoint import load_checkpoint
+
+        sidecar, _, _ = load_checkpoint(args.resume)
+        saved = dict(sidecar["config"])
+        if args.env_id and args.env_id != saved["env_id"]:
+            raise UserError(f"run {args.resume} trains {saved['env_id']}, not {args.env_id}; drop ENV_ID or match it")
+        saved.update(overrides)
+        saved["run_dir"] = str(args.resume)
+        cfg = Config.from_dict(saved)
+        result = train(cfg, resume=args.resume)
+    else:
+        if not args.env_id:
+            raise UserError("missing ENV_ID: say which environment to train on, e.g. a3c train CartPole-v1")
+        env_id = overrides.pop("env_id", args.env_id)
+        cfg = Config.for_env(env_id, **overrides)
+        result = train(cfg)
+    print(json.dumps({k: getattr(result, k) for k in ("stop_reason", "solved", "env_steps", "wall_seconds",
+                                                          "mean_return_100", "time_to_target_s", "run_dir")}))
+    if result.stop_reason == "interrupted":
+        return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from a3c.agent import Agent
+    from a3c.evaluate import evaluate
+
+    agent = Agent.load(args.path)
+    report = evaluate(agent, episodes=args.episodes, seed=args.seed, deterministic=not args.sample,
+                      video_dir=args.video)
+    mode = "greedy" if not args.sample else "sampled"
+    print(f"{agent.config.env_id}: {mode} return {report['mean_return']:.2f} +/- {report['std_return']:.2f} "
+          f"over {report['episodes']} episodes (mean length {report['mean_length']:.1f})")
+    if args.video:
+        print(f"videos written to {args.video}")
+    if args.json:
+        print(json.dumps(report))
+    return EXIT_OK
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from a3c.plot import plot_runs
+
+    output = args.output or (str(Path(args.runs[0]) / "learning_curve.png") if len(args.runs) == 1
+                             else "learning_curves.png")
+    print(plot_runs(args.runs, output))
+    return EXIT_OK
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handlers = {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot}
+    try:
+        return handlers[args.command](args)
+    except UserError as exc:
+        print(f"a3c {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""The A3C engine (Mnih et al. 2016): worker processes, each with its own envs and a local
+copy of the network, applying gradients lock-free to one global network in shared memory."""
+
+from __future__ import annotations
+
+import queue as queue_lib
+import time
+from typing import Any
+
+import torch
+
+from a3c.distributions import distribution_for
+from a3c.engines.common import (
+    Reporter, SharedCounters, child_seed, context, prepare_child, report_crash, stop_processes,
+)
+from a3c.envs import EnvGroup
+from a3c.loss import loss_settings, rollout_loss
+from a3c.models import build_model
+from a3c.optim import build_optimizer, scheduled_lr
+from a3c.rollout import RolloutCollector
+
+
+def worker_main(rank, incarnation, cfg, global_model, optim_state, counters, queue, stop_event) -> None:
+    try:
+        seed = child_seed(cfg.seed, rank, incarnation)
+        prepare_child(seed)
+        # Env i of this worker is seeded (seed + rank) * envs_per_worker + i: seed + rank with one env.
+        envs = EnvGroup(cfg.env_id, cfg.envs_per_worker, seed * cfg.envs_per_worker)
+        dist = distribution_for(envs.envs[0].action_space)
+        local = build_model(cfg, envs.obs_shape, dist)
+        optimizer = build_optimizer(cfg, global_model.parameters())
+        optimizer.adopt_state_tensors(optim_state)
+        collector = RolloutCollector(envs, local, dist, cfg.t_max)
+        reporter = Reporter(queue, rank)
+        settings = loss_settings(cfg)
+        global_params = list(global_model.parameters())
+        local_params = list(local.parameters())
+        steps_per_rollout = cfg.t_max * cfg.envs_per_worker
+        while not stop_event.is_set():
+            # 1. sync: start every rollout from the current global parameters.
+            local.load_state_dict(global_model.state_dict())
+            # 2. roll out t_max steps with the local copy.
+            rollout, finished = collector.collect()
+            # 3. returns, advantages and the loss, from the shared math.
+            terms = rollout_loss(local, dist, rollout, **settings)
+            local.zero_grad(set_to_none=True)
+            terms.total.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(local_params, cfg.max_grad_norm)
+            # 4. apply the local gradients to the global parameters, lock-free.
+            for global_p, local_p in zip(global_params, local_params):
+                global_p.grad = local_p.grad
+            env_steps = counters.add(env_steps=steps_per_rollout, updates=1, episodes=len(finished))
+            optimizer.set_lr(scheduled_lr(cfg, env_steps))
+            optimizer.step()
+            reporter.episodes(finished)
+            reporter.losses(terms.policy.item(), terms.value.item(), terms.entropy.item(), grad_norm.item())
+            reporter.maybe_send()
+        reporter.maybe_send(force=True)
+    except Exception:
+        report_crash(queue, rank, "worker")
+        raise
+
+
+class HogwildEngine:
+    """Starts, supervises and stops the A3C workers. The main process never steps an env."""
+
+    columns: tuple[str, ...] = ("workers_alive", "restarts")
+
+    def __init__(self, cfg, model, optimizer, counters: SharedCounters, ctx):
+        self.cfg, self.model, self.optimizer, self.counters, self.ctx = cfg, model, optimizer, counters, ctx
+        self.queue = ctx.Queue()
+        self.stop_event = ctx.Event()
+        self.processes: list[Any] = [None] * cfg.workers
+        self.incarnations = [0] * cfg.workers
+        self.restarts = 0
+        self._first_incarnation = 0
+
+    def set_incarnation_base(self, base: int) -> None:
+        """A resumed run starts its workers on fresh random streams."""
+        self._first_incarnation = base
+        self.incarnations = [base] * self.cfg.workers
+
+    def _spawn(self, rank: int) -> None:
+        proc = self.ctx.Process(
+            target=worker_main, name=f"a3c-worker-{rank}", daemon=True,
+            args=(rank, self.incarnations[rank], self.cfg, self.model, self.optimizer.state_tensors(),
+                  self.counters, self.queue, self.stop_event),
+        )
+        proc.start()
+        self.processes[rank] = proc
+
+    def start(self) -> None:
+        for rank in range(self.cfg.workers):
+            self._spawn(rank)
+
+    def drain(self, timeout: float) -> list[dict]:
+        messages = []
+        try:
+            messages.append(self.queue.get(timeout=timeout))
+            while True:
+                messages.append(self.queue.get_nowait())
+        except (queue_lib.Empty, EOFError, OSError):
+            pass
+        return messages
+
+    def supervise(self) -> list[str]:
+        """Restart any worker that died; returns what happened, for the event log."""
+        events = []
+        if self.stop_event.is_set():
+            return events
+        for rank, proc in enumerate(self.processes):
+            if proc is not None and not proc.is_alive():
+                events.append(f"worker {rank} (pid {proc.pid}) died with exit code {proc.exitcode}; restarting it")
+                proc.join(0.1)
+                self.incarnations[rank] += 1
+                self.restarts += 1
+                self._spawn(rank)
+        return events
+
+    def extra_metrics(self) -> dict[str, float]:
+        alive = sum(1 for p in self.processes if p is not None and p.is_alive())
+        return {"workers_alive": alive, "restarts": self.restarts}
+
+    def close(self) -> list[dict]:
+        """Stop every worker and return the reports still in flight."""
+        self.stop_event.set()
+        deadline = time.monotonic() + 5.0
+        leftover: list[dict] = []
+        # Keep draining while workers finish, so none blocks on a full queue pipe.
+        while any(p is not None and p.is_alive() for p in self.processes) and time.monotonic() < deadline:
+            leftover.extend(self.drain(0.05))
+        stop_processes(self.processes, timeout=1.0)
+        leftover.extend(self.drain(0.0))
+        return leftover

@@ -1,0 +1,17 @@
+"""Errors a user can cause. The CLI turns these into one paragraph and exit code 2."""
+
+
+class UserError(Exception):
+    """A mistake in what the user asked for: bad config, env id, file or path."""
+
+
+class ConfigError(UserError):
+    """An invalid or unknown configuration field or value."""
+
+    def __init__(self, field: str, value: object, allowed: str):
+        self.field, self.value, self.allowed = field, value, allowed
+        super().__init__(f"invalid value for '{field}': {value!r}. Allowed: {allowed}.")
+
+
+class CheckpointError(UserError):
+    """A checkpoint or run directory that is missing, incomplete or corrupt."""

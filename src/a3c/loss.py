@@ -1,0 +1,108 @@
+"""The actor-critic loss: policy (advantage-weighted log-prob), value and entropy terms.
+
+`actor_critic_loss` is the pure formula; `rollout_loss` runs a model over a Rollout and
+feeds the chosen return estimator into it. Every engine trains through `rollout_loss`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from a3c import returns as R
+from a3c.distributions import Distribution
+from a3c.models import ActorCritic
+from a3c.rollout import Rollout
+
+
+@dataclass
+class LossTerms:
+    total: torch.Tensor  # the scalar to backpropagate
+    policy: torch.Tensor
+    value: torch.Tensor
+    entropy: torch.Tensor
+    log_ratio_mean: torch.Tensor  # mean log(pi/mu) over the batch: 0 when on-policy
+
+
+def actor_critic_loss(
+    log_probs: torch.Tensor,
+    entropy: torch.Tensor,
+    values: torch.Tensor,
+    advantages: torch.Tensor,
+    value_targets: torch.Tensor,
+    value_coef: float,
+    entropy_coef: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(total, policy, value, entropy), each a mean over all steps.
+
+    policy = -mean(A * log pi(a|s))         advantages carry no gradient
+    value  = 0.5 * mean((target - V(s))^2)  targets carry no gradient
+    total  = policy + value_coef * value - entropy_coef * mean(entropy)
+    """
+    policy = -(advantages.detach() * log_probs).mean()
+    value = 0.5 * (value_targets.detach() - values).pow(2).mean()
+    mean_entropy = entropy.mean()
+    total = policy + value_coef * value - entropy_coef * mean_entropy
+    return total, policy, value, mean_entropy
+
+
+def rollout_loss(
+    model: ActorCritic,
+    dist: Distribution,
+    rollout: Rollout,
+    *,
+    gamma: float,
+    advantage: str = "gae",
+    gae_lambda: float = 1.0,
+    value_coef: float = 0.5,
+    entropy_coef: float = 0.01,
+    normalize_advantage: bool = False,
+    vtrace: bool = False,
+    rho_bar: float = 1.0,
+    c_bar: float = 1.0,
+) -> LossTerms:
+    steps = rollout.t_max
+    # One pass over all T + 1 observations: rows 0..T-1 are trained, row T is the bootstrap.
+    params, values_ext = model.forward_sequence(rollout.obs, rollout.initial_state(), rollout.starts)
+    params, values = params[:steps], values_ext[:steps]
+    log_probs = dist.log_prob(params, rollout.actions)
+    entropy = dist.entropy(params)
+    with torch.no_grad():
+        baseline = values.detach()
+        next_values = R.next_state_values(
+            baseline, values_ext[steps].detach(), rollout.terminated, rollout.truncated, rollout.truncation_values
+        )
+        ends = rollout.episode_ends
+        log_ratios = log_probs.detach() - rollout.behaviour_log_probs
+        if vtrace:
+            targets, advantages = R.vtrace(
+                rollout.rewards, baseline, next_values, ends, log_ratios, gamma, rho_bar, c_bar
+            )
+        elif advantage == "nstep":
+            targets = R.nstep_returns(rollout.rewards, next_values, ends, gamma)
+            advantages = targets - baseline
+        else:
+            advantages = R.gae_advantages(rollout.rewards, baseline, next_values, ends, gamma, gae_lambda)
+            targets = advantages + baseline
+        if normalize_advantage and advantages.numel() > 1:
+            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    total, policy, value, mean_entropy = actor_critic_loss(
+        log_probs, entropy, values, advantages, targets, value_coef, entropy_coef
+    )
+    return LossTerms(total, policy, value, mean_entropy, log_ratios.mean())
+
+
+def loss_settings(cfg) -> dict:
+    """The keyword arguments of rollout_loss taken from a Config."""
+    return dict(
+        gamma=cfg.gamma,
+        advantage=cfg.advantage,
+        gae_lambda=cfg.gae_lambda,
+        value_coef=cfg.value_coef,
+        entropy_coef=cfg.entropy_coef,
+        normalize_advantage=cfg.normalize_advantage,
+        vtrace=cfg.vtrace,
+        rho_bar=cfg.vtrace_rho_bar,
+        c_bar=cfg.vtrace_c_bar,
+    )

@@ -1,0 +1,141 @@
+"""ActorCritic: torso (MLP or conv) -> optional LSTM -> policy head + value head.
+
+Shapes: `forward` takes one step for a batch, obs [B, *obs_shape]; `forward_sequence`
+takes a rollout, obs [T, B, *obs_shape], and resets the LSTM state wherever an
+episode starts. Recurrent state is a pair (h, c), each [B, lstm_size]; feed-forward
+models take and return None.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from a3c.distributions import DiagGaussian, Distribution
+
+State = Optional[tuple[torch.Tensor, torch.Tensor]]
+
+
+def normalized_columns_(weight: torch.Tensor, std: float) -> None:
+    """Initialise a linear layer so each output unit's weight vector has norm `std`.
+
+    Small policy weights (0.01) start near the uniform policy; value weights of 1.0 keep
+    the first value estimates on the scale of the inputs (Mnih et al. 2016's init).
+    """
+    with torch.no_grad():
+        weight.normal_(0.0, 1.0)
+        weight.mul_(std / weight.pow(2).sum(dim=1, keepdim=True).sqrt())
+
+
+class ActorCritic(nn.Module):
+    def __init__(
+        self,
+        obs_shape: Sequence[int],
+        dist: Distribution,
+        hidden_sizes: Sequence[int] = (64, 64),
+        activation: str = "tanh",
+        recurrent: bool = False,
+        lstm_size: int = 64,
+    ):
+        super().__init__()
+        self.obs_shape = tuple(obs_shape)
+        self.recurrent = recurrent
+        self.lstm_size = lstm_size
+        act = nn.Tanh if activation == "tanh" else nn.ReLU
+        if len(self.obs_shape) == 3:
+            self.torso, torso_out = _conv_torso(self.obs_shape, hidden_sizes[-1])
+        else:
+            self.torso, torso_out = _mlp_torso(int(np.prod(self.obs_shape)), hidden_sizes, act)
+        self.lstm = nn.LSTMCell(torso_out, lstm_size) if recurrent else None
+        head_in = lstm_size if recurrent else torso_out
+        self.gaussian = isinstance(dist, DiagGaussian)
+        out = dist.param_size // 2 if self.gaussian else dist.param_size
+        self.policy_head = nn.Linear(head_in, out)
+        self.value_head = nn.Linear(head_in, 1)
+        # State-independent log standard deviation, as in most continuous-control actor-critics.
+        self.log_std = nn.Parameter(torch.zeros(out)) if self.gaussian else None
+        normalized_columns_(self.policy_head.weight, 0.01)
+        normalized_columns_(self.value_head.weight, 1.0)
+        nn.init.zeros_(self.policy_head.bias)
+        nn.init.zeros_(self.value_head.bias)
+
+    def initial_state(self, batch: int) -> State:
+        if not self.recurrent:
+            return None
+        zeros = torch.zeros(batch, self.lstm_size)
+        return zeros, zeros.clone()
+
+    def _heads(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        params = self.policy_head(features)
+        if self.log_std is not None:
+            params = torch.cat([params, self.log_std.expand_as(params)], dim=-1)
+        return params, self.value_head(features).squeeze(-1)
+
+    def _embed(self, obs: torch.Tensor) -> torch.Tensor:
+        if len(self.obs_shape) == 3:
+            return self.torso(obs.float() / 255.0 if obs.dtype == torch.uint8 else obs)
+        return self.torso(obs.reshape(obs.shape[0], -1))
+
+    def forward(self, obs: torch.Tensor, state: State = None) -> tuple[torch.Tensor, torch.Tensor, State]:
+        """One step: obs [B, *obs_shape] -> policy params [B, P], value [B], next state."""
+        features = self._embed(obs)
+        if self.lstm is not None:
+            if state is None:
+                state = self.initial_state(obs.shape[0])
+            h, c = self.lstm(features, state)
+            features, state = h, (h, c)
+        params, value = self._heads(features)
+        return params, value, state
+
+    def forward_sequence(
+        self, obs: torch.Tensor, state: State, starts: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A rollout: obs [T, B, *obs_shape], starts [T, B] (1 where a new episode begins)
+        -> policy params [T, B, P], values [T, B]. Gradients flow through the whole
+        sequence: truncated backpropagation through time over the rollout."""
+        steps, batch = obs.shape[:2]
+        features = self._embed(obs.reshape(steps * batch, *obs.shape[2:]))
+        if self.lstm is None:
+            params, values = self._heads(features)
+            return params.reshape(steps, batch, -1), values.reshape(steps, batch)
+        features = features.reshape(steps, batch, -1)
+        h, c = state if state is not None else self.initial_state(batch)
+        outputs = []
+        for t in range(steps):
+            keep = (1.0 - starts[t]).unsqueeze(-1)
+            h, c = self.lstm(features[t], (h * keep, c * keep))
+            outputs.append(h)
+        params, values = self._heads(torch.stack(outputs).reshape(steps * batch, -1))
+        return params.reshape(steps, batch, -1), values.reshape(steps, batch)
+
+
+def _mlp_torso(in_size: int, hidden_sizes: Sequence[int], act: type[nn.Module]) -> tuple[nn.Module, int]:
+    layers: list[nn.Module] = []
+    size = in_size
+    for width in hidden_sizes:
+        linear = nn.Linear(size, width)
+        nn.init.orthogonal_(linear.weight, gain=np.sqrt(2))
+        nn.init.zeros_(linear.bias)
+        layers += [linear, act()]
+        size = width
+    return nn.Sequential(*layers), size
+
+
+def _conv_torso(obs_shape: tuple[int, ...], out_size: int) -> tuple[nn.Module, int]:
+    """The Atari torso of Mnih et al.: channels-first frames [C, H, W]."""
+    channels = obs_shape[0]
+    convs = nn.Sequential(
+        nn.Conv2d(channels, 16, 8, stride=4), nn.ReLU(),
+        nn.Conv2d(16, 32, 4, stride=2), nn.ReLU(),
+        nn.Flatten(),
+    )
+    with torch.no_grad():
+        flat = convs(torch.zeros(1, *obs_shape)).shape[1]
+    return nn.Sequential(convs, nn.Linear(flat, out_size), nn.ReLU()), out_size
+
+
+def build_model(cfg, obs_shape: Sequence[int], dist: Distribution) -> ActorCritic:
+    return ActorCritic(obs_shape, dist, cfg.hidden_sizes, cfg.activation, cfg.recurrent, cfg.lstm_size)

@@ -1,0 +1,122 @@
+"""Optimizers whose statistics live in shared memory, so every worker updates one set.
+
+The state tensors are made once, up front, and moved to shared memory before the worker
+processes start; each worker then builds the optimizer over the same shared parameters
+and state (Mnih et al. 2016's "shared RMSProp"). Updates are lock-free, like the
+parameters themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+
+
+class SharedOptimizer(torch.optim.Optimizer):
+    state_names: tuple[str, ...] = ()
+
+    def __init__(self, params: Iterable[torch.nn.Parameter], defaults: dict):
+        super().__init__(params, defaults)
+        for group in self.param_groups:
+            for p in group["params"]:
+                state = self.state[p]
+                state["step"] = torch.zeros(1)
+                for name in self.state_names:
+                    state[name] = torch.zeros_like(p.data)
+
+    def share_memory(self) -> "SharedOptimizer":
+        for group in self.param_groups:
+            for p in group["params"]:
+                for tensor in self.state[p].values():
+                    tensor.share_memory_()
+        return self
+
+    def set_lr(self, lr: float) -> None:
+        for group in self.param_groups:
+            group["lr"] = lr
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """Flat name -> tensor view of all statistics, for checkpoints."""
+        out = {}
+        for i, p in enumerate(self._all_params()):
+            for name, tensor in self.state[p].items():
+                out[f"{i}.{name}"] = tensor
+        return out
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        with torch.no_grad():
+            for key, target in self.state_tensors().items():
+                if key not in tensors or tensors[key].shape != target.shape:
+                    raise KeyError(key)
+                target.copy_(tensors[key])
+
+    def adopt_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Use these (shared-memory) tensors as this optimizer's statistics, without copying:
+        how a worker process joins the optimizer state the main process made."""
+        for i, p in enumerate(self._all_params()):
+            for name in self.state[p]:
+                self.state[p][name] = tensors[f"{i}.{name}"]
+
+    def _all_params(self) -> list[torch.nn.Parameter]:
+        return [p for group in self.param_groups for p in group["params"]]
+
+
+class SharedRMSprop(SharedOptimizer):
+    """RMSProp as in Mnih et al. 2016: g = a g + (1 - a) grad^2; theta -= lr grad / sqrt(g + eps)."""
+
+    state_names = ("square_avg",)
+
+    def __init__(self, params, lr: float = 7e-4, alpha: float = 0.99, eps: float = 0.1):
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                state["step"] += 1
+                square_avg = state["square_avg"]
+                square_avg.mul_(group["alpha"]).addcmul_(p.grad, p.grad, value=1 - group["alpha"])
+                p.addcdiv_(p.grad, square_avg.add(group["eps"]).sqrt_(), value=-group["lr"])
+
+
+class SharedAdam(SharedOptimizer):
+    """Adam (Kingma & Ba 2015) with moments and step count shared by all workers."""
+
+    state_names = ("exp_avg", "exp_avg_sq")
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                state["step"] += 1
+                step = float(state["step"].item())
+                state["exp_avg"].mul_(beta1).add_(p.grad, alpha=1 - beta1)
+                state["exp_avg_sq"].mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
+                bias1 = 1 - beta1**step
+                bias2 = 1 - beta2**step
+                denom = (state["exp_avg_sq"] / bias2).sqrt_().add_(group["eps"])
+                p.addcdiv_(state["exp_avg"], denom, value=-group["lr"] / bias1)
+
+
+def build_optimizer(cfg, params) -> SharedOptimizer:
+    if cfg.optimizer == "adam":
+        return SharedAdam(params, lr=cfg.lr, betas=cfg.adam_betas, eps=cfg.adam_eps)
+    return SharedRMSprop(params, lr=cfg.lr, alpha=cfg.rms_alpha, eps=cfg.rms_eps)
+
+
+def scheduled_lr(cfg, env_steps: int) -> float:
+    """The learning rate at env_steps: constant, or annealed linearly to 0 at total_steps."""
+    if cfg.lr_schedule == "linear":
+        return cfg.lr * max(0.0, 1.0 - env_steps / cfg.total_steps)
+    return cfg.lr

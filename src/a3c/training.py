@@ -1,0 +1,214 @@
+"""The main process of a run: builds the global model, optimizer and counters, starts an
+engine, and owns everything else: logging, checkpoints, stop rules, supervision and
+summary.json. Engines differ only in how they move experience and gradients."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from a3c.checkpoint import load_checkpoint, restore_rng, save_checkpoint
+from a3c.config import Config
+from a3c.distributions import distribution_for
+from a3c.engines.common import SharedCounters, context
+from a3c.envs import env_threshold, make_env
+from a3c.errors import CheckpointError, UserError
+from a3c.models import build_model
+from a3c.monitor import Monitor
+from a3c.optim import build_optimizer, scheduled_lr
+
+
+@dataclass
+class TrainResult:
+    """The fields of summary.json."""
+
+    env_id: str
+    algo: str
+    seed: int
+    stop_reason: str
+    solved: bool
+    target_return: Optional[float]
+    env_steps: int
+    updates: int
+    episodes: int
+    wall_seconds: float
+    steps_per_second: float
+    mean_return_100: Optional[float]
+    best_mean_return_100: Optional[float]
+    time_to_target_s: Optional[float]
+    steps_to_target: Optional[int]
+    run_dir: str = ""
+
+
+def default_run_dir(cfg: Config) -> Path:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    name = cfg.env_id.replace("/", "_").replace(":", "_")
+    return Path("runs") / f"{name}-{cfg.algo}-{stamp}"
+
+
+def _make_engine(cfg: Config, model, optimizer, counters, ctx):
+    if cfg.backend == "ray":
+        raise UserError("backend 'ray' is not available in this version. Allowed: --backend local.")
+    if cfg.algo == "ga3c":
+        from a3c.engines.ga3c import GA3CEngine
+
+        return GA3CEngine(cfg, model, optimizer, counters, ctx)
+    from a3c.engines.hogwild import HogwildEngine
+
+    return HogwildEngine(cfg, model, optimizer, counters, ctx)
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def train(cfg: Config, resume: Optional[str | Path] = None) -> TrainResult:
+    """Train until a stop rule fires; write the run directory; return the summary.
+
+    With `resume`, cfg is the run's saved config with the caller's changes applied, and
+    counters, optimizer, schedules and summary carry on from the newest checkpoint.
+    """
+    torch.set_num_threads(1)
+    probe = make_env(cfg.env_id)  # fails early, in the main process, on a bad env id or space
+    dist = distribution_for(probe.action_space)
+    obs_shape = probe.observation_space.shape
+    probe.close()
+    target = cfg.resolved_target(env_threshold(cfg.env_id))
+
+    restored: dict[str, Any] = {}
+    model = build_model(cfg, obs_shape, dist)
+    optimizer = build_optimizer(cfg, model.parameters())
+    counts = (0, 0, 0)
+    incarnation = 0
+    if resume is not None:
+        run_dir = Path(resume)
+        sidecar, model_tensors, optim_tensors = load_checkpoint(run_dir)
+        try:
+            model.load_state_dict(model_tensors)
+            optimizer.load_state_tensors(optim_tensors)
+        except (RuntimeError, KeyError) as exc:
+            raise CheckpointError(
+                f"checkpoint {sidecar['path']} does not fit this config (network or optimizer changed?): {exc}"
+            ) from None
+        restore_rng(sidecar.get("rng", {}))
+        restored = sidecar.get("monitor", {})
+        counts = tuple(sidecar["counters"])  # type: ignore[assignment]
+        incarnation = int(sidecar.get("resumes", 0)) + 1
+    else:
+        run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)
+        if (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").glob("ckpt-*.json")):
+            raise UserError(
+                f"run directory {run_dir} already holds a run. Use --resume {run_dir} to continue it, "
+                "or choose another --run-dir."
+            )
+        torch.manual_seed(cfg.seed)
+        model = build_model(cfg, obs_shape, dist)
+        optimizer = build_optimizer(cfg, model.parameters())
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg = cfg.replace(run_dir=str(run_dir))
+    cfg.save_toml(run_dir / "config.toml")
+
+    model.share_memory()
+    optimizer.share_memory()
+    ctx = context()
+    counters = SharedCounters(ctx, counts)  # type: ignore[arg-type]
+    engine = _make_engine(cfg, model, optimizer, counters, ctx)
+    monitor = Monitor(cfg, run_dir, target, engine_columns=engine.columns, restored=restored)
+    if hasattr(engine, "set_incarnation_base"):
+        engine.set_incarnation_base(incarnation)
+    if resume is not None:
+        monitor.event(f"resumed from {sidecar['path']} at env_steps={counts[0]}"
+                      + (f" (skipped corrupt: {sidecar['skipped']})" if sidecar.get("skipped") else ""))
+
+    def handle_message(msg: dict) -> None:
+        if msg["kind"] == "report":
+            monitor.record_episodes(msg["returns"], counters.env_steps)
+            if msg["count"]:
+                monitor.record_losses(msg["sums"], msg["count"])
+            if msg.get("extra") and hasattr(engine, "record_extra"):
+                engine.record_extra(msg["extra"])
+        elif msg["kind"] == "crash":
+            monitor.event(f"{msg['role']} {msg['rank']} crashed:\n{msg['error'].rstrip()}")
+        elif msg["kind"] == "event":
+            monitor.event(msg["text"])
+
+    def save(reason: str) -> None:
+        env_steps, updates, episodes = counters.read()
+        meta = dict(
+            config=cfg.to_dict(), counters=[env_steps, updates, episodes], resumes=incarnation,
+            monitor=monitor.state(env_steps), reason=reason, obs_shape=list(obs_shape),
+        )
+        save_checkpoint(run_dir, model, optimizer.state_tensors(), meta, env_steps)
+
+    previous_sigterm = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum, frame):
+        raise _Interrupted()
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    stop_reason = "error"
+    error: Optional[BaseException] = None
+    last_checkpoint = time.monotonic()
+    restart_times: list[float] = []
+    try:
+        engine.start()
+        while True:
+            for msg in engine.drain(timeout=0.05):
+                handle_message(msg)
+            for event in engine.supervise():
+                monitor.event(event)
+                restart_times.append(time.monotonic())
+            recent = [t for t in restart_times if time.monotonic() - t < 60]
+            if len(recent) > 5 * max(1, cfg.workers):
+                raise RuntimeError("processes keep dying (see events.log); stopping the run")
+            env_steps, updates, episodes = counters.read()
+            if monitor.solved():
+                stop_reason = "target_reached"
+            elif env_steps >= cfg.total_steps:
+                stop_reason = "total_steps"
+            elif cfg.time_limit is not None and monitor.wall_seconds() >= cfg.time_limit:
+                stop_reason = "time_limit"
+            if stop_reason != "error":
+                break
+            if monitor.due():
+                monitor.log(env_steps, updates, episodes, scheduled_lr(cfg, env_steps), engine.extra_metrics())
+            if time.monotonic() - last_checkpoint >= cfg.checkpoint_interval_s:
+                save("periodic")
+                last_checkpoint = time.monotonic()
+    except (KeyboardInterrupt, _Interrupted):
+        stop_reason = "interrupted"
+    except Exception as exc:  # an unexpected failure: still write what we have
+        stop_reason, error = "error", exc
+        monitor.event("run failed:\n" + traceback.format_exc())
+    finally:
+        signal.signal(signal.SIGTERM, previous_sigterm)
+        try:
+            for msg in engine.close():
+                handle_message(msg)
+        except (KeyboardInterrupt, _Interrupted):
+            stop_reason = "interrupted"
+        env_steps, updates, episodes = counters.read()
+        monitor.log(env_steps, updates, episodes, scheduled_lr(cfg, env_steps), engine.extra_metrics())
+        save(stop_reason)
+        summary = monitor.summary(stop_reason, env_steps, updates, episodes)
+        monitor.event(f"stopped: {stop_reason}; env_steps={env_steps} mean_return_100={summary['mean_return_100']}")
+        monitor.close()
+        _write_json(run_dir / "summary.json", summary)
+    if error is not None:
+        raise error
+    return TrainResult(**summary, run_dir=str(run_dir))
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
