@@ -44,6 +44,10 @@ def _resolve_entry(env_id: str) -> Any:
 
 def _import_env_family(env_id: str) -> None:
     # Atari ids live in ale_py, which registers them on import.
+    if env_id.startswith("a3c/"):
+        from a3c import toy_envs
+
+        toy_envs.register()
     if env_id.startswith("ALE/"):
         try:
             import ale_py
@@ -95,6 +99,7 @@ def check_spaces(env_id: str, env: gym.Env) -> None:
 
 def env_threshold(env_id: str) -> Optional[float]:
     """The env's registered reward_threshold (the 'solved' level), if any."""
+    _import_env_family(env_id)
     try:
         spec = gym.spec(env_id) if ":" not in env_id else None
     except gym.error.Error:
@@ -103,10 +108,15 @@ def env_threshold(env_id: str) -> Optional[float]:
 
 
 class EnvGroup:
-    """N copies of one env, stepped together. Env i is seeded seed + i on its first reset."""
+    """N copies of one env, stepped together. Env i is seeded seed + i on its first reset.
 
-    def __init__(self, env_id: str, n: int, seed: int):
+    Rewards handed to learning are multiplied by reward_scale (keeping value targets near
+    unit scale helps on long -1-per-step tasks); episode returns stay in the env's units.
+    """
+
+    def __init__(self, env_id: str, n: int, seed: int, reward_scale: float = 1.0):
         self.envs = [make_env(env_id) for _ in range(n)]
+        self.reward_scale = reward_scale
         self.n = n
         self.seed = seed
         space = self.envs[0].observation_space
@@ -156,6 +166,8 @@ class EnvGroup:
                 obs, _ = env.reset()
             self._obs[i] = obs
         result.obs = self._obs.copy()
+        if self.reward_scale != 1.0:
+            rewards *= self.reward_scale
         return result
 
     def close(self) -> None:

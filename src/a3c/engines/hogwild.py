@@ -25,7 +25,7 @@ def worker_main(rank, incarnation, cfg, global_model, optim_state, counters, que
         seed = child_seed(cfg.seed, rank, incarnation)
         prepare_child(seed)
         # Env i of this worker is seeded (seed + rank) * envs_per_worker + i: seed + rank with one env.
-        envs = EnvGroup(cfg.env_id, cfg.envs_per_worker, seed * cfg.envs_per_worker)
+        envs = EnvGroup(cfg.env_id, cfg.envs_per_worker, seed * cfg.envs_per_worker, cfg.reward_scale)
         dist = distribution_for(envs.envs[0].action_space)
         local = build_model(cfg, envs.obs_shape, dist)
         optimizer = build_optimizer(cfg, global_model.parameters())
