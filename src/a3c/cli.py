@@ -110,6 +110,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         env_id = overrides.pop("env_id", args.env_id)
         cfg = Config.for_env(env_id, **overrides)
         result = train(cfg)
+    outcome = (f"solved in {result.time_to_target_s:.1f} s ({result.steps_to_target:,} steps)" if result.solved
+               else "not solved")
+    print(f"{result.env_id}: {outcome}; stopped on {result.stop_reason} after {result.env_steps:,} steps, "
+          f"{result.wall_seconds:.1f} s; run directory {result.run_dir}", file=sys.stderr)
     print(json.dumps({k: getattr(result, k) for k in ("stop_reason", "solved", "env_steps", "wall_seconds",
                                                           "mean_return_100", "time_to_target_s", "run_dir")}))
     if result.stop_reason == "interrupted":
