@@ -90,6 +90,10 @@ def save_checkpoint(
     for old in sorted(folder.glob("ckpt-*.json"))[:-KEEP]:
         old.unlink(missing_ok=True)
         (folder / old.name.replace(".json", ".safetensors")).unlink(missing_ok=True)
+    # A process killed between the weights and the sidecar leaves weights nothing points to.
+    for orphan in folder.glob("ckpt-*.safetensors*"):
+        if orphan.name != weights.name and not (folder / (orphan.name.split(".")[0] + ".json")).exists():
+            orphan.unlink(missing_ok=True)
     return path
 
 

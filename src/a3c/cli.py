@@ -105,9 +105,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = Config.from_dict(saved)
         result = train(cfg, resume=args.resume)
     else:
-        if not args.env_id:
+        # ENV_ID on the command line beats env_id from --config or --set, as every flag does.
+        env_id = args.env_id or overrides.get("env_id")
+        overrides.pop("env_id", None)
+        if not env_id:
             raise UserError("missing ENV_ID: say which environment to train on, e.g. a3c train CartPole-v1")
-        env_id = overrides.pop("env_id", args.env_id)
         cfg = Config.for_env(env_id, **overrides)
         result = train(cfg)
     outcome = (f"solved in {result.time_to_target_s:.1f} s ({result.steps_to_target:,} steps)" if result.solved

@@ -97,8 +97,14 @@ class Config:
     progress: bool = True  # the progress bar; off when stdout is not a terminal and in tests
 
     def __post_init__(self) -> None:
-        self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
-        self.adam_betas = tuple(float(b) for b in self.adam_betas)
+        for name, cast in (("hidden_sizes", int), ("adam_betas", float)):
+            value = getattr(self, name)
+            try:  # a TOML file or a caller can hand over anything: fail by field name, not TypeError
+                if isinstance(value, str):
+                    raise TypeError
+                setattr(self, name, tuple(cast(v) for v in value))
+            except (TypeError, ValueError):
+                raise ConfigError(name, value, _describe(_field_type(name))) from None
         _check_types(self)
         _validate(self)
 
@@ -264,7 +270,7 @@ def coerce(name: str, value: Any) -> Any:
                 inner = typing.get_args(tp)[0]
                 parts = [p for p in text.strip("[]() ").replace(" ", "").split(",") if p]
                 return tuple(inner(p) for p in parts)
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: int("inf")
             raise ConfigError(name, value, _describe(tp)) from None
         return text
     if value is None:
@@ -273,7 +279,7 @@ def coerce(name: str, value: Any) -> Any:
         raise ConfigError(name, value, _describe(tp))
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if tp is int and isinstance(value, float) and value == int(value):
+    if tp is int and isinstance(value, float) and value.is_integer():  # False for inf and nan
         return int(value)
     if typing.get_origin(tp) is tuple and isinstance(value, (list, tuple)):
         return tuple(value)

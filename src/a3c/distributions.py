@@ -81,7 +81,8 @@ Distribution = Categorical | DiagGaussian
 
 def distribution_for(action_space: gym.Space) -> Distribution:
     """The distribution that fits a Gymnasium action space, or a UserError naming what is allowed."""
-    if isinstance(action_space, gym.spaces.Discrete):
+    if isinstance(action_space, gym.spaces.Discrete) and int(action_space.start) == 0:
+        # Categorical samples 0..n-1; a Discrete(n, start=s) env would get actions off by s.
         return Categorical(int(action_space.n))
     if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
         return DiagGaussian(int(action_space.shape[0]))

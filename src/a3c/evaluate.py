@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -21,7 +20,6 @@ def evaluate(
     if video_dir:
         from gymnasium.wrappers import RecordVideo
 
-        Path(video_dir).mkdir(parents=True, exist_ok=True)
         env = RecordVideo(env, video_folder=str(video_dir), episode_trigger=lambda _: True,
                           name_prefix=agent.config.env_id.replace("/", "_"), disable_logger=True)
     returns, lengths = [], []

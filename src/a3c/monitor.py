@@ -132,9 +132,12 @@ class Monitor:
         self.last_row = row
         self._bar.update(max(0, min(env_steps, self.cfg.total_steps) - self._bar.n))
         mean = self.mean_return()
-        self._bar.set_postfix_str(
-            f"return100={'-' if mean is None else f'{mean:.1f}'} eps={episodes} fps={fps:,.0f}", refresh=True
-        )
+        postfix = f"return100={'-' if mean is None else f'{mean:.1f}'} eps={episodes} fps={fps:,.0f}"
+        # Engines with batched prediction and training show their rates and policy lag too.
+        for key, label in (("pps", "pps"), ("tps", "tps"), ("policy_lag", "lag")):
+            if isinstance(extra.get(key), (int, float)):
+                postfix += f" {label}={extra[key]:,.0f}" if key != "policy_lag" else f" {label}={extra[key]:.2f}"
+        self._bar.set_postfix_str(postfix, refresh=True)
 
     def state(self, env_steps: int) -> dict[str, Any]:
         return dict(
@@ -167,4 +170,6 @@ class Monitor:
 def _num(value: Optional[float]) -> Any:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value  # counts stay whole numbers in the CSV
     return round(float(value), 6)

@@ -1,0 +1,142 @@
+"""config.py: presets, precedence, coercion from strings, error messages, TOML round trip."""
+
+import pytest
+
+from a3c.config import Config, coerce, read_toml
+from a3c.errors import ConfigError, UserError
+
+
+def test_for_env_applies_the_cartpole_preset():
+    cfg = Config.for_env("CartPole-v1")
+    assert cfg.env_id == "CartPole-v1"
+    assert (cfg.envs_per_worker, cfg.t_max, cfg.optimizer, cfg.lr) == (8, 16, "adam", 1e-3)
+    assert (cfg.gae_lambda, cfg.entropy_coef, cfg.max_grad_norm) == (0.95, 0.0, 0.5)
+    # ...and leaves fields the preset does not name at their defaults
+    assert cfg.gamma == Config().gamma == 0.99
+    assert Config().t_max == 5 and Config().optimizer == "rmsprop"
+
+
+def test_overrides_beat_the_preset():
+    cfg = Config.for_env("CartPole-v1", lr=5e-4, t_max="32", optimizer="rmsprop")
+    assert (cfg.lr, cfg.t_max, cfg.optimizer) == (5e-4, 32, "rmsprop")
+    assert cfg.envs_per_worker == 8  # preset still applies where not overridden
+
+
+def test_an_env_without_preset_gets_the_defaults():
+    cfg = Config.for_env("MountainCar-v0")
+    assert (cfg.t_max, cfg.envs_per_worker, cfg.lr) == (5, 1, 7e-4)
+
+
+def test_for_env_rejects_unknown_override():
+    with pytest.raises(ConfigError) as info:
+        Config.for_env("CartPole-v1", learning_rate=1e-3)
+    assert info.value.field == "learning_rate"
+
+
+@pytest.mark.parametrize("name, text, expected", [
+    ("total_steps", "1e6", 1_000_000),
+    ("total_steps", "2_000", 2000),
+    ("lr", "3e-4", 3e-4),
+    ("hidden_sizes", "64,64", (64, 64)),
+    ("hidden_sizes", "[128, 32]", (128, 32)),
+    ("adam_betas", "0.8,0.99", (0.8, 0.99)),
+    ("progress", "true", True),
+    ("progress", "off", False),
+    ("recurrent", "1", True),
+    ("time_limit", "none", None),
+    ("time_limit", "90", 90.0),
+    ("env_id", " CartPole-v1 ", "CartPole-v1"),
+])
+def test_coerce_from_strings(name, text, expected):
+    got = coerce(name, text)
+    assert got == expected and type(got) is type(expected)
+
+
+@pytest.mark.parametrize("name, text", [
+    ("total_steps", "1.5"),  # not a whole number
+    ("total_steps", "lots"),
+    ("total_steps", "inf"),
+    ("progress", "maybe"),
+    ("hidden_sizes", "64,x"),
+    ("seed", "none"),  # not optional
+])
+def test_coerce_rejects_bad_strings_naming_the_field(name, text):
+    with pytest.raises(ConfigError) as info:
+        coerce(name, text)
+    assert info.value.field == name
+    assert f"'{name}'" in str(info.value) and text in str(info.value)
+
+
+@pytest.mark.parametrize("changes, field, allowed", [
+    ({"lr": -0.1}, "lr", "(0, 1)"),
+    ({"algo": "a3d"}, "algo", "a3c or ga3c"),
+    ({"gamma": 1.5}, "gamma", "[0, 1]"),
+    ({"workers": 0}, "workers", "1 to 1024"),
+    ({"hidden_sizes": ()}, "hidden_sizes", "layer widths"),
+    ({"workers": True}, "workers", "whole number"),  # a bool is not a count
+])
+def test_invalid_values_name_field_value_and_what_is_allowed(changes, field, allowed):
+    with pytest.raises(ConfigError) as info:
+        Config.from_dict(changes)
+    message = str(info.value)
+    assert info.value.field == field
+    assert f"'{field}'" in message and allowed in message
+    assert repr(changes[field]) in message
+
+
+@pytest.mark.parametrize("value", [["a", "b"], 64, "x"])
+def test_bad_hidden_sizes_from_a_file_are_config_errors(value):
+    # TOML can hand over any type; it must end in a ConfigError, never a bare TypeError.
+    with pytest.raises(ConfigError) as info:
+        Config.from_dict({"hidden_sizes": value})
+    assert info.value.field == "hidden_sizes"
+
+
+def test_a_non_integral_float_is_not_a_whole_number():
+    with pytest.raises(ConfigError):
+        Config.from_dict({"total_steps": 1.5})
+    with pytest.raises(ConfigError):
+        Config.from_dict({"total_steps": float("inf")})
+    assert Config.from_dict({"total_steps": 2e4}).total_steps == 20_000
+
+
+@pytest.mark.parametrize("typo, suggestion", [("lrr", "lr"), ("entropy_coeff", "entropy_coef"), ("wokers", "workers")])
+def test_unknown_field_suggests_close_names(typo, suggestion):
+    with pytest.raises(ConfigError) as info:
+        Config.from_dict({typo: 1})
+    assert info.value.field == typo
+    assert f"did you mean {suggestion}" in str(info.value)
+
+
+def test_replace_validates():
+    cfg = Config.for_env("CartPole-v1")
+    assert cfg.replace(seed=3).seed == 3 and cfg.seed == 0
+    with pytest.raises(ConfigError):
+        cfg.replace(t_max=0)
+
+
+def test_toml_round_trip_gives_an_equal_config(tmp_path):
+    cfg = Config.for_env(
+        "CartPole-v1", hidden_sizes=(32, 16), seed=3, recurrent=True, target_return=400.0,
+        time_limit=None, adam_betas=(0.85, 0.99), workers=3, run_dir=None, progress=False,
+    )
+    path = tmp_path / "config.toml"
+    cfg.save_toml(path)
+    text = path.read_text()
+    assert "# time_limit = (unset)" in text and "hidden_sizes = [" in text
+    loaded = Config.from_dict(read_toml(path))
+    assert loaded == cfg
+    assert loaded.hidden_sizes == (32, 16) and loaded.time_limit is None and loaded.target_return == 400.0
+
+
+def test_read_toml_accepts_a_table_and_reports_bad_files(tmp_path):
+    grouped = tmp_path / "grouped.toml"
+    grouped.write_text('env_id = "Acrobot-v1"\n[train]\nlr = 0.002\nhidden_sizes = [32]\n')
+    cfg = Config.from_dict(read_toml(grouped))
+    assert (cfg.env_id, cfg.lr, cfg.hidden_sizes) == ("Acrobot-v1", 0.002, (32,))
+    with pytest.raises(UserError, match="not found"):
+        read_toml(tmp_path / "missing.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("lr = = 3\n")
+    with pytest.raises(UserError, match="not valid TOML"):
+        read_toml(broken)
