@@ -99,7 +99,7 @@ def _worker(rank, rms_model, rms_state, adam_model, adam_state, grad, my_turn, n
 
 
 def test_two_processes_update_the_same_parameters_and_statistics():
-    ctx = context()  # spawn, as the engines use
+    ctx = context()  # the engines' own start method
     rms_model, adam_model = torch.nn.Linear(1, 1), torch.nn.Linear(1, 1)
     for model in (rms_model, adam_model):
         with torch.no_grad():

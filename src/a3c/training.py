@@ -18,8 +18,9 @@ import torch
 
 from a3c.checkpoint import load_checkpoint, restore_rng, save_checkpoint
 from a3c.config import Config
+from a3c.device import move_to_device, resolve_device
 from a3c.distributions import distribution_for
-from a3c.engines.common import SharedCounters, context
+from a3c.engines.common import SharedCounters, context, warm_up_children
 from a3c.envs import env_threshold, make_env
 from a3c.errors import CheckpointError, UserError
 from a3c.models import build_model
@@ -78,6 +79,8 @@ def train(cfg: Config, resume: Optional[str | Path] = None) -> TrainResult:
     counters, optimizer, schedules and summary carry on from the newest checkpoint.
     """
     torch.set_num_threads(1)
+    device = resolve_device(cfg)
+    warm_up_children()  # --device cuda without CUDA fails here, before a run directory exists
     probe = make_env(cfg.env_id)  # fails early, in the main process, on a bad env id or space
     dist = distribution_for(probe.action_space)
     obs_shape = probe.observation_space.shape
@@ -119,6 +122,8 @@ def train(cfg: Config, resume: Optional[str | Path] = None) -> TrainResult:
 
     model.share_memory()
     optimizer.share_memory()
+    if cfg.algo == "ga3c":  # GA3C's predictors and trainers run on the device; A3C workers stay on the CPU
+        move_to_device(model, optimizer, device)
     ctx = context()
     counters = SharedCounters(ctx, counts)  # type: ignore[arg-type]
     engine = _make_engine(cfg, model, optimizer, counters, ctx)

@@ -1,0 +1,135 @@
+"""The GA3C agent (NVlabs ProcessAgent): a process that only steps environments.
+
+It holds no network. Each step it writes its observations into its mailbox, sends a note
+down its pipe, and waits on its semaphore until a predictor has written actions back.
+It records t_max steps into a shared segment slot and hands the slot index to the
+trainers. A step's reply also carries V(final obs) for episodes the step cut by a time
+limit, so truncation bootstraps exactly as in rollout.RolloutCollector.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue as queue_lib
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+
+from a3c.engines.common import Reporter, child_seed, prepare_child, report_crash
+from a3c.engines.ga3c.buffers import Mailboxes, SegmentPool
+from a3c.envs import EnvGroup
+
+POLL_S = 0.2  # how often a blocked agent checks whether it should stop
+
+
+@dataclass
+class Reply:
+    actions: np.ndarray  # [E, *action_shape]
+    log_probs: np.ndarray  # [E]
+    version: int  # policy version that chose the actions
+    final_values: np.ndarray  # [n] V(final obs) of the truncated envs, in the order posted
+
+
+class PredictorLink:
+    """The agent's end of its mailbox: post observations, wait for the predictors' reply."""
+
+    def __init__(self, box: dict[str, np.ndarray], request, reply, running: Callable[[], bool]):
+        self.box, self.request, self.reply, self.running = box, request, reply, running
+
+    def predict(self, obs: np.ndarray, final_obs: dict[int, np.ndarray]) -> Optional[Reply]:
+        """Actions for obs [E, *obs_shape] and values for the final observations; None if told to stop."""
+        box = self.box
+        box["obs"][:] = obs
+        for row, env in enumerate(sorted(final_obs)):
+            box["final_obs"][row] = final_obs[env]
+        box["waiting"][...] = 1
+        # The note is the number of final-obs rows; the data itself is already in shared memory.
+        self.request.send_bytes(len(final_obs).to_bytes(4, "little"))
+        while not self.reply.acquire(timeout=POLL_S):
+            if not self.running():
+                return None
+        box["waiting"][...] = 0
+        return Reply(box["actions"].copy(), box["log_probs"].copy(), int(box["version"]),
+                     box["final_values"][: len(final_obs)].copy())
+
+
+def agent_main(rank: int, incarnation: int, cfg, mail: Mailboxes, pool: SegmentPool, request, reply,
+               reports, counters) -> None:
+    try:
+        seed = child_seed(cfg.seed, rank, incarnation)
+        prepare_child(seed)
+        box = mail.numpy_row(rank)
+
+        learner = multiprocessing.parent_process()  # the main process, whatever the start method
+
+        def running() -> bool:
+            # Stop when the engine says so, or when the learner died without saying so.
+            return bool(box["running"]) and (learner is None or learner.is_alive())
+
+        # Env i of this agent is seeded (seed + rank) * envs_per_worker + i, as in the A3C engine.
+        envs = EnvGroup(cfg.env_id, cfg.envs_per_worker, seed * cfg.envs_per_worker, cfg.reward_scale)
+        try:
+            run_agent(envs, PredictorLink(box, request, reply, running), pool, box, running,
+                      Reporter(reports, rank), counters, cfg.t_max)
+        finally:
+            envs.close()
+    except Exception:
+        report_crash(reports, rank, "agent")
+        raise
+
+
+def run_agent(envs: EnvGroup, link: PredictorLink, pool: SegmentPool, box, running, reporter: Reporter,
+              counters, t_max: int) -> None:
+    obs = envs.reset()
+    starts = np.ones(envs.n, dtype=np.float32)
+    reply = link.predict(obs, {})
+    while reply is not None:
+        slot = _take_slot(pool, running)
+        if slot is None:
+            break
+        box["held_slot"][...] = slot
+        seg = pool.numpy_slot(slot)  # views: obs [T+1, E, ...], rewards [T, E], versions [T], ...
+        episodes = 0
+        for t in range(t_max):
+            seg["obs"][t] = obs
+            seg["starts"][t] = starts
+            seg["actions"][t] = reply.actions
+            seg["behaviour_log_probs"][t] = reply.log_probs
+            seg["versions"][t] = reply.version
+            step = envs.step(reply.actions)
+            seg["rewards"][t] = step.rewards
+            seg["terminated"][t] = step.terminated
+            seg["truncated"][t] = step.truncated
+            # One round trip: actions for s_{t+1} and V(final obs) of the envs step t truncated.
+            reply = link.predict(step.obs, step.final_obs)
+            if reply is None:
+                break
+            seg["truncation_values"][t] = 0.0
+            if step.final_obs:
+                # A time limit is not the end of the task: the cut-off state is valued and bootstraps.
+                seg["truncation_values"][t, sorted(step.final_obs)] = reply.final_values
+            obs, starts = step.obs, np.maximum(step.terminated, step.truncated)
+            episodes += len(step.episodes)
+            reporter.episodes(step.episodes)
+        if reply is None:  # told to stop mid-segment: the partial segment is dropped
+            pool.free.put(slot)
+            box["held_slot"][...] = -1
+            break
+        seg["obs"][t_max] = obs  # s_T, the bootstrap state; its action starts the next segment
+        seg["starts"][t_max] = starts
+        # Forget the slot before publishing it: if we die in between, a slot is lost, never used twice.
+        box["held_slot"][...] = -1
+        pool.full.put(slot)
+        counters.add(env_steps=t_max * envs.n, episodes=episodes)
+        reporter.maybe_send()
+    reporter.maybe_send(force=True)
+
+
+def _take_slot(pool: SegmentPool, running) -> Optional[int]:
+    while running():
+        try:
+            return pool.free.get(timeout=POLL_S)
+        except queue_lib.Empty:
+            pass
+    return None

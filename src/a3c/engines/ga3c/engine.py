@@ -1,0 +1,274 @@
+"""The GA3C engine (Babaeizadeh et al. 2017; NVlabs GA3C's Server): starts, resizes,
+supervises and stops the agents, predictors and trainers, and is training.py's view of them.
+
+    agents (processes)     --obs via mailboxes-->     predictors (threads) --> SharedModel
+        step envs          <--actions + log mu--                                  ^
+        fill segments      --slot index via queue-->  trainers (threads) ---------+
+                           <--freed slot index--
+
+The main process holds the one network (on the device); agents never do. The dynamic
+adjuster resizes each group while the run goes.
+"""
+
+from __future__ import annotations
+
+import queue as queue_lib
+import threading
+import time
+from typing import Any, Optional
+
+from a3c.distributions import distribution_for
+from a3c.engines.common import SharedCounters, stop_processes
+from a3c.engines.ga3c.adjust import DynamicAdjuster
+from a3c.engines.ga3c.agent import agent_main
+from a3c.engines.ga3c.buffers import Mailboxes, SegmentPool
+from a3c.engines.ga3c.predictor import AgentLine, Predictor, RequestBoard
+from a3c.engines.ga3c.shared_model import SharedModel
+from a3c.engines.ga3c.stats import Stats, Totals
+from a3c.engines.ga3c.trainer import Trainer
+from a3c.envs import EnvGroup
+from a3c.errors import UserError
+
+SETTLE_TIMEOUT_S = 60.0  # longest the adjuster waits for a new agent to start before measuring
+
+
+class GA3CEngine:
+    columns: tuple[str, ...] = (
+        "agents", "predictors", "trainers", "pps", "tps", "predict_batch_mean", "predict_queue", "train_queue",
+        "policy_lag", "importance_ratio", "restarts",
+    )
+
+    def __init__(self, cfg, model, optimizer, counters: SharedCounters, ctx):
+        if cfg.recurrent:
+            # Recurrent GA3C needs the predictors to keep each env's LSTM state between requests
+            # (and to stamp it into the segment's h0/c0); until they do, say so plainly.
+            raise UserError("recurrent=true is not supported with algo ga3c yet. Allowed: --algo a3c with "
+                            "recurrent=true, or --algo ga3c with recurrent=false.")
+        self.cfg, self.counters, self.ctx = cfg, counters, ctx
+        self.device = next(model.parameters()).device  # training.py put the model where it should run
+        probe = EnvGroup(cfg.env_id, 1, cfg.seed)
+        self.dist = distribution_for(probe.envs[0].action_space)
+        obs_shape, obs_dtype = probe.obs_shape, probe.obs_dtype
+        probe.close()
+
+        fixed = not cfg.dynamic_adjust
+        self.limits = {
+            "agents": cfg.workers if fixed else max(cfg.workers, cfg.max_agents),
+            "predictors": cfg.predictors if fixed else max(cfg.predictors, cfg.max_predictors),
+            "trainers": cfg.trainers if fixed else max(cfg.trainers, cfg.max_trainers),
+        }
+        envs = cfg.envs_per_worker
+        self.mail = Mailboxes.allocate(self.limits["agents"], envs, obs_shape, obs_dtype, self.dist)
+        # One slot per agent being filled, plus a full batch waiting for every trainer: agents never
+        # wait on a trainer that is itself waiting for segments, and the backlog (hence lag) is bounded.
+        slots = self.limits["agents"] + cfg.train_batch * self.limits["trainers"]
+        self.pool = SegmentPool.allocate(slots, cfg.t_max, envs, obs_shape, obs_dtype, self.dist, ctx)
+        self.reports = ctx.Queue()  # agents' episode reports and crash notes
+        self.shared = SharedModel(model, optimizer)
+        self.board = RequestBoard(self.mail)
+        self.stats = Stats()
+
+        self.agents: dict[int, Any] = {}  # rank -> process
+        self.incarnations = [0] * self.limits["agents"]
+        self.predictors: list[Predictor] = []
+        self.trainers: list[Trainer] = []
+        self.restarts = 0
+        self._lock = threading.RLock()  # the sets of agents, predictors and trainers
+        self._stopping = threading.Event()
+        self._inbox: list[dict] = []  # events and crash notes from threads of this process
+        self._inbox_lock = threading.Lock()
+        self._last_metrics = (time.monotonic(), Totals())
+        self.adjuster: Optional[DynamicAdjuster] = None
+        if cfg.dynamic_adjust:
+            self.adjuster = DynamicAdjuster(self, cfg.adjust_interval_s, cfg.seed, self._event, self._post)
+
+    # ----- the engine interface of training.py -----
+    def set_incarnation_base(self, base: int) -> None:
+        """A resumed run starts its agents on fresh random streams."""
+        self.incarnations = [base] * self.limits["agents"]
+
+    def start(self) -> None:
+        with self._lock:
+            for rank in range(self.cfg.workers):
+                self._start_agent(rank)
+            for _ in range(self.cfg.predictors):
+                self._start_predictor()
+            for _ in range(self.cfg.trainers):
+                self._start_trainer()
+        if self.adjuster is not None:
+            self.adjuster.start()
+
+    def drain(self, timeout: float) -> list[dict]:
+        """Agents' reports, this process's events and crash notes, and the trainers' losses."""
+        with self._inbox_lock:
+            messages, self._inbox = self._inbox, []
+        losses = self.stats.take_loss_report()
+        if losses is not None:
+            messages.append(losses)
+        try:
+            messages.append(self.reports.get(timeout=timeout) if not messages else self.reports.get_nowait())
+            while True:
+                messages.append(self.reports.get_nowait())
+        except (queue_lib.Empty, EOFError, OSError):
+            pass
+        return messages
+
+    def supervise(self) -> list[str]:
+        """Restart any agent process or predictor/trainer thread that died; returns what happened."""
+        events: list[str] = []
+        if self._stopping.is_set():
+            return events
+        with self._lock:
+            for rank, proc in list(self.agents.items()):
+                if not proc.is_alive():
+                    events.append(f"agent {rank} (pid {proc.pid}) died with exit code {proc.exitcode}; restarting it")
+                    proc.join(0.1)
+                    self._forget_agent(rank)
+                    self.incarnations[rank] += 1
+                    self.restarts += 1
+                    self._start_agent(rank)
+            for role, threads, start in (("predictor", self.predictors, self._start_predictor),
+                                         ("trainer", self.trainers, self._start_trainer)):
+                for thread in [t for t in threads if not t.is_alive()]:
+                    events.append(f"{role} thread {thread.index} died; restarting it")
+                    threads.remove(thread)
+                    self.restarts += 1
+                    start()
+        return events
+
+    def extra_metrics(self) -> dict[str, Optional[float]]:
+        now, totals = time.monotonic(), self.stats.totals()
+        then, before = self._last_metrics
+        self._last_metrics = (now, totals)
+        elapsed = max(now - then, 1e-9)
+        batches = totals.predict_batches - before.predict_batches
+        updates = totals.train_batches - before.train_batches
+        with self._lock:
+            counts = self.counts()
+            waiting = int(sum(int(self.mail.waiting[rank]) for rank in self.agents))
+        return dict(
+            **counts,
+            pps=(totals.predictions - before.predictions) / elapsed,
+            tps=(totals.trained_samples - before.trained_samples) / elapsed,
+            predict_batch_mean=(totals.predict_rows - before.predict_rows) / batches if batches else None,
+            predict_queue=waiting,
+            train_queue=_qsize(self.pool.full),
+            policy_lag=(totals.lag_sum - before.lag_sum) / updates if updates else None,
+            importance_ratio=(totals.ratio_sum - before.ratio_sum) / updates if updates else None,
+            restarts=self.restarts,
+        )
+
+    def close(self) -> list[dict]:
+        """Stop every thread and process; return the reports still in flight."""
+        self._stopping.set()
+        if self.adjuster is not None:
+            self.adjuster.stop_event.set()
+        with self._lock:
+            self.mail.running.zero_()
+            threads = self.predictors + self.trainers
+            for thread in threads:
+                thread.stop_event.set()
+        leftover: list[dict] = []
+        deadline = time.monotonic() + 5.0
+        # Keep draining while agents finish, so none blocks on a full queue pipe.
+        while any(p.is_alive() for p in self.agents.values()) and time.monotonic() < deadline:
+            leftover.extend(self.drain(0.05))
+        stop_processes(list(self.agents.values()), timeout=1.0)
+        for thread in threads + ([self.adjuster] if self.adjuster is not None and self.adjuster.is_alive() else []):
+            thread.join(2.0)
+        for rank in list(self.agents):
+            self.board.disconnect(rank)
+        leftover.extend(self.drain(0.0))
+        return leftover
+
+    # ----- the controls the dynamic adjuster turns -----
+    def counts(self) -> dict[str, int]:
+        return {"agents": len(self.agents), "predictors": len(self.predictors), "trainers": len(self.trainers)}
+
+    def set_count(self, role: str, count: int) -> None:
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            if role == "agents":
+                while len(self.agents) < count:
+                    self._start_agent(min(set(range(self.limits["agents"])) - set(self.agents)))
+                while len(self.agents) > count:
+                    self._stop_agent(max(self.agents))
+                return
+            threads, start = ((self.predictors, self._start_predictor) if role == "predictors"
+                              else (self.trainers, self._start_trainer))
+            while len(threads) < count:
+                start()
+            while len(threads) > count:
+                thread = threads.pop()
+                thread.stop_event.set()
+                thread.join()
+
+    def training_rate(self, seconds: float) -> Optional[float]:
+        settle_by = time.monotonic() + SETTLE_TIMEOUT_S
+        while not all(self.board.heard_from(rank) for rank in list(self.agents)) and time.monotonic() < settle_by:
+            if self._stopping.wait(0.05):
+                return None
+        start, before = time.monotonic(), self.stats.totals().trained_samples
+        if self._stopping.wait(seconds):
+            return None
+        return (self.stats.totals().trained_samples - before) / (time.monotonic() - start)
+
+    # ----- plumbing -----
+    def _start_agent(self, rank: int) -> None:
+        request_reader, request_writer = self.ctx.Pipe(duplex=False)
+        reply = self.ctx.Semaphore(0)
+        self.mail.running[rank] = 1
+        self.mail.waiting[rank] = 0
+        self.mail.held_slot[rank] = -1
+        proc = self.ctx.Process(
+            target=agent_main, name=f"ga3c-agent-{rank}", daemon=True,
+            args=(rank, self.incarnations[rank], self.cfg, self.mail, self.pool, request_writer, reply,
+                  self.reports, self.counters),
+        )
+        proc.start()
+        request_writer.close()  # the agent holds the only writer, so its death reads as end-of-file
+        self.board.connect(AgentLine(rank, self.incarnations[rank], request_reader, reply))
+        self.agents[rank] = proc
+
+    def _stop_agent(self, rank: int) -> None:
+        self.mail.running[rank] = 0
+        stop_processes([self.agents[rank]], timeout=5.0)
+        self._forget_agent(rank)
+
+    def _forget_agent(self, rank: int) -> None:
+        self.agents.pop(rank, None)
+        self.board.disconnect(rank)
+        self.mail.waiting[rank] = 0
+        slot = int(self.mail.held_slot[rank])
+        if slot >= 0:  # it died holding a segment: the slot goes back into circulation
+            self.mail.held_slot[rank] = -1
+            self.pool.free.put(slot)
+
+    def _start_predictor(self) -> None:
+        index = len(self.predictors)
+        predictor = Predictor(index, self.board, self.shared, self.dist, self.stats, self.device,
+                              self.cfg.predict_batch, self.cfg.predict_timeout_ms / 1000.0, self._post)
+        predictor.start()
+        self.predictors.append(predictor)
+
+    def _start_trainer(self) -> None:
+        index = len(self.trainers)
+        trainer = Trainer(index, self.cfg, self.pool, self.shared, self.dist, self.counters, self.stats,
+                          self.device, self._post)
+        trainer.start()
+        self.trainers.append(trainer)
+
+    def _post(self, message: dict) -> None:
+        with self._inbox_lock:
+            self._inbox.append(message)
+
+    def _event(self, text: str) -> None:
+        self._post(dict(kind="event", text=text))
+
+
+def _qsize(q) -> Optional[int]:
+    try:
+        return q.qsize()
+    except NotImplementedError:  # macOS has no sem_getvalue
+        return None

@@ -1,0 +1,167 @@
+"""GA3C prediction (NVlabs ThreadPredictor): threads in the learner that batch the agents'
+observations into one forward pass and write actions back.
+
+`RequestBoard` is the learner's end of the agents' pipes: a request is a 4-byte note
+(how many final observations ride along) on an agent's pipe, the observations
+themselves already being in its shared mailbox. One predictor gathers at a time; the
+others run their forward passes meanwhile.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import Callable
+
+import torch
+
+from a3c.device import to_device
+from a3c.distributions import Distribution
+from a3c.engines.ga3c.buffers import Mailboxes
+from a3c.engines.ga3c.shared_model import SharedModel
+from a3c.engines.ga3c.stats import Stats
+
+POLL_S = 0.2  # longest a predictor waits for a first request before checking whether to stop
+
+
+@dataclass(eq=False)
+class AgentLine:
+    """One agent incarnation as the learner sees it: its pipe, and the semaphore that wakes it."""
+
+    rank: int
+    incarnation: int
+    conn: Connection
+    reply: object  # multiprocessing Semaphore
+    heard: bool = False  # it has posted at least once (it is past start-up)
+
+
+@dataclass
+class Request:
+    line: AgentLine
+    n_final: int  # final observations (episodes cut by a time limit) after its E observations
+
+
+class RequestBoard:
+    def __init__(self, mail: Mailboxes):
+        self.mail = mail
+        self._gather_lock = threading.Lock()  # one predictor reads the pipes at a time
+        self._table_lock = threading.Lock()  # the agent table, against replies to a replaced agent
+        self._lines: dict[int, AgentLine] = {}
+        self.in_service = 0  # requests taken by a predictor and not yet answered
+
+    # ----- the agent table (engine side) -----
+    def connect(self, line: AgentLine) -> None:
+        with self._gather_lock, self._table_lock:
+            self._lines[line.rank] = line
+
+    def disconnect(self, rank: int) -> None:
+        with self._gather_lock, self._table_lock:
+            line = self._lines.pop(rank, None)
+        if line is not None:
+            line.conn.close()
+
+    def heard_from(self, rank: int) -> bool:
+        line = self._lines.get(rank)
+        return line is not None and line.heard
+
+    # ----- the predictors' side -----
+    def gather(self, max_rows: int, wait_s: float) -> list[Request]:
+        """Requests for up to max_rows observations: block for the first, then wait at most
+        wait_s for more, and not at all once every live agent has posted (no lone agent
+        is kept waiting for company that cannot come)."""
+        envs = self.mail.envs_per_agent
+        with self._gather_lock:
+            lines = {line.conn: line for line in self._lines.values()}
+            requests = self._read(wait(list(lines), timeout=POLL_S), lines)
+            rows = sum(envs + r.n_final for r in requests)
+            deadline = time.monotonic() + wait_s
+            while requests and rows < max_rows:
+                # Agents in another predictor's batch cannot post again until answered.
+                could_post = sum(line.heard for line in lines.values()) - self.in_service - len(requests)
+                remaining = deadline - time.monotonic()
+                if could_post <= 0 or remaining <= 0:
+                    break
+                taken = {r.line.conn for r in requests}
+                more = self._read(wait([c for c in lines if c not in taken], timeout=remaining), lines)
+                requests += more
+                rows += sum(envs + r.n_final for r in more)
+            self.in_service += len(requests)
+        return requests
+
+    def _read(self, ready, lines: dict) -> list[Request]:
+        requests = []
+        for conn in ready:
+            line = lines[conn]
+            try:
+                note = conn.recv_bytes()
+            except (EOFError, OSError):  # the agent died; the engine's supervise() restarts it
+                lines.pop(conn)
+                with self._table_lock:
+                    if self._lines.get(line.rank) is line:
+                        del self._lines[line.rank]
+                conn.close()
+                continue
+            line.heard = True
+            requests.append(Request(line, int.from_bytes(note, "little")))
+        return requests
+
+    def reply(self, requests: list[Request], actions: torch.Tensor, log_probs: torch.Tensor,
+              final_values: torch.Tensor, version: int) -> None:
+        """Write each agent's actions [E, ...], log-probs [E] and final values into its mailbox, then
+        wake it. actions/log_probs are [k, E, ...] in request order; final_values are concatenated."""
+        mail = self.mail
+        with self._table_lock:
+            # A request from an agent that has since died and been replaced is dropped, never answered.
+            live = [i for i, r in enumerate(requests) if self._lines.get(r.line.rank) is r.line]
+            live_set = set(live)
+            if live:
+                keep = live if len(live) < len(requests) else slice(None)
+                ranks = torch.tensor([requests[i].line.rank for i in live])
+                mail.actions[ranks] = actions[keep]
+                mail.log_probs[ranks] = log_probs[keep]
+                mail.version[ranks] = version
+            offset = 0
+            for i, r in enumerate(requests):
+                if r.n_final and i in live_set:
+                    mail.final_values[r.line.rank, : r.n_final] = final_values[offset : offset + r.n_final]
+                offset += r.n_final
+            for i in live:
+                requests[i].line.reply.release()
+            self.in_service -= len(requests)
+
+
+class Predictor(threading.Thread):
+    def __init__(self, index: int, board: RequestBoard, shared: SharedModel, dist: Distribution, stats: Stats,
+                 device: torch.device, max_rows: int, wait_s: float, on_crash: Callable[[dict], None]):
+        super().__init__(name=f"ga3c-predictor-{index}", daemon=True)
+        self.index, self.board, self.shared, self.dist, self.stats = index, board, shared, dist, stats
+        self.device, self.max_rows, self.wait_s, self.on_crash = device, max_rows, wait_s, on_crash
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stop_event.is_set():
+                requests = self.board.gather(self.max_rows, self.wait_s)
+                if requests:
+                    self.predict(requests)
+        except Exception:
+            self.on_crash(dict(kind="crash", role="predictor", rank=self.index, error=traceback.format_exc(limit=8)))
+
+    @torch.no_grad()
+    def predict(self, requests: list[Request]) -> None:
+        mail, envs, k = self.board.mail, self.board.mail.envs_per_agent, len(requests)
+        ranks = torch.tensor([r.line.rank for r in requests])
+        obs = mail.obs.index_select(0, ranks).flatten(0, 1)  # [k*E, *obs_shape]
+        finals = [mail.final_obs[r.line.rank, : r.n_final] for r in requests if r.n_final]
+        if finals:
+            obs = torch.cat([obs, *finals])  # truncated episodes' last obs ride in the same pass
+        params, values, version = self.shared.predict(to_device(obs, self.device))
+        n = k * envs
+        actions = self.dist.sample(params[:n])
+        log_probs = self.dist.log_prob(params[:n], actions)
+        self.board.reply(requests, actions.cpu().view(k, envs, *actions.shape[1:]), log_probs.cpu().view(k, envs),
+                         values[n:].cpu(), version)
+        self.stats.predicted(actions=n, rows=obs.shape[0])

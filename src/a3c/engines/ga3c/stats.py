@@ -1,0 +1,57 @@
+"""Running totals the predictor and trainer threads add to and the engine reads: rates for
+metrics.csv, the training rate the dynamic adjuster maximises, and the loss reports."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, replace
+from typing import Optional
+
+
+@dataclass
+class Totals:
+    predictions: int = 0  # observations given an action
+    predict_rows: int = 0  # rows through the network, truncation values included
+    predict_batches: int = 0  # forward passes
+    trained_samples: int = 0  # env steps trained on
+    train_batches: int = 0  # updates
+    lag_sum: float = 0.0  # sum over updates of the mean policy lag of their batch
+    ratio_sum: float = 0.0  # sum over updates of exp(mean log pi/mu)
+
+
+class Stats:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._totals = Totals()
+        self._losses = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "grad_norm": 0.0}
+        self._loss_count = 0
+
+    def predicted(self, actions: int, rows: int) -> None:
+        with self._lock:
+            self._totals.predictions += actions
+            self._totals.predict_rows += rows
+            self._totals.predict_batches += 1
+
+    def trained(self, samples: int, lag: float, ratio: float, losses: dict[str, float]) -> None:
+        with self._lock:
+            self._totals.trained_samples += samples
+            self._totals.train_batches += 1
+            self._totals.lag_sum += lag
+            self._totals.ratio_sum += ratio
+            for key, value in losses.items():
+                self._losses[key] += value
+            self._loss_count += 1
+
+    def totals(self) -> Totals:
+        with self._lock:
+            return replace(self._totals)
+
+    def take_loss_report(self) -> Optional[dict]:
+        """The losses since the last call, as the report message the main loop expects."""
+        with self._lock:
+            if not self._loss_count:
+                return None
+            sums, count = self._losses, self._loss_count
+            self._losses = {key: 0.0 for key in sums}
+            self._loss_count = 0
+        return dict(kind="report", rank=-1, returns=[], lengths=[], sums=sums, count=count, extra={})

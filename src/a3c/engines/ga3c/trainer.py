@@ -1,0 +1,89 @@
+"""GA3C training (NVlabs ThreadTrainer): threads in the learner that batch rollout segments
+from the agents into one update of the shared network.
+
+An update: gather at least train_batch segments, copy them out of shared memory (their
+slots go straight back to the agents), move the batch to the device, compute the same
+rollout_loss as the A3C engine on a private copy of the current parameters, clip, and
+apply one optimizer step to the shared network. The policy lag of each batch (updates
+between acting and training) and its importance ratio pi/mu are recorded.
+"""
+
+from __future__ import annotations
+
+import copy
+import queue as queue_lib
+import threading
+import traceback
+from typing import Callable
+
+import torch
+
+from a3c.device import to_device
+from a3c.distributions import Distribution
+from a3c.engines.common import SharedCounters
+from a3c.engines.ga3c.buffers import SegmentPool
+from a3c.engines.ga3c.shared_model import SharedModel
+from a3c.engines.ga3c.stats import Stats
+from a3c.loss import loss_settings, rollout_loss
+from a3c.optim import scheduled_lr
+from a3c.rollout import Rollout
+
+POLL_S = 0.2  # longest a trainer waits for a segment before checking whether to stop
+
+
+class Trainer(threading.Thread):
+    def __init__(self, index: int, cfg, pool: SegmentPool, shared: SharedModel, dist: Distribution,
+                 counters: SharedCounters, stats: Stats, device: torch.device, on_crash: Callable[[dict], None]):
+        super().__init__(name=f"ga3c-trainer-{index}", daemon=True)
+        self.index, self.cfg, self.pool, self.shared, self.dist = index, cfg, pool, shared, dist
+        self.counters, self.stats, self.device, self.on_crash = counters, stats, device, on_crash
+        self.settings = loss_settings(cfg)
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        try:
+            local = copy.deepcopy(self.shared.model)  # private parameters for the backward pass
+            while not self.stop_event.is_set():
+                slots = self.gather()
+                if slots:
+                    self.train(local, *self.pool.take(slots))
+        except Exception:
+            self.on_crash(dict(kind="crash", role="trainer", rank=self.index, error=traceback.format_exc(limit=8)))
+
+    def gather(self) -> list[int]:
+        """Indices of at least train_batch full segments, or [] when told to stop."""
+        slots: list[int] = []
+        while len(slots) < self.cfg.train_batch:
+            if self.stop_event.is_set():
+                for slot in slots:
+                    self.pool.free.put(slot)
+                return []
+            try:
+                slots.append(self.pool.full.get(timeout=POLL_S))
+            except queue_lib.Empty:
+                pass
+        # A backlog joins this batch rather than waiting, growing staler, for the next one.
+        try:
+            while True:
+                slots.append(self.pool.full.get_nowait())
+        except queue_lib.Empty:
+            pass
+        return slots
+
+    def train(self, local, batch: Rollout, versions: torch.Tensor) -> None:
+        """One update from batch ([T, k*E] segments side by side); versions [k, T] are the acting policies."""
+        batch = Rollout(**{name: to_device(t, self.device) for name, t in batch.tensors().items()})
+        version = self.shared.copy_to(local)
+        terms = rollout_loss(local, self.dist, batch, **self.settings)
+        local.zero_grad(set_to_none=True)
+        terms.total.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(local.parameters(), self.cfg.max_grad_norm)
+        self.shared.apply(local, scheduled_lr(self.cfg, self.counters.env_steps))
+        self.counters.add(updates=1)
+        self.stats.trained(
+            samples=batch.t_max * batch.n_envs,
+            lag=float((version - versions).float().mean()),
+            ratio=float(terms.log_ratio_mean.exp()),
+            losses=dict(policy_loss=terms.policy.item(), value_loss=terms.value.item(),
+                        entropy=terms.entropy.item(), grad_norm=grad_norm.item()),
+        )
