@@ -130,7 +130,7 @@ def test_precedence_preset_then_toml_then_set_then_flags(captured_train, tmp_pat
     (cfg,) = captured_train
     assert cfg.lr == 0.004  # flag beats --set beats TOML
     assert cfg.gamma == 0.9  # --set beats TOML
-    assert cfg.t_max == 7  # TOML beats the preset (16)
+    assert cfg.t_max == 7  # TOML beats the preset (8)
     assert cfg.envs_per_worker == 8  # the preset beats the default (1)
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["stop_reason"] == "total_steps"
 

@@ -9,11 +9,19 @@ from a3c.errors import ConfigError, UserError
 def test_for_env_applies_the_cartpole_preset():
     cfg = Config.for_env("CartPole-v1")
     assert cfg.env_id == "CartPole-v1"
-    assert (cfg.envs_per_worker, cfg.t_max, cfg.optimizer, cfg.lr) == (8, 16, "adam", 1e-3)
+    assert (cfg.envs_per_worker, cfg.t_max, cfg.optimizer, cfg.lr) == (8, 8, "adam", 3e-3)
     assert (cfg.gae_lambda, cfg.entropy_coef, cfg.max_grad_norm) == (0.95, 0.0, 0.5)
+    assert (cfg.reward_scale, cfg.normalize_advantage) == (0.1, True)
     # ...and leaves fields the preset does not name at their defaults
     assert cfg.gamma == Config().gamma == 0.99
     assert Config().t_max == 5 and Config().optimizer == "rmsprop"
+
+
+def test_an_engine_may_change_the_env_preset():
+    cfg = Config.for_env("CartPole-v1", algo="ga3c")
+    assert (cfg.envs_per_worker, cfg.lr, cfg.train_batch) == (64, 1e-3, 1)
+    assert cfg.t_max == 8 and cfg.reward_scale == 0.1  # the rest of the env's preset still applies
+    assert Config.for_env("CartPole-v1", algo="ga3c", lr=5e-4).lr == 5e-4  # and the user beats both
 
 
 def test_overrides_beat_the_preset():

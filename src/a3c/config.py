@@ -178,13 +178,18 @@ def read_toml(path: str | Path) -> dict[str, Any]:
 # ----- per-environment presets -----
 # Tuned on a 2-core machine; each applies unless the user sets the field.
 PRESETS: dict[str, dict[str, Any]] = {
+    # Returns of up to ~100 (gamma 0.99) make the value error dominate the clipped gradient;
+    # scaled rewards and normalized advantages let the policy term through. With them every
+    # seed solves in ~100k steps instead of ~550k.
     "CartPole-v1": dict(
         envs_per_worker=8,
-        t_max=16,
+        t_max=8,
         advantage="gae",
         gae_lambda=0.95,
         optimizer="adam",
-        lr=1e-3,
+        lr=3e-3,
+        reward_scale=0.1,
+        normalize_advantage=True,
         entropy_coef=0.0,
         value_coef=0.5,
         hidden_sizes=(64, 64),
@@ -226,8 +231,15 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+# Changes to an env's preset for one engine. GA3C's agents run many envs each, since its
+# predictors gain from big batches; its policy lag wants a smaller step size than A3C's.
+ALGO_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
+    ("CartPole-v1", "ga3c"): dict(envs_per_worker=64, lr=1e-3, train_batch=1),
+}
+
+
 def preset_for(env_id: str, algo: str = "a3c") -> dict[str, Any]:
-    return dict(PRESETS.get(env_id, {}))
+    return {**PRESETS.get(env_id, {}), **ALGO_PRESETS.get((env_id, algo), {})}
 
 
 # ----- parsing and validation -----
