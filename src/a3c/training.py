@@ -116,9 +116,7 @@ def train(cfg: Config, resume: Optional[str | Path] = None) -> TrainResult:
         torch.manual_seed(cfg.seed)
         model = build_model(cfg, obs_shape, dist)
         optimizer = build_optimizer(cfg, model.parameters())
-    run_dir.mkdir(parents=True, exist_ok=True)
     cfg = cfg.replace(run_dir=str(run_dir))
-    cfg.save_toml(run_dir / "config.toml")
 
     model.share_memory()
     optimizer.share_memory()
@@ -126,7 +124,11 @@ def train(cfg: Config, resume: Optional[str | Path] = None) -> TrainResult:
         move_to_device(model, optimizer, device)
     ctx = context()
     counters = SharedCounters(ctx, counts)  # type: ignore[arg-type]
+    # The engine may still refuse the config (a UserError): before anything is written, so a rejected
+    # run leaves no directory behind and a rejected resume leaves the run's config.toml as it was.
     engine = _make_engine(cfg, model, optimizer, counters, ctx)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg.save_toml(run_dir / "config.toml")
     monitor = Monitor(cfg, run_dir, target, engine_columns=engine.columns, restored=restored)
     if hasattr(engine, "set_incarnation_base"):
         engine.set_incarnation_base(incarnation)
