@@ -148,3 +148,9 @@ def test_read_toml_accepts_a_table_and_reports_bad_files(tmp_path):
     broken.write_text("lr = = 3\n")
     with pytest.raises(UserError, match="not valid TOML"):
         read_toml(broken)
+
+
+def test_cuda_is_for_ga3c_only():
+    with pytest.raises(ConfigError, match="needs --algo ga3c"):
+        Config(algo="a3c", device="cuda")
+    assert Config(algo="ga3c", device="cuda").device == "cuda"  # whether CUDA exists is checked at train time

@@ -377,6 +377,9 @@ def _validate(cfg: Config) -> None:
     r("vtrace_rho_bar", cfg.vtrace_rho_bar > 0, "a number > 0")
     r("vtrace_c_bar", cfg.vtrace_c_bar > 0, "a number > 0")
     r("device", cfg.device in DEVICES, " or ".join(DEVICES))
+    # A3C's workers each hold a CPU copy of the network by design; only GA3C batches onto a GPU.
+    r("device", not (cfg.algo == "a3c" and cfg.device == "cuda"),
+      "cpu or auto with --algo a3c (its workers run on the CPU); --device cuda needs --algo ga3c")
     r("backend", cfg.backend in BACKENDS, " or ".join(BACKENDS))
     r("log_interval_s", cfg.log_interval_s > 0, "a number of seconds > 0")
     r("checkpoint_interval_s", cfg.checkpoint_interval_s > 0, "a number of seconds > 0")
