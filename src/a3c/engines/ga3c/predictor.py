@@ -51,6 +51,7 @@ class RequestBoard:
         self._table_lock = threading.Lock()  # the agent table, against replies to a replaced agent
         self._lines: dict[int, AgentLine] = {}
         self.in_service = 0  # requests taken by a predictor and not yet answered
+        self._service_lock = threading.Lock()  # in_service changes under gather's lock and under reply's
 
     # ----- the agent table (engine side) -----
     def connect(self, line: AgentLine) -> None:
@@ -88,7 +89,8 @@ class RequestBoard:
                 more = self._read(wait([c for c in lines if c not in taken], timeout=remaining), lines)
                 requests += more
                 rows += sum(envs + r.n_final for r in more)
-            self.in_service += len(requests)
+            with self._service_lock:
+                self.in_service += len(requests)
         return requests
 
     def _read(self, ready, lines: dict) -> list[Request]:
@@ -130,7 +132,8 @@ class RequestBoard:
                 offset += r.n_final
             for i in live:
                 requests[i].line.reply.release()
-            self.in_service -= len(requests)
+            with self._service_lock:
+                self.in_service -= len(requests)
 
 
 class Predictor(threading.Thread):
