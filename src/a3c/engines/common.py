@@ -4,6 +4,7 @@ send to the main process, and process helpers."""
 from __future__ import annotations
 
 import multiprocessing as mp
+import queue as queue_lib
 import os
 import random
 import signal
@@ -81,6 +82,19 @@ class Reporter:
                                 sums=self.sums, count=self.count, extra=self.extra))
         self._reset()
         self._last = now
+
+
+def drain_queue(q, timeout: float) -> list:
+    """Every message waiting on q: wait up to timeout for the first (not at all if timeout
+    is 0), then take the rest without blocking. A queue torn down at shutdown reads as empty."""
+    messages = []
+    try:
+        messages.append(q.get(timeout=timeout) if timeout > 0 else q.get_nowait())
+        while True:
+            messages.append(q.get_nowait())
+    except (queue_lib.Empty, EOFError, OSError):
+        pass
+    return messages
 
 
 def report_crash(queue, rank: int, role: str) -> None:

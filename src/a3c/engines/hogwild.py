@@ -3,7 +3,6 @@ copy of the network, applying gradients lock-free to one global network in share
 
 from __future__ import annotations
 
-import queue as queue_lib
 import time
 from typing import Any
 
@@ -11,7 +10,7 @@ import torch
 
 from a3c.distributions import distribution_for
 from a3c.engines.common import (
-    Reporter, SharedCounters, child_seed, context, prepare_child, report_crash, stop_processes,
+    Reporter, SharedCounters, child_seed, context, drain_queue, prepare_child, report_crash, stop_processes,
 )
 from a3c.envs import EnvGroup
 from a3c.loss import loss_settings, rollout_loss
@@ -94,14 +93,7 @@ class HogwildEngine:
             self._spawn(rank)
 
     def drain(self, timeout: float) -> list[dict]:
-        messages = []
-        try:
-            messages.append(self.queue.get(timeout=timeout))
-            while True:
-                messages.append(self.queue.get_nowait())
-        except (queue_lib.Empty, EOFError, OSError):
-            pass
-        return messages
+        return drain_queue(self.queue, timeout)
 
     def supervise(self) -> list[str]:
         """Restart any worker that died; returns what happened, for the event log."""

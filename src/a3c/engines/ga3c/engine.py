@@ -12,13 +12,12 @@ adjuster resizes each group while the run goes.
 
 from __future__ import annotations
 
-import queue as queue_lib
 import threading
 import time
 from typing import Any, Optional
 
 from a3c.distributions import distribution_for
-from a3c.engines.common import SharedCounters, stop_processes
+from a3c.engines.common import SharedCounters, drain_queue, stop_processes
 from a3c.engines.ga3c.adjust import DynamicAdjuster
 from a3c.engines.ga3c.agent import agent_main
 from a3c.engines.ga3c.buffers import Mailboxes, SegmentPool
@@ -105,13 +104,8 @@ class GA3CEngine:
         losses = self.stats.take_loss_report()
         if losses is not None:
             messages.append(losses)
-        try:
-            messages.append(self.reports.get(timeout=timeout) if not messages else self.reports.get_nowait())
-            while True:
-                messages.append(self.reports.get_nowait())
-        except (queue_lib.Empty, EOFError, OSError):
-            pass
-        return messages
+        # Messages already in hand: no reason to wait for the agents' queue.
+        return messages + drain_queue(self.reports, 0.0 if messages else timeout)
 
     def supervise(self) -> list[str]:
         """Restart any agent process or predictor/trainer thread that died; returns what happened."""
