@@ -11,7 +11,7 @@ import torch
 from a3c.checkpoint import load_checkpoint
 from a3c.config import Config
 from a3c.distributions import distribution_for
-from a3c.envs import make_env
+from a3c.envs import make_env_with_spec
 from a3c.errors import CheckpointError, UserError
 from a3c.models import State, build_model
 
@@ -29,9 +29,9 @@ class Agent:
             config = Config.from_dict(sidecar["config"])
         except (KeyError, TypeError, UserError) as exc:
             raise CheckpointError(f"checkpoint {sidecar.get('path')} has no valid config: {exc}") from None
-        env = make_env(config.env_id)
+        env, spec = make_env_with_spec(config)
         dist = distribution_for(env.action_space)
-        model = build_model(config, env.observation_space.shape, dist)
+        model = build_model(config, spec, dist)
         try:
             model.load_state_dict(model_tensors)
         except RuntimeError as exc:

@@ -26,6 +26,9 @@ OPTIMIZERS = ("rmsprop", "adam")
 LR_SCHEDULES = ("constant", "linear")
 DEVICES = ("auto", "cpu", "cuda")
 BACKENDS = ("local", "ray")
+TORSOS = ("auto", "mlp", "a3c", "nature", "minatar")
+OBS_LAYOUTS = ("auto", "chw", "hwc")
+ENV_BACKENDS = ("auto", "ale_vector", "gymnasium")
 
 
 @dataclass
@@ -68,6 +71,20 @@ class Config:
     activation: str = "tanh"
     recurrent: bool = False
     lstm_size: int = 64
+
+    # --- observations and Atari ---
+    torso: str = "auto"  # mlp for vectors; conv nets for images: a3c (Mnih 2016), nature (DQN), minatar
+    obs_layout: str = "auto"  # images: channels-first or -last detected from the shape, or chw / hwc
+    env_backend: str = "auto"  # Atari: ale_vector (ale-py's C++ vector env) unless gymnasium is asked for
+    frame_skip: int = 4  # Atari: each action repeated this many frames, max over the last two
+    frame_stack: int = 4
+    screen_size: int = 84
+    noop_max: int = 30  # Atari: up to this many no-op steps at the start of each game
+    sticky_actions: bool = False  # Atari: repeat_action_probability 0.25 (the v5 protocol) instead of 0
+    max_episode_frames: int = 108_000  # Atari: a game is cut (truncated) after this many frames
+    clip_rewards: bool = False  # learning sees rewards clipped to [-1, 1]; on for Atari ids
+    episodic_life: bool = False  # a lost life ends the bootstrap (not the episode); on for Atari ids
+    fail_fast: bool = False  # an env that raises stops the run instead of being rebuilt
 
     # --- GA3C ---
     predictors: int = 1
@@ -238,8 +255,48 @@ ALGO_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 
+# Defaults for every id of a family, beneath any per-env preset above.
+# Atari: the A3C paper's protocol and settings (shared RMSProp, lr 7e-4 annealed to 0,
+# entropy 0.01, t_max 5, grad norm 40, clipped rewards, a lost life ends the bootstrap).
+# Each worker batches its envs into one conv forward pass: 8 envs cost ~3x one, not 8x.
+_ATARI = dict(
+    clip_rewards=True, episodic_life=True, optimizer="rmsprop", lr=7e-4, lr_schedule="linear", rms_alpha=0.99,
+    rms_eps=0.1, entropy_coef=0.01, value_coef=0.5, max_grad_norm=40.0, t_max=5, advantage="nstep", gamma=0.99,
+    envs_per_worker=8, total_steps=10_000_000, lstm_size=256,
+)
+# MinAtar: 10x10 grids, short episodes; the small net learns fast with big batches per worker.
+_MINATAR = dict(
+    optimizer="rmsprop", lr=7e-4, rms_eps=0.1, entropy_coef=0.01, value_coef=0.5, max_grad_norm=40.0, t_max=5,
+    advantage="nstep", gamma=0.99, envs_per_worker=16, total_steps=10_000_000,
+)
+FAMILY_PRESETS: dict[str, dict[str, Any]] = {"atari": _ATARI, "minatar": _MINATAR}
+# GA3C's learner trains every agent's segments: a smaller step for its policy lag, more envs per agent.
+FAMILY_ALGO_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
+    ("atari", "ga3c"): dict(envs_per_worker=16, train_batch=1, lr=3e-4),
+    ("minatar", "ga3c"): dict(envs_per_worker=32, train_batch=1),
+}
+PRESETS.update({
+    "ALE/Pong-v5": dict(_ATARI, target_return=18.0),
+    "ALE/Breakout-v5": dict(_ATARI),
+    "MinAtar/Breakout-v1": dict(_MINATAR),
+    "MinAtar/SpaceInvaders-v1": dict(_MINATAR),
+})
+
+
+def env_family(env_id: str) -> Optional[str]:
+    if env_id.startswith("ALE/") or env_id.endswith("NoFrameskip-v4"):
+        return "atari"
+    if env_id.startswith("MinAtar/"):
+        return "minatar"
+    return None
+
+
 def preset_for(env_id: str, algo: str = "a3c") -> dict[str, Any]:
-    return {**PRESETS.get(env_id, {}), **ALGO_PRESETS.get((env_id, algo), {})}
+    family = env_family(env_id)
+    return {
+        **FAMILY_PRESETS.get(family or "", {}), **FAMILY_ALGO_PRESETS.get((family or "", algo), {}),
+        **PRESETS.get(env_id, {}), **ALGO_PRESETS.get((env_id, algo), {}),
+    }
 
 
 # ----- parsing and validation -----
@@ -365,6 +422,14 @@ def _validate(cfg: Config) -> None:
       "one or more layer widths >= 1, e.g. 64,64")
     r("activation", cfg.activation in ("tanh", "relu"), "tanh or relu")
     r("lstm_size", cfg.lstm_size >= 1, "a whole number >= 1")
+    r("torso", cfg.torso in TORSOS, " | ".join(TORSOS))
+    r("obs_layout", cfg.obs_layout in OBS_LAYOUTS, " | ".join(OBS_LAYOUTS))
+    r("env_backend", cfg.env_backend in ENV_BACKENDS, " | ".join(ENV_BACKENDS))
+    r("frame_skip", 1 <= cfg.frame_skip <= 64, "a whole number from 1 to 64")
+    r("frame_stack", 1 <= cfg.frame_stack <= 64, "a whole number from 1 to 64")
+    r("screen_size", 8 <= cfg.screen_size <= 1024, "a whole number of pixels from 8 to 1024")
+    r("noop_max", 0 <= cfg.noop_max <= 10_000, "a whole number from 0 to 10000")
+    r("max_episode_frames", cfg.max_episode_frames >= 1, "a whole number of frames >= 1")
     r("predictors", cfg.predictors >= 1, "a whole number >= 1")
     r("trainers", cfg.trainers >= 1, "a whole number >= 1")
     r("predict_batch", cfg.predict_batch >= 1, "a whole number >= 1")

@@ -16,7 +16,7 @@ def evaluate(
 ) -> dict:
     if episodes < 1:
         raise UserError(f"invalid value for '--episodes': {episodes}. Allowed: a whole number >= 1.")
-    env = make_env(agent.config.env_id, render_mode="rgb_array" if video_dir else None)
+    env = make_env(agent.config, render_mode="rgb_array" if video_dir else None)
     if video_dir:
         from gymnasium.wrappers import RecordVideo
 

@@ -1,4 +1,4 @@
-"""ActorCritic: torso (MLP or conv) -> optional LSTM -> policy head + value head.
+"""ActorCritic: torso (MLP or a conv net) -> optional LSTM -> policy head + value head.
 
 Shapes: `forward` takes one step for a batch, obs [B, *obs_shape]; `forward_sequence`
 takes a rollout, obs [T, B, *obs_shape], and resets the LSTM state wherever an
@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from a3c.distributions import DiagGaussian, Distribution
+from a3c.errors import UserError
 
 State = Optional[tuple[torch.Tensor, torch.Tensor]]
 
@@ -39,16 +40,21 @@ class ActorCritic(nn.Module):
         activation: str = "tanh",
         recurrent: bool = False,
         lstm_size: int = 64,
+        torso: str = "auto",
+        obs_scale: float = 1.0,
     ):
         super().__init__()
         self.obs_shape = tuple(obs_shape)
         self.recurrent = recurrent
         self.lstm_size = lstm_size
+        # Observations stored as bytes become floats here, on whatever device the model is on.
+        self.obs_scale = obs_scale
+        self.torso_name = choose_torso(torso, self.obs_shape)
         act = nn.Tanh if activation == "tanh" else nn.ReLU
-        if len(self.obs_shape) == 3:
-            self.torso, torso_out = _conv_torso(self.obs_shape, hidden_sizes[-1])
-        else:
+        if self.torso_name == "mlp":
             self.torso, torso_out = _mlp_torso(int(np.prod(self.obs_shape)), hidden_sizes, act)
+        else:
+            self.torso, torso_out = _conv_torso(self.torso_name, self.obs_shape)
         self.lstm = nn.LSTMCell(torso_out, lstm_size) if recurrent else None
         head_in = lstm_size if recurrent else torso_out
         self.gaussian = isinstance(dist, DiagGaussian)
@@ -75,9 +81,13 @@ class ActorCritic(nn.Module):
         return params, self.value_head(features).squeeze(-1)
 
     def _embed(self, obs: torch.Tensor) -> torch.Tensor:
-        if len(self.obs_shape) == 3:
-            return self.torso(obs.float() / 255.0 if obs.dtype == torch.uint8 else obs)
-        return self.torso(obs.reshape(obs.shape[0], -1))
+        if obs.dtype != torch.float32:
+            obs = obs.float()
+            if self.obs_scale != 1.0:
+                obs = obs.mul_(self.obs_scale)
+        if self.torso_name == "mlp":
+            return self.torso(obs.reshape(obs.shape[0], -1))
+        return self.torso(obs)
 
     def forward(self, obs: torch.Tensor, state: State = None) -> tuple[torch.Tensor, torch.Tensor, State]:
         """One step: obs [B, *obs_shape] -> policy params [B, P], value [B], next state."""
@@ -124,18 +134,57 @@ def _mlp_torso(in_size: int, hidden_sizes: Sequence[int], act: type[nn.Module]) 
     return nn.Sequential(*layers), size
 
 
-def _conv_torso(obs_shape: tuple[int, ...], out_size: int) -> tuple[nn.Module, int]:
-    """The Atari torso of Mnih et al.: channels-first frames [C, H, W]."""
+# Conv torsos by name: (out_channels, kernel, stride) per layer, then one fully connected layer.
+CONV_TORSOS = {
+    "a3c": ([(16, 8, 4), (32, 4, 2)], 256),  # Mnih et al. 2016, the A3C paper's Atari net
+    "nature": ([(32, 8, 4), (64, 4, 2), (64, 3, 1)], 512),  # Mnih et al. 2015, the DQN Nature net
+    "minatar": ([(16, 3, 1)], 128),  # Young & Tian 2019, for MinAtar's 10x10 grids
+}
+SMALLEST_SIDE = {"a3c": 36, "nature": 36, "minatar": 3}  # the least H and W each net's convs fit
+
+
+def choose_torso(name: str, obs_shape: tuple[int, ...]) -> str:
+    """The torso for obs_shape: `auto` is the MLP for vectors, the A3C net for frames of
+    Atari size and the MinAtar net for small grids; a named conv net must fit the images."""
+    if name == "auto":
+        if len(obs_shape) != 3:
+            return "mlp"
+        return "a3c" if min(obs_shape[1:]) >= SMALLEST_SIDE["a3c"] else "minatar"
+    if name == "mlp":
+        return name
+    if len(obs_shape) != 3:
+        raise UserError(f"torso '{name}' needs image observations [C, H, W], but this env's observations have "
+                        f"shape {obs_shape}. Allowed: torso = mlp or auto.")
+    if min(obs_shape[1:]) < SMALLEST_SIDE[name]:
+        fits = [t for t, side in SMALLEST_SIDE.items() if min(obs_shape[1:]) >= side]
+        raise UserError(f"torso '{name}' needs images of at least {SMALLEST_SIDE[name]}x{SMALLEST_SIDE[name]}, "
+                        f"but this env's are {obs_shape[1]}x{obs_shape[2]}. Allowed: torso = "
+                        f"{' | '.join(['auto', 'mlp', *fits])}.")
+    return name
+
+
+def _conv_torso(name: str, obs_shape: tuple[int, ...]) -> tuple[nn.Module, int]:
+    """A conv net on channels-first images [C, H, W], then a ReLU fully connected layer."""
+    layers: list[nn.Module] = []
     channels = obs_shape[0]
-    convs = nn.Sequential(
-        nn.Conv2d(channels, 16, 8, stride=4), nn.ReLU(),
-        nn.Conv2d(16, 32, 4, stride=2), nn.ReLU(),
-        nn.Flatten(),
-    )
+    for out, kernel, stride in CONV_TORSOS[name][0]:
+        conv = nn.Conv2d(channels, out, kernel, stride=stride)
+        nn.init.orthogonal_(conv.weight, gain=np.sqrt(2))
+        nn.init.zeros_(conv.bias)
+        layers += [conv, nn.ReLU()]
+        channels = out
+    layers.append(nn.Flatten())
+    convs = nn.Sequential(*layers)
     with torch.no_grad():
         flat = convs(torch.zeros(1, *obs_shape)).shape[1]
-    return nn.Sequential(convs, nn.Linear(flat, out_size), nn.ReLU()), out_size
+    fc_size = CONV_TORSOS[name][1]
+    fc = nn.Linear(flat, fc_size)
+    nn.init.orthogonal_(fc.weight, gain=np.sqrt(2))
+    nn.init.zeros_(fc.bias)
+    return nn.Sequential(convs, fc, nn.ReLU()), fc_size
 
 
-def build_model(cfg, obs_shape: Sequence[int], dist: Distribution) -> ActorCritic:
-    return ActorCritic(obs_shape, dist, cfg.hidden_sizes, cfg.activation, cfg.recurrent, cfg.lstm_size)
+def build_model(cfg, spec, dist: Distribution) -> ActorCritic:
+    """The network for cfg on observations described by spec (an envs.ObsSpec)."""
+    return ActorCritic(spec.shape, dist, cfg.hidden_sizes, cfg.activation, cfg.recurrent, cfg.lstm_size,
+                       cfg.torso, spec.scale)

@@ -21,7 +21,7 @@ from a3c.config import Config
 from a3c.device import move_to_device, resolve_device
 from a3c.distributions import distribution_for
 from a3c.engines.common import SharedCounters, context, warm_up_children
-from a3c.envs import env_threshold, make_env
+from a3c.envs import env_threshold, probe
 from a3c.errors import CheckpointError, UserError
 from a3c.models import build_model
 from a3c.monitor import Monitor
@@ -81,14 +81,12 @@ def train(cfg: Config, resume: Optional[str | Path] = None) -> TrainResult:
     torch.set_num_threads(1)
     device = resolve_device(cfg)
     warm_up_children()  # --device cuda without CUDA fails here, before a run directory exists
-    probe = make_env(cfg.env_id)  # fails early, in the main process, on a bad env id or space
-    dist = distribution_for(probe.action_space)
-    obs_shape = probe.observation_space.shape
-    probe.close()
+    spec, action_space = probe(cfg)  # fails early, in the main process, on a bad env id or space
+    dist = distribution_for(action_space)
     target = cfg.resolved_target(env_threshold(cfg.env_id))
 
     restored: dict[str, Any] = {}
-    model = build_model(cfg, obs_shape, dist)
+    model = build_model(cfg, spec, dist)
     optimizer = build_optimizer(cfg, model.parameters())
     counts = (0, 0, 0)
     incarnation = 0
@@ -114,7 +112,7 @@ def train(cfg: Config, resume: Optional[str | Path] = None) -> TrainResult:
                 "or choose another --run-dir."
             )
         torch.manual_seed(cfg.seed)
-        model = build_model(cfg, obs_shape, dist)
+        model = build_model(cfg, spec, dist)
         optimizer = build_optimizer(cfg, model.parameters())
     cfg = cfg.replace(run_dir=str(run_dir))
 
@@ -152,7 +150,7 @@ def train(cfg: Config, resume: Optional[str | Path] = None) -> TrainResult:
         env_steps, updates, episodes = counters.read()
         meta = dict(
             config=cfg.to_dict(), counters=[env_steps, updates, episodes], resumes=incarnation,
-            monitor=monitor.state(env_steps), reason=reason, obs_shape=list(obs_shape),
+            monitor=monitor.state(env_steps), reason=reason, obs_shape=list(spec.shape),
         )
         save_checkpoint(run_dir, model, optimizer.state_tensors(), meta, env_steps)
 

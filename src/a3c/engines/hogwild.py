@@ -12,7 +12,7 @@ from a3c.distributions import distribution_for
 from a3c.engines.common import (
     Reporter, SharedCounters, child_seed, context, drain_queue, prepare_child, report_crash, stop_processes,
 )
-from a3c.envs import EnvGroup
+from a3c.envs import make_env_group
 from a3c.loss import loss_settings, rollout_loss
 from a3c.models import build_model
 from a3c.optim import build_optimizer, scheduled_lr
@@ -24,9 +24,9 @@ def worker_main(rank, incarnation, cfg, global_model, optim_state, counters, que
         seed = child_seed(cfg.seed, rank, incarnation)
         prepare_child(seed)
         # Env i of this worker is seeded (seed + rank) * envs_per_worker + i: seed + rank with one env.
-        envs = EnvGroup(cfg.env_id, cfg.envs_per_worker, seed * cfg.envs_per_worker, cfg.reward_scale)
-        dist = distribution_for(envs.envs[0].action_space)
-        local = build_model(cfg, envs.obs_shape, dist)
+        envs = make_env_group(cfg, cfg.envs_per_worker, seed * cfg.envs_per_worker)
+        dist = distribution_for(envs.action_space)
+        local = build_model(cfg, envs.spec, dist)
         optimizer = build_optimizer(cfg, global_model.parameters())
         optimizer.adopt_state_tensors(optim_state)
         collector = RolloutCollector(envs, local, dist, cfg.t_max)

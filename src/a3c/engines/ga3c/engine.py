@@ -25,7 +25,7 @@ from a3c.engines.ga3c.predictor import AgentLine, Predictor, RequestBoard
 from a3c.engines.ga3c.shared_model import SharedModel
 from a3c.engines.ga3c.stats import Stats, Totals
 from a3c.engines.ga3c.trainer import Trainer
-from a3c.envs import EnvGroup
+from a3c.envs import probe
 from a3c.errors import UserError
 
 SETTLE_TIMEOUT_S = 60.0  # longest the adjuster waits for a new agent to start before measuring
@@ -45,10 +45,9 @@ class GA3CEngine:
                             "recurrent=true, or --algo ga3c with recurrent=false.")
         self.cfg, self.counters, self.ctx = cfg, counters, ctx
         self.device = next(model.parameters()).device  # training.py put the model where it should run
-        probe = EnvGroup(cfg.env_id, 1, cfg.seed)
-        self.dist = distribution_for(probe.envs[0].action_space)
-        obs_shape, obs_dtype = probe.obs_shape, probe.obs_dtype
-        probe.close()
+        spec, action_space = probe(cfg)
+        self.dist = distribution_for(action_space)
+        obs_shape, obs_dtype = spec.shape, spec.torch_dtype  # uint8 frames stay uint8 in shared memory
 
         fixed = not cfg.dynamic_adjust
         self.limits = {

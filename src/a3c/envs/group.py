@@ -1,0 +1,258 @@
+"""Env groups: the N envs one worker or agent steps together, with automatic reset,
+per-episode statistics, and the learning signal.
+
+Two kinds behind one interface (reset() -> obs [N, ...]; step(actions) -> StepResult):
+`EnvGroup` steps N Gymnasium envs one by one; `AtariVectorGroup` steps N Atari games in
+ale-py's C++ vector env. Both report each finished episode's real return and length,
+and hand learning a signal shaped by the config:
+
+- rewards clipped to [-1, 1] (clip_rewards) and multiplied by reward_scale;
+- a lost life ends the bootstrap (episodic_life): `terminated` is 1 for learning while
+  the game, and the episode whose score is reported, goes on.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence
+
+import gymnasium as gym
+import numpy as np
+
+from a3c.envs.spaces import ObsSpec
+
+
+@dataclass
+class EpisodeStats:
+    ret: float  # the env's own return over the whole episode: unclipped, unscaled
+    length: int
+
+
+@dataclass
+class StepResult:
+    obs: np.ndarray  # [N, *obs_shape]; where an episode ended, the first obs of the next one
+    rewards: np.ndarray  # [N] float32, as learning sees them (clipped and scaled)
+    terminated: np.ndarray  # [N] float32 in {0, 1}: no bootstrap (episode over, or a life lost)
+    truncated: np.ndarray  # [N] float32 in {0, 1}; 0 where terminated
+    final_obs: dict[int, np.ndarray] = field(default_factory=dict)  # env index -> last obs, where truncated
+    episodes: list[EpisodeStats] = field(default_factory=list)
+
+
+def env_seeds(seed: int | Sequence[int], n: int) -> list[int]:
+    """One seed per env: a list as given, or seed + i for an int."""
+    seeds = [seed + i for i in range(n)] if isinstance(seed, (int, np.integer)) else [int(s) for s in seed]
+    if len(seeds) != n:
+        raise ValueError(f"{len(seeds)} seeds for {n} envs")
+    return seeds
+
+
+class LearningSignal:
+    """Turns the env's rewards and lives into what learning sees, and totals the real returns."""
+
+    def __init__(self, n: int, clip_rewards: bool, episodic_life: bool, reward_scale: float):
+        self.n, self.clip, self.episodic_life, self.scale = n, clip_rewards, episodic_life, reward_scale
+        self.returns = np.zeros(n, dtype=np.float64)
+        self.lengths = np.zeros(n, dtype=np.int64)
+        self.lives: Optional[np.ndarray] = None
+
+    def start(self, lives: Optional[np.ndarray]) -> None:
+        self.returns[:] = 0
+        self.lengths[:] = 0
+        self.lives = None if lives is None else np.array(lives, dtype=np.int64)
+
+    def shape(self, raw_rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
+              lives_after: Optional[np.ndarray]) -> tuple[np.ndarray, np.ndarray, list[EpisodeStats]]:
+        """(learning rewards [N], learning terminated [N], finished episodes) for one step.
+
+        lives_after are the lives each env reports after the step: where an episode ended,
+        those of the new episode, so they restart the count rather than look like a loss.
+        """
+        self.returns += raw_rewards
+        self.lengths += 1
+        ended = np.logical_or(terminated, truncated)
+        episodes = [EpisodeStats(float(self.returns[i]), int(self.lengths[i])) for i in np.flatnonzero(ended)]
+        self.returns[ended] = 0
+        self.lengths[ended] = 0
+        learn_terminated = terminated.astype(np.float32)
+        if lives_after is not None:
+            lives_after = np.asarray(lives_after, dtype=np.int64)
+            if self.episodic_life and self.lives is not None:
+                lost = (lives_after < self.lives) & ~ended
+                learn_terminated[lost] = 1.0
+            self.lives = lives_after.copy()
+        rewards = np.clip(raw_rewards, -1.0, 1.0) if self.clip else raw_rewards
+        rewards = rewards.astype(np.float32)
+        if self.scale != 1.0:
+            rewards *= self.scale
+        return rewards, learn_terminated, episodes
+
+
+class EnvGroup:
+    """N Gymnasium envs stepped in lock-step. Env i is seeded seeds[i] on its first reset.
+
+    An env that raises in step or reset is rebuilt with `make_one` (unless fail_fast): its
+    episode is cut as if by a time limit, and the traceback is kept for take_errors().
+    """
+
+    def __init__(self, make_one: Callable[[], gym.Env], spec: ObsSpec, n: int, seed: int | Sequence[int],
+                 signal: LearningSignal, fail_fast: bool = False):
+        self.make_one, self.spec, self.n, self.signal, self.fail_fast = make_one, spec, n, signal, fail_fast
+        self.seeds = env_seeds(seed, n)
+        self.envs = [make_one() for _ in range(n)]
+        self.obs_shape, self.obs_dtype = spec.shape, spec.torch_dtype
+        action_space = self.envs[0].action_space
+        self._low = self._high = None
+        if isinstance(action_space, gym.spaces.Box):
+            self._low, self._high = action_space.low, action_space.high
+        self._obs = np.zeros((n, *spec.shape), dtype=spec.dtype)
+        self._errors: list[str] = []
+        self._rebuilds = 0
+
+    @property
+    def action_space(self) -> gym.Space:
+        return self.envs[0].action_space
+
+    def reset(self) -> np.ndarray:
+        lives = []
+        for i, env in enumerate(self.envs):
+            self._obs[i], info = self._reset_one(i, seed=self.seeds[i])
+            env.action_space.seed(self.seeds[i])
+            lives.append(info.get("lives", 0))
+        self.signal.start(np.array(lives) if self._has_lives() else None)
+        return self._obs.copy()
+
+    def _has_lives(self) -> bool:
+        return self.signal.episodic_life
+
+    def _reset_one(self, i: int, seed: Optional[int] = None):
+        try:
+            return self.envs[i].reset(seed=seed)
+        except Exception:
+            if self.fail_fast:
+                raise
+            self._rebuild(i)
+            return self.envs[i].reset(seed=self.seeds[i] + 7919 * self._rebuilds)
+
+    def _rebuild(self, i: int) -> None:
+        self._errors.append(f"env {i} of {self.n} raised; rebuilt it:\n{traceback.format_exc(limit=6)}")
+        self._rebuilds += 1
+        try:
+            self.envs[i].close()
+        except Exception:
+            pass
+        self.envs[i] = self.make_one()
+
+    def take_errors(self) -> list[str]:
+        """Tracebacks of envs that raised (and were rebuilt) since the last call."""
+        errors, self._errors = self._errors, []
+        return errors
+
+    def step(self, actions: np.ndarray) -> StepResult:
+        raw = np.zeros(self.n, dtype=np.float64)
+        terminated = np.zeros(self.n, dtype=bool)
+        truncated = np.zeros(self.n, dtype=bool)
+        lives = np.zeros(self.n, dtype=np.int64)
+        final_obs: dict[int, np.ndarray] = {}
+        broken: list[int] = []
+        for i, env in enumerate(self.envs):
+            action = actions[i]
+            if self._low is not None:
+                action = np.clip(action, self._low, self._high)
+            elif isinstance(action, np.integer):
+                action = int(action)
+            try:
+                obs, reward, term, trunc, info = env.step(action)
+            except Exception:
+                if self.fail_fast:
+                    raise
+                # The episode is cut as by a time limit, bootstrapping from the last good state.
+                self._rebuild(i)
+                final_obs[i] = self._obs[i].copy()
+                obs, info = self._reset_one(i, seed=self.seeds[i] + 7919 * self._rebuilds)
+                truncated[i] = True
+                broken.append(i)
+                reward, term, trunc = 0.0, False, False
+            raw[i] = reward
+            if term or trunc:
+                terminated[i], truncated[i] = bool(term), not term
+                if not term:
+                    # A copy: envs may reuse their observation buffer, which reset() overwrites.
+                    final_obs[i] = np.array(obs, dtype=self.spec.dtype)
+                obs, info = self._reset_one(i)
+            lives[i] = info.get("lives", 0)
+            self._obs[i] = obs
+        rewards, learn_terminated, episodes = self.signal.shape(
+            raw, terminated, truncated, lives if self._has_lives() else None)
+        if broken:  # a cut made by a fault is no episode to report
+            ended = np.flatnonzero(terminated | truncated)
+            episodes = [ep for j, ep in zip(ended, episodes) if j not in broken]
+        return StepResult(self._obs.copy(), rewards, learn_terminated, truncated.astype(np.float32),
+                          final_obs, episodes)
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+
+class AtariVectorGroup:
+    """N Atari games stepped by ale-py's AtariVectorEnv, with the same interface as EnvGroup."""
+
+    def __init__(self, make_vector: Callable[[int], object], spec: ObsSpec, n: int, seed: int | Sequence[int],
+                 signal: LearningSignal, fail_fast: bool = False):
+        self.make_vector, self.spec, self.n, self.signal, self.fail_fast = make_vector, spec, n, signal, fail_fast
+        # The vector env takes one seed and seeds game i with seed + i.
+        self.seed = env_seeds(seed, n)[0]
+        self.vec = make_vector(n)
+        self.obs_shape, self.obs_dtype = spec.shape, spec.torch_dtype
+        self._obs: Optional[np.ndarray] = None
+        self._errors: list[str] = []
+        self._rebuilds = 0
+
+    @property
+    def action_space(self) -> gym.Space:
+        return self.vec.single_action_space
+
+    def reset(self) -> np.ndarray:
+        obs, info = self.vec.reset(seed=self.seed)
+        self._obs = obs
+        self.signal.start(info["lives"])
+        return obs.copy()
+
+    def take_errors(self) -> list[str]:
+        errors, self._errors = self._errors, []
+        return errors
+
+    def step(self, actions: np.ndarray) -> StepResult:
+        try:
+            obs, raw, terminated, truncated, info = self.vec.step(np.asarray(actions, dtype=np.int64))
+        except Exception:
+            if self.fail_fast:
+                raise
+            # Every game is cut as by a time limit; reported episodes are dropped with them.
+            self._errors.append(f"Atari vector env raised; rebuilt it:\n{traceback.format_exc(limit=6)}")
+            self._rebuilds += 1
+            last = self._obs
+            try:
+                self.vec.close()
+            except Exception:
+                pass
+            self.vec = self.make_vector(self.n)
+            self.seed += 7919
+            fresh = self.reset()
+            cut = np.ones(self.n, dtype=np.float32)
+            return StepResult(fresh, np.zeros(self.n, np.float32), np.zeros(self.n, np.float32), cut,
+                              {i: last[i].copy() for i in range(self.n)}, [])
+        terminated = terminated.astype(bool)
+        truncated = truncated.astype(bool) & ~terminated
+        final_obs = {}
+        if truncated.any():
+            finals = info["final_obs"]
+            final_obs = {int(i): np.array(finals[i]) for i in np.flatnonzero(truncated)}
+        rewards, learn_terminated, episodes = self.signal.shape(
+            raw.astype(np.float64), terminated, truncated, info["lives"])
+        self._obs = obs
+        return StepResult(obs.copy(), rewards, learn_terminated, truncated.astype(np.float32), final_obs, episodes)
+
+    def close(self) -> None:
+        self.vec.close()
