@@ -1,0 +1,253 @@
+"""Pixel benchmarks, side by side in one run: Pong throughput and MinAtar Breakout learning.
+
+    python benchmarks/pixels.py throughput --seconds 60 --seeds 3
+    python benchmarks/pixels.py minatar --seconds 300 --seeds 2
+
+throughput: steady-state agent steps/s on ALE/Pong-v5 (the papers' preprocessing in every
+system) of `a3c` (A3C, 2 workers), `ga3c`, Stable-Baselines3 A2C with rl-zoo3's Atari
+settings (16 envs, AtariWrapper, 4-stack, CnnPolicy, RMSpropTFLike), and the raw limit:
+ale-py's AtariVectorEnv, 16 games on 2 threads, random actions, no learning. The rate is
+taken between 10 s after training starts and the end, so start-up costs count for nobody.
+
+minatar: mean return of the last 100 training episodes after `--seconds` of training on
+MinAtar/Breakout-v1, for `a3c`, `ga3c` and SB3 A2C with the same small CNN (16 3x3
+filters, FC 128) on 16 envs and rl-zoo3's Atari A2C settings (no zoo entry exists for MinAtar).
+
+Systems alternate within each seed, the first one rotating, so drift on a shared machine
+falls on all of them. Each process uses one torch thread. Results: results/pixels-*.json
+and a table appended to results/pixels.md, with the exact command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any, Optional
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from systems import child_env, measure  # noqa: E402
+
+REPO = HERE.parent
+OUT = HERE / "results"
+WARMUP_S = 10.0  # rates are measured after this much training time
+
+
+# ----- our systems: the CLI in a subprocess -----
+def run_ours(algo: str, env_id: str, seed: int, seconds: float, work: Path) -> dict[str, Any]:
+    run_dir = work / f"{algo}-{env_id.replace('/', '_')}-s{seed}"
+    cmd = [sys.executable, "-m", "a3c", "train", env_id, "--algo", algo, "--workers", "2", "--seed", str(seed),
+           "--time-limit", str(seconds), "--run-dir", str(run_dir), "--set", "progress=false",
+           "--set", "tensorboard=false", "--set", "log_interval_s=1"]
+    proc = measure(cmd, work / f"{run_dir.name}.log", hard_limit_s=seconds + 120)
+    rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
+    series = [(float(r["wall_s"]), int(r["env_steps"]),
+               float(r["mean_return_100"]) if r["mean_return_100"] else None) for r in rows]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    return dict(series=series, mean_return_100=summary["mean_return_100"], env_steps=summary["env_steps"],
+                rc=proc["rc"], process_wall_s=proc["process_wall_s"], peak_rss_mb=proc.get("peak_rss_mb"))
+
+
+# ----- SB3 A2C: the child process -----
+def sb3_child(task: str, seed: int, seconds: float, out_path: Path) -> None:
+    import gymnasium as gym
+    import torch
+    from torch import nn
+
+    torch.set_num_threads(1)
+    from stable_baselines3 import A2C
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_atari_env, make_vec_env
+    from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
+    from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack
+
+    # rl-zoo3 a2c.yml, atari: 16 envs, 4-stack, CnnPolicy, ent 0.01, vf 0.25, RMSpropTFLike eps 1e-5.
+    zoo = dict(ent_coef=0.01, vf_coef=0.25)
+    optimizer = dict(optimizer_class=RMSpropTFLike, optimizer_kwargs=dict(eps=1e-5))
+    if task == "throughput":
+        import ale_py
+
+        gym.register_envs(ale_py)
+        env = VecFrameStack(make_atari_env("PongNoFrameskip-v4", n_envs=16, seed=seed), n_stack=4)
+        model = A2C("CnnPolicy", env, seed=seed, device="cpu", policy_kwargs=optimizer, **zoo)
+    else:
+        import minatar.gym
+
+        minatar.gym.register_envs()
+
+        class Float(gym.ObservationWrapper):  # MinAtar's bool [10, 10, C] grids as float [C, 10, 10]
+            def __init__(self, env):
+                super().__init__(env)
+                h, w, c = env.observation_space.shape
+                self.observation_space = gym.spaces.Box(0.0, 1.0, (c, h, w), dtype="float32")
+
+            def observation(self, obs):
+                return obs.transpose(2, 0, 1).astype("float32")
+
+        class MinAtarNet(BaseFeaturesExtractor):  # the same net as a3c's `minatar` torso
+            def __init__(self, space):
+                super().__init__(space, features_dim=128)
+                c, h, w = space.shape
+                self.net = nn.Sequential(nn.Conv2d(c, 16, 3, 1), nn.ReLU(), nn.Flatten(),
+                                         nn.Linear(16 * (h - 2) * (w - 2), 128), nn.ReLU())
+
+            def forward(self, obs):
+                return self.net(obs)
+
+        env = make_vec_env("MinAtar/Breakout-v1", n_envs=16, seed=seed, wrapper_class=Float, vec_env_cls=DummyVecEnv)
+        model = A2C("MlpPolicy", env, seed=seed, device="cpu", **zoo,
+                    policy_kwargs=dict(optimizer, features_extractor_class=MinAtarNet, net_arch=[]))
+
+    class Clock(BaseCallback):
+        def __init__(self):
+            super().__init__()
+            self.started = time.monotonic()
+            self.returns: deque[float] = deque(maxlen=100)
+            self.series: list = []
+            self.last = -1.0
+
+        def _on_step(self) -> bool:
+            for info in self.locals["infos"]:
+                if "episode" in info:  # SB3's Monitor: the whole game's real score
+                    self.returns.append(float(info["episode"]["r"]))
+            wall = time.monotonic() - self.started
+            if wall - self.last >= 1.0:
+                mean = sum(self.returns) / len(self.returns) if self.returns else None
+                self.series.append((wall, self.num_timesteps, mean))
+                self.last = wall
+            return wall < seconds
+
+    clock = Clock()
+    model.learn(total_timesteps=10**9, callback=clock)
+    clock.last = -1e9
+    clock._on_step()
+    mean = sum(clock.returns) / len(clock.returns) if clock.returns else None
+    out_path.write_text(json.dumps(dict(series=clock.series, mean_return_100=mean, env_steps=model.num_timesteps)))
+
+
+def run_sb3(task: str, seed: int, seconds: float, work: Path) -> dict[str, Any]:
+    out = work / f"sb3-a2c-{task}-s{seed}.json"
+    cmd = [sys.executable, str(HERE / "pixels.py"), "sb3-child", task, str(seed), str(seconds), str(out)]
+    proc = measure(cmd, work / f"{out.stem}.log", hard_limit_s=seconds + 300)
+    return dict(json.loads(out.read_text()), rc=proc["rc"], process_wall_s=proc["process_wall_s"])
+
+
+# ----- the raw limit -----
+def raw_child(seconds: float, out_path: Path) -> None:
+    import numpy as np
+    from ale_py.vector_env import AtariVectorEnv
+
+    env = AtariVectorEnv("pong", 16, num_threads=2, autoreset_mode="SameStep", reward_clipping=False)
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        env.step(rng.integers(0, 6, 16))
+        steps += 16
+    out_path.write_text(json.dumps(dict(series=[(0.0, 0, None), (time.perf_counter() - start, steps, None)])))
+
+
+def run_raw(seconds: float, work: Path, seed: int) -> dict[str, Any]:
+    out = work / f"raw-s{seed}.json"
+    cmd = [sys.executable, str(HERE / "pixels.py"), "raw-child", str(min(seconds, 20.0)), str(out)]
+    measure(cmd, work / f"{out.stem}.log", hard_limit_s=120)
+    return json.loads(out.read_text())
+
+
+def steady_rate(series: list) -> Optional[float]:
+    """Steps/s between the first point at or after WARMUP_S and the last point."""
+    late = [p for p in series if p[0] >= WARMUP_S] or series
+    if len(late) < 2 or late[-1][0] <= late[0][0]:
+        late = [series[0], series[-1]] if len(series) >= 2 else late
+    if len(late) < 2:
+        return None
+    return (late[-1][1] - late[0][1]) / (late[-1][0] - late[0][0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("task", choices=["throughput", "minatar", "sb3-child", "raw-child"])
+    parser.add_argument("rest", nargs="*")
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--systems", nargs="+", default=None)
+    parser.add_argument("--note", default="")
+    args = parser.parse_args()
+    if args.task == "sb3-child":
+        task, seed, seconds, out = args.rest
+        return sb3_child(task, int(seed), float(seconds), Path(out))
+    if args.task == "raw-child":
+        return raw_child(float(args.rest[0]), Path(args.rest[1]))
+
+    env_id = "ALE/Pong-v5" if args.task == "throughput" else "MinAtar/Breakout-v1"
+    systems = args.systems or (["raw", "a3c", "ga3c", "sb3-a2c"] if args.task == "throughput"
+                               else ["a3c", "ga3c", "sb3-a2c"])
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    work = OUT / "raw" / f"pixels-{args.task}-{stamp}"
+    work.mkdir(parents=True, exist_ok=True)
+    records = []
+    for seed in range(args.seeds):
+        order = systems[seed % len(systems):] + systems[: seed % len(systems)]
+        for system in order:
+            print(f"[{time.strftime('%H:%M:%S')}] {args.task} seed {seed}: {system}", flush=True)
+            if system == "raw":
+                result = run_raw(args.seconds, work, seed)
+            elif system == "sb3-a2c":
+                result = run_sb3(args.task, seed, args.seconds, work)
+            else:
+                result = run_ours(system, env_id, seed, args.seconds, work)
+            result.update(system=system, seed=seed, steps_per_s=steady_rate(result["series"]))
+            records.append(result)
+            print(f"    steps/s {result['steps_per_s']:.0f}  mean_return_100 {result.get('mean_return_100')}", flush=True)
+
+    rows = []
+    for system in systems:
+        mine = [r for r in records if r["system"] == system]
+        rates = [r["steps_per_s"] for r in mine if r["steps_per_s"]]
+        returns = [r["mean_return_100"] for r in mine if r.get("mean_return_100") is not None]
+        rows.append(dict(system=system, runs=len(mine), median_steps_per_s=statistics.median(rates) if rates else None,
+                         median_return_100=statistics.median(returns) if returns else None,
+                         returns=returns, rates=[round(x) for x in rates]))
+    by = {r["system"]: r for r in rows}
+    ratios = {}
+    if args.task == "throughput" and "sb3-a2c" in by:
+        for s in ("a3c", "ga3c"):
+            if s in by and by[s]["median_steps_per_s"] and by["sb3-a2c"]["median_steps_per_s"]:
+                ratios[f"{s}/sb3-a2c steps/s"] = by[s]["median_steps_per_s"] / by["sb3-a2c"]["median_steps_per_s"]
+            if s in by and "raw" in by and by[s]["median_steps_per_s"]:
+                ratios[f"{s}/raw limit"] = by[s]["median_steps_per_s"] / by["raw"]["median_steps_per_s"]
+    if args.task == "minatar" and "sb3-a2c" in by and by["sb3-a2c"]["median_return_100"]:
+        for s in ("a3c", "ga3c"):
+            if s in by and by[s]["median_return_100"] is not None:
+                ratios[f"{s}/sb3-a2c return"] = by[s]["median_return_100"] / by["sb3-a2c"]["median_return_100"]
+    meta = dict(command=" ".join(["python", "benchmarks/pixels.py", *sys.argv[1:]]), date=stamp,
+                python=platform.python_version(), cpus=__import__("os").cpu_count(), note=args.note,
+                load_avg_at_end=__import__("os").getloadavg())
+    (OUT / f"pixels-{args.task}-{stamp}.json").write_text(json.dumps(dict(meta=meta, rows=rows, ratios=ratios,
+                                                                           records=records), indent=1))
+    lines = [f"\n## {args.task} ({env_id}), {stamp}", "", f"`{meta['command']}`", "",
+             f"{args.seeds} seeds x {args.seconds:.0f} s, systems alternating. {args.note}", "",
+             "| system | runs | median steps/s | median mean_return_100 | per run (steps/s; return) |",
+             "| --- | --- | --- | --- | --- |"]
+    for r in rows:
+        med_rate = f"{r['median_steps_per_s']:,.0f}" if r["median_steps_per_s"] else "-"
+        med_ret = f"{r['median_return_100']:.2f}" if r["median_return_100"] is not None else "-"
+        per = "; ".join(f"{a:,}" for a in r["rates"]) + " | " + "; ".join(f"{x:.2f}" for x in r["returns"])
+        lines.append(f"| {r['system']} | {r['runs']} | {med_rate} | {med_ret} | {per} |")
+    lines += [""] + [f"- {k}: **{v:.2f}x**" for k, v in ratios.items()]
+    with open(OUT / "pixels.md", "a") as fh:
+        fh.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
