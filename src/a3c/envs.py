@@ -114,11 +114,12 @@ class EnvGroup:
     unit scale helps on long -1-per-step tasks); episode returns stay in the env's units.
     """
 
-    def __init__(self, env_id: str, n: int, seed: int, reward_scale: float = 1.0):
+    def __init__(self, env_id: str, n: int, seed: int | list[int], reward_scale: float = 1.0):
         self.envs = [make_env(env_id) for _ in range(n)]
         self.reward_scale = reward_scale
         self.n = n
-        self.seed = seed
+        # An int seeds env i with seed + i; a list (a3c.seeding.env_seeds) gives each env its own.
+        self.seeds = [seed + i for i in range(n)] if isinstance(seed, int) else [int(s) for s in seed]
         space = self.envs[0].observation_space
         self.obs_shape = space.shape
         self.obs_dtype = _torch_dtype(space.dtype)
@@ -133,8 +134,8 @@ class EnvGroup:
 
     def reset(self) -> np.ndarray:
         for i, env in enumerate(self.envs):
-            self._obs[i], _ = env.reset(seed=self.seed + i)
-            env.action_space.seed(self.seed + i)
+            self._obs[i], _ = env.reset(seed=self.seeds[i])
+            env.action_space.seed(self.seeds[i])
         self._returns[:] = 0
         self._lengths[:] = 0
         return self._obs.copy()
