@@ -284,10 +284,12 @@ def _drop_rows_after(path: Path, env_steps: int) -> None:
     column = rows[0].index("env_steps")
 
     def keep(row: list[str]) -> bool:
+        if len(row) != len(rows[0]):
+            return False  # a row cut off mid-write by the kill
         try:
             return int(float(row[column])) <= env_steps
-        except (IndexError, ValueError):
-            return False  # a row cut off mid-write by the kill
+        except ValueError:
+            return False
 
     kept = [rows[0]] + [row for row in rows[1:] if keep(row)]
     if len(kept) == len(rows):
