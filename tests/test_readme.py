@@ -94,7 +94,8 @@ print(result.stop_reason)
 """
 
 
-@pytest.mark.parametrize("code, line", [(UNGUARDED, 4), (UNGUARDED_IN_A_FUNCTION, 6)], ids=["top-level", "in-a-function"])
+@pytest.mark.parametrize("code, line", [(UNGUARDED, 4), (UNGUARDED_IN_A_FUNCTION, 6)],
+                         ids=["top-level", "in-a-function"])
 def test_a_script_without_the_main_guard_gets_one_clear_error_and_no_run_dir(code, line, tmp_path):
     script = tmp_path / "train_it.py"
     script.write_text(code)
