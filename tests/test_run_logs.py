@@ -64,6 +64,8 @@ def test_rows_after_the_checkpoint_are_dropped_on_resume(tmp_path):
         steps = [int(r["env_steps"]) for r in rows(path)]
         assert steps == sorted(steps), path
         assert "999" not in [r.get("updates") for r in rows(path)]
+    events = (run / "events.log").read_text()
+    assert "metrics.csv: dropped 2 rows" in events and "episodes.csv: dropped 1 rows" in events
 
 
 def test_resuming_a_run_that_met_its_stop_rule_says_so_and_changes_nothing(tmp_path, capsys):

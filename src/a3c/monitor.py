@@ -65,12 +65,17 @@ class Monitor:
         self._log_step_mark = int(restored.get("env_steps", 0))  # deterministic mode logs by env steps
         self.last_row: dict[str, Any] = {}
 
+        dropped = {}
         if "env_steps" in restored:
             for name in ("metrics.csv", "episodes.csv"):
-                _drop_rows_after(self.run_dir / name, int(restored["env_steps"]))
+                dropped[name] = _drop_rows_after(self.run_dir / name, int(restored["env_steps"]))
         self._csv_file, self._csv = _open_csv(self.run_dir / "metrics.csv", self.columns)
         self._episodes_file, self._episodes = _open_csv(self.run_dir / "episodes.csv", EPISODE_COLUMNS)
         self._events = open(self.run_dir / "events.log", "a")
+        for name, count in dropped.items():
+            if count:
+                self.event(f"{name}: dropped {count} rows written after the checkpoint resumed from "
+                           f"(env_steps > {restored['env_steps']})")
         self._tb = None
         if cfg.tensorboard:
             from torch.utils.tensorboard import SummaryWriter
@@ -264,23 +269,27 @@ def _is_terminal(stream) -> bool:
 
 
 def _open_csv(path: Path, columns: Sequence[str]):
-    new_file = not path.exists()
+    """A writer that appends rows under the file's own header (a resumed run keeps its columns)."""
+    header: list[str] = []
+    if path.exists():
+        with open(path, newline="") as fh:
+            header = next(csv.reader(fh), [])
     handle = open(path, "a", newline="")
-    writer = csv.DictWriter(handle, fieldnames=list(columns), extrasaction="ignore")
-    if new_file:
+    writer = csv.DictWriter(handle, fieldnames=header or list(columns), extrasaction="ignore")
+    if not header:
         writer.writeheader()
     return handle, writer
 
 
-def _drop_rows_after(path: Path, env_steps: int) -> None:
+def _drop_rows_after(path: Path, env_steps: int) -> int:
     """Rewrite a CSV without the rows past env_steps: those of a run killed after its last checkpoint,
-    which the resumed run is about to make again."""
+    which the resumed run is about to make again. Returns how many rows went."""
     if not path.exists():
-        return
+        return 0
     with open(path, newline="") as fh:
         rows = list(csv.reader(fh))
     if not rows or "env_steps" not in rows[0]:
-        return
+        return 0
     column = rows[0].index("env_steps")
 
     def keep(row: list[str]) -> bool:
@@ -293,8 +302,9 @@ def _drop_rows_after(path: Path, env_steps: int) -> None:
 
     kept = [rows[0]] + [row for row in rows[1:] if keep(row)]
     if len(kept) == len(rows):
-        return
+        return 0
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", newline="") as fh:
         csv.writer(fh).writerows(kept)
     os.replace(tmp, path)
+    return len(rows) - len(kept)
