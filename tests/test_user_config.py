@@ -16,6 +16,13 @@ def test_target_return_none_or_off_disables_the_early_stop(text):
     assert cfg.resolved_target(475.0) is None  # no target at all, not the env's 475
 
 
+def test_the_constructor_takes_off_too():
+    assert Config(target_return="off").target_return == math.inf
+    assert Config(target_return="auto").target_return is None
+    with pytest.raises(ConfigError, match="target_return"):
+        Config(target_return="high")
+
+
 def test_target_return_given_nothing_or_auto_is_the_env_threshold():
     assert Config.for_env("CartPole-v1").resolved_target(475.0) == 475.0
     assert Config.for_env("CartPole-v1", target_return="auto").resolved_target(475.0) == 475.0

@@ -115,6 +115,8 @@ class Config:
                 setattr(self, name, tuple(cast(v) for v in value))
             except (TypeError, ValueError):
                 raise ConfigError(name, value, _describe(_field_type(name))) from None
+        if isinstance(self.target_return, str):  # Config(target_return="off") as on the command line
+            self.target_return = coerce("target_return", self.target_return)
         _check_types(self)
         _validate(self)
 
