@@ -10,10 +10,19 @@ __version__ = "0.1.0"
 
 
 def train(config: Config, resume=None):
-    """Train with `config` (see `Config.for_env` for per-env presets); returns a TrainResult."""
+    """Train with `config` (see `Config.for_env` for per-env presets); returns a TrainResult.
+
+    Call it under `if __name__ == "__main__":` in a script: worker processes import the
+    script again (a3c.guard says so at once when the guard is missing).
+    """
     from a3c.training import train as _train
 
-    return _train(config, resume=resume)
+    from a3c.guard import check_main_guard, unreadable_main_hidden
+
+    if not config.deterministic:  # the deterministic engines start no processes
+        check_main_guard()
+    with unreadable_main_hidden():
+        return _train(config, resume=resume)
 
 
 def load(path):

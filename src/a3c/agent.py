@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import torch
@@ -17,10 +17,15 @@ from a3c.models import State, build_model
 
 
 class Agent:
+    """A policy that acts on one observation or a batch of them (from a vector env)."""
+
     def __init__(self, config: Config, model, dist, action_space):
         self.config, self.model, self.dist, self.action_space = config, model, dist, action_space
         self.model.eval()
         self.state: State = model.initial_state(1)
+        self.checkpoint: Optional[str] = None  # the checkpoint file it was loaded from
+        self.env_steps: int = 0  # training env steps behind that checkpoint
+        self.skipped: list[str] = []  # why newer checkpoints of the run were passed over (corrupt)
 
     @classmethod
     def load(cls, path: str | Path) -> "Agent":
@@ -38,21 +43,42 @@ class Agent:
             raise CheckpointError(f"checkpoint {sidecar.get('path')} does not match its config: {exc}") from None
         action_space = env.action_space
         env.close()
-        return cls(config, model, dist, action_space)
+        agent = cls(config, model, dist, action_space)
+        agent.checkpoint = sidecar.get("path")
+        agent.env_steps = int((sidecar.get("counters") or [0])[0])
+        agent.skipped = list(sidecar.get("skipped") or [])
+        return agent
 
-    def reset(self) -> None:
-        """Forget the recurrent state: call at the start of each episode."""
-        self.state = self.model.initial_state(1)
+    def reset(self, batch: int = 1) -> None:
+        """Forget the recurrent state: call at the start of each episode (batch: envs acted for)."""
+        self.state = self.model.initial_state(batch)
 
     @torch.no_grad()
     def act(self, obs: Any, deterministic: bool = True) -> Any:
-        """The action for one observation: the most likely one, or a sample when not deterministic."""
-        obs_t = torch.as_tensor(np.asarray(obs)).unsqueeze(0)
+        """The action for one observation, or actions for a batch [B, *obs_shape] (e.g. from
+        gym.make_vec): the most likely ones, or samples when not deterministic.
+
+        One observation gives an int (Discrete) or an array (Box); a batch gives an array of B.
+        A recurrent agent keeps one state per batch row; a new batch size starts fresh states.
+        """
+        obs_t = torch.as_tensor(np.asarray(obs))
+        single = len(self.model.obs_shape)  # dims of one observation: a batch has one more
+        if obs_t.dim() not in (single, single + 1):
+            raise UserError(
+                f"observation of shape {tuple(obs_t.shape)} does not fit this agent: it takes one observation of "
+                f"shape {self.model.obs_shape} or a batch of shape (B, {', '.join(map(str, self.model.obs_shape))})."
+            )
+        batched = obs_t.dim() == single + 1
+        if not batched:
+            obs_t = obs_t.unsqueeze(0)
         if obs_t.dtype == torch.float64:
-            obs_t = obs_t.float()
+            obs_t = obs_t.float()  # images stay uint8: the model scales them itself
+        if self.state is not None and self.state[0].shape[0] != obs_t.shape[0]:
+            self.reset(obs_t.shape[0])
         params, _, self.state = self.model(obs_t, self.state)
-        action = self.dist.mode(params) if deterministic else self.dist.sample(params)
-        action = action[0].numpy()
-        if hasattr(self.action_space, "n"):
-            return int(action)
-        return np.clip(action, self.action_space.low, self.action_space.high)
+        action = (self.dist.mode(params) if deterministic else self.dist.sample(params)).numpy()
+        if not hasattr(self.action_space, "n"):
+            action = np.clip(action, self.action_space.low, self.action_space.high)
+        if batched:
+            return action
+        return int(action[0]) if hasattr(self.action_space, "n") else action[0]

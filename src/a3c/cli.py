@@ -20,8 +20,12 @@ FLAG_HELP = {
     "workers": "worker processes (default: CPU count)",
     "total_steps": "stop after this many env steps, counted from the run's start",
     "time_limit": "stop after this many seconds of wall time",
-    "target_return": "stop when the mean return of the last target_window episodes reaches this",
-    "seed": "base random seed; worker i uses seed + i",
+    "target_return": "stop when the mean return of the last target_window episodes reaches this; "
+                     "none or off: no early stop; auto (the default): the env's reward threshold",
+    "seed": "base random seed; every worker, agent and env gets its own seed derived from it",
+    "deterministic": "true: one process, fixed order, deterministic torch; the same seed gives the same "
+                     "metrics and weights (slower)",
+    "env_kwargs": "keyword arguments for the env, as JSON: '{\"key\": value}'",
     "run_dir": "the run directory (default runs/<env>-<algo>-<timestamp>)",
     "device": "auto, cpu or cuda",
     "backend": "local or ray",
@@ -90,8 +94,31 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from a3c.training import train
+    from a3c.training import AlreadyFinished, train
 
+    try:
+        result = _train(args, train)
+    except AlreadyFinished as done:
+        print(f"a3c train: {done}", file=sys.stderr)
+        if done.result is not None:
+            _print_result_json(done.result)
+        return EXIT_OK
+    outcome = (f"solved in {result.time_to_target_s:.1f} s ({result.steps_to_target:,} steps)" if result.solved
+               else "not solved")
+    print(f"{result.env_id}: {outcome}; stopped on {result.stop_reason} after {result.env_steps:,} steps, "
+          f"{result.wall_seconds:.1f} s; run directory {result.run_dir}", file=sys.stderr)
+    _print_result_json(result)
+    if result.stop_reason == "interrupted":
+        return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+def _print_result_json(result) -> None:
+    print(json.dumps({k: getattr(result, k) for k in ("stop_reason", "solved", "env_steps", "wall_seconds",
+                                                          "mean_return_100", "time_to_target_s", "run_dir")}))
+
+
+def _train(args: argparse.Namespace, train):
     overrides = _overrides(args)
     if args.resume:
         from a3c.checkpoint import load_checkpoint
@@ -103,7 +130,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         saved.update(overrides)
         saved["run_dir"] = str(args.resume)
         cfg = Config.from_dict(saved)
-        result = train(cfg, resume=args.resume)
+        return train(cfg, resume=args.resume)
     else:
         # ENV_ID on the command line beats env_id from --config or --set, as every flag does.
         env_id = args.env_id or overrides.get("env_id")
@@ -111,16 +138,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not env_id:
             raise UserError("missing ENV_ID: say which environment to train on, e.g. a3c train CartPole-v1")
         cfg = Config.for_env(env_id, **overrides)
-        result = train(cfg)
-    outcome = (f"solved in {result.time_to_target_s:.1f} s ({result.steps_to_target:,} steps)" if result.solved
-               else "not solved")
-    print(f"{result.env_id}: {outcome}; stopped on {result.stop_reason} after {result.env_steps:,} steps, "
-          f"{result.wall_seconds:.1f} s; run directory {result.run_dir}", file=sys.stderr)
-    print(json.dumps({k: getattr(result, k) for k in ("stop_reason", "solved", "env_steps", "wall_seconds",
-                                                          "mean_return_100", "time_to_target_s", "run_dir")}))
-    if result.stop_reason == "interrupted":
-        return EXIT_INTERRUPTED
-    return EXIT_OK
+        return train(cfg)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -128,6 +146,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from a3c.evaluate import evaluate
 
     agent = Agent.load(args.path)
+    for problem in agent.skipped:
+        print(f"a3c eval: warning: skipped a corrupt checkpoint: {problem}", file=sys.stderr)
+    print(f"a3c eval: loaded {agent.checkpoint} (env_steps {agent.env_steps:,})", file=sys.stderr)
     report = evaluate(agent, episodes=args.episodes, seed=args.seed, deterministic=not args.sample,
                       video_dir=args.video)
     mode = "greedy" if not args.sample else "sampled"
@@ -136,7 +157,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.video:
         print(f"videos written to {args.video}")
     if args.json:
-        print(json.dumps(report))
+        print(json.dumps({**report, "checkpoint": agent.checkpoint}))
     return EXIT_OK
 
 

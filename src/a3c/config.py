@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
+import math
 import os
 import tomllib
 import types
@@ -38,7 +40,8 @@ class Config:
     algo: str = "a3c"
     total_steps: int = 1_000_000  # env steps over all workers, counted from the run's start
     time_limit: Optional[float] = None  # seconds of wall time; None: no limit
-    target_return: Optional[float] = None  # None: the env's reward_threshold, if it has one
+    # None: the env's reward_threshold, if it has one; inf ("none" or "off" on the command line): no early stop
+    target_return: Optional[float] = None
     target_window: int = 100  # finished training episodes in the "solved" mean
     seed: int = 0
 
@@ -106,6 +109,13 @@ class Config:
     backend: str = "local"
     ray_address: Optional[str] = None
 
+    # --- reproducibility ---
+    # One process steps every worker's envs in a fixed order with deterministic torch: the same
+    # config and seed give the same metrics.csv (but its wall-clock columns) and weights. Slower.
+    deterministic: bool = False
+    log_interval_steps: int = 10_000  # with deterministic=true, a metrics row every this many env steps
+    env_kwargs: dict[str, Any] = field(default_factory=dict)  # keyword arguments for gym.make(env_id) or the class
+
     # --- output ---
     run_dir: Optional[str] = None  # None: runs/<env>-<algo>-<timestamp>
     log_interval_s: float = 2.0
@@ -122,6 +132,8 @@ class Config:
                 setattr(self, name, tuple(cast(v) for v in value))
             except (TypeError, ValueError):
                 raise ConfigError(name, value, _describe(_field_type(name))) from None
+        if isinstance(self.target_return, str):  # Config(target_return="off") as on the command line
+            self.target_return = coerce("target_return", self.target_return)
         _check_types(self)
         _validate(self)
 
@@ -149,19 +161,29 @@ class Config:
         return Config.from_dict({**self.to_dict(), **changes})
 
     # ----- TOML -----
-    def save_toml(self, path: str | Path) -> None:
+    def save_toml(self, path: str | Path, meta: Optional[dict[str, Any]] = None) -> None:
         # TOML has no null: fields left at None are written as comments so the file
-        # still lists every knob and reads back to the same config.
+        # still lists every knob and reads back to the same config. Tables (env_kwargs, and
+        # [meta], which read_toml ignores) go last, as TOML requires.
         data = self.to_dict()
-        present = {k: (list(v) if isinstance(v, tuple) else v) for k, v in data.items() if v is not None}
+        present = {k: (list(v) if isinstance(v, tuple) else v) for k, v in data.items()
+                   if v is not None and not isinstance(v, dict)}
         text = tomli_w.dumps(present)
         unset = [k for k, v in data.items() if v is None]
         if unset:
             text += "".join(f"# {k} = (unset)\n" for k in unset)
+        tables = {k: v for k, v in data.items() if isinstance(v, dict)}
+        if meta:
+            tables["meta"] = {k: v for k, v in meta.items() if v is not None}
+        if tables:
+            text += "\n" + tomli_w.dumps(tables)
         Path(path).write_text(text)
 
     def resolved_target(self, env_threshold: Optional[float]) -> Optional[float]:
-        return self.target_return if self.target_return is not None else env_threshold
+        """The return that stops the run, or None for no early stop."""
+        if self.target_return is None:
+            return env_threshold
+        return None if self.target_return == math.inf else self.target_return
 
 
 def field_names() -> list[str]:
@@ -182,14 +204,20 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         data = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"config file {path} is not valid TOML: {exc}") from None
-    # A nested table is accepted so a file may group knobs, e.g. [a3c] or [train].
+    # A nested table is accepted so a file may group knobs, e.g. [a3c] or [train]; env_kwargs is
+    # itself a table, and [meta] (versions a run was made with) is a record, not config.
     flat: dict[str, Any] = {}
     for key, value in data.items():
-        if isinstance(value, dict):
+        if key == "meta":
+            continue
+        if isinstance(value, dict) and key not in TABLE_FIELDS:
             flat.update(value)
         else:
             flat[key] = value
     return flat
+
+
+TABLE_FIELDS = ("env_kwargs",)
 
 
 # ----- per-environment presets -----
@@ -317,8 +345,23 @@ def _strip_optional(tp: Any) -> tuple[Any, bool]:
 def coerce(name: str, value: Any) -> Any:
     """Turn a value from the CLI (a string) or TOML into the field's type, or raise ConfigError."""
     tp, optional = _strip_optional(_field_type(name))
+    if name == "target_return" and isinstance(value, str):
+        # An explicit none/off disables the early stop; auto (or nothing) is the env's threshold.
+        text = value.strip().lower()
+        if text in ("none", "off", "null"):
+            return math.inf
+        if text in ("auto", ""):
+            return None
     if isinstance(value, str):
         text = value.strip()
+        if typing.get_origin(tp) is dict:
+            try:
+                parsed = json.loads(text)
+            except ValueError as exc:
+                raise ConfigError(name, value, f"{_describe(tp)} (not valid JSON: {exc})") from None
+            if not isinstance(parsed, dict):
+                raise ConfigError(name, value, _describe(tp))
+            return parsed
         if optional and text.lower() in ("none", "null", ""):
             return None
         try:
@@ -365,6 +408,8 @@ def _describe(tp: Any) -> str:
         return "a number"
     if typing.get_origin(tp) is tuple:
         return "a comma-separated list of numbers, e.g. 64,64"
+    if typing.get_origin(tp) is dict:
+        return 'a JSON object such as \'{"key": 1}\' (a TOML table in a file)'
     return "a string"
 
 
@@ -381,7 +426,7 @@ def _check_types(cfg: Config) -> None:
             int: lambda v: isinstance(v, int) and not isinstance(v, bool),
             float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
             str: lambda v: isinstance(v, str),
-        }.get(tp, lambda v: isinstance(v, tuple))(value)
+        }.get(tp, lambda v: isinstance(v, dict if typing.get_origin(tp) is dict else tuple))(value)
         if not ok:
             raise ConfigError(f.name, value, _describe(tp))
         if tp is float:
@@ -449,3 +494,17 @@ def _validate(cfg: Config) -> None:
     r("backend", cfg.backend in BACKENDS, " or ".join(BACKENDS))
     r("log_interval_s", cfg.log_interval_s > 0, "a number of seconds > 0")
     r("checkpoint_interval_s", cfg.checkpoint_interval_s > 0, "a number of seconds > 0")
+    r("target_return", cfg.target_return is None or not math.isnan(cfg.target_return),
+      "a number, none or off (no early stop), or auto (the env's reward threshold)")
+    r("log_interval_steps", cfg.log_interval_steps >= 1, "a whole number >= 1")
+    r("env_kwargs", all(isinstance(k, str) for k in cfg.env_kwargs) and _toml_value(cfg.env_kwargs),
+      "a table of names to strings, numbers, booleans, lists or tables (TOML has no null)")
+
+
+def _toml_value(value: Any) -> bool:
+    """True if value can be written to config.toml and to a checkpoint's JSON as it is."""
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _toml_value(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(_toml_value(v) for v in value)
+    return isinstance(value, (str, int, float, bool))

@@ -1,14 +1,20 @@
-"""The main process's view of training: episode stats and losses in, progress bar,
-metrics.csv, TensorBoard, events.log and the "solved" stop rule out.
+"""The main process's view of training: episode stats and losses in, progress bar (or plain
+progress lines when stderr is not a terminal), metrics.csv, episodes.csv, TensorBoard,
+events.log and the "solved" stop rule out.
 
 State that must survive a resume (the return window, bests, times to target, wall
-seconds already spent) round-trips through `state()` and the `restored` argument.
+seconds already spent) round-trips through `state()` and the `restored` argument. On a
+resume, rows that were written after the checkpoint being resumed (a run killed between
+checkpoints) are dropped, so env_steps never goes backwards in either CSV.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import os
+import platform
+import subprocess
 import sys
 import time
 from collections import deque
@@ -22,6 +28,13 @@ BASE_COLUMNS = (
     "policy_loss", "value_loss", "entropy", "grad_norm", "lr",
 )
 LOSS_KEYS = ("policy_loss", "value_loss", "entropy", "grad_norm")
+# Columns that measure the machine, not the training: they differ between two runs of the same
+# deterministic config (engine columns such as GA3C's pps and tps too). Every other column repeats.
+WALL_CLOCK_COLUMNS = ("wall_s", "fps")
+# One row per finished training episode; `worker` is the rank of the worker or agent that ran it,
+# env_steps the run's total when the main process heard of it.
+EPISODE_COLUMNS = ("wall_s", "env_steps", "worker", "return", "length")
+PLAIN_PROGRESS_EVERY_S = 10.0  # a progress line at most this often when stderr is not a terminal
 
 
 class Monitor:
@@ -40,38 +53,54 @@ class Monitor:
         self.time_to_target: Optional[float] = restored.get("time_to_target_s")
         self.steps_to_target: Optional[int] = restored.get("steps_to_target")
         self.wall_before = float(restored.get("wall_seconds", 0.0))
+        if restored and restored.get("target", target) != target:
+            # A resume with a new target: the old one's time to target says nothing about the new one.
+            self.time_to_target = self.steps_to_target = None
         self.started = time.monotonic()
         self.columns = BASE_COLUMNS + tuple(engine_columns)
         self._loss_sums = {k: 0.0 for k in LOSS_KEYS}
         self._loss_count = 0
         self._last_log_time = self.started
         self._last_log_steps: Optional[int] = None
+        self._log_step_mark = int(restored.get("env_steps", 0))  # deterministic mode logs by env steps
         self.last_row: dict[str, Any] = {}
 
-        metrics = self.run_dir / "metrics.csv"
-        new_file = not metrics.exists()
-        self._csv_file = open(metrics, "a", newline="")
-        self._csv = csv.DictWriter(self._csv_file, fieldnames=self.columns, extrasaction="ignore")
-        if new_file:
-            self._csv.writeheader()
+        dropped = {}
+        if "env_steps" in restored:
+            for name in ("metrics.csv", "episodes.csv"):
+                dropped[name] = _drop_rows_after(self.run_dir / name, int(restored["env_steps"]))
+        self._csv_file, self._csv = _open_csv(self.run_dir / "metrics.csv", self.columns)
+        self._episodes_file, self._episodes = _open_csv(self.run_dir / "episodes.csv", EPISODE_COLUMNS)
         self._events = open(self.run_dir / "events.log", "a")
+        for name, count in dropped.items():
+            if count:
+                self.event(f"{name}: dropped {count} rows written after the checkpoint resumed from "
+                           f"(env_steps > {restored['env_steps']})")
         self._tb = None
         if cfg.tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
             self._tb = SummaryWriter(str(self.run_dir / "tb"))
+        # A bar only on a terminal: in a log file its carriage-return frames are noise, so there
+        # the same news comes as a plain line every PLAIN_PROGRESS_EVERY_S seconds.
+        self._plain = cfg.progress and not _is_terminal(sys.stderr)
+        self._last_plain = self.started
         self._bar = tqdm(
             total=cfg.total_steps, initial=int(restored.get("env_steps", 0)), unit="step", unit_scale=True,
-            dynamic_ncols=True, disable=not cfg.progress, file=sys.stderr, desc=cfg.env_id,
+            dynamic_ncols=True, disable=not cfg.progress or self._plain, file=sys.stderr, desc=cfg.env_id,
         )
 
     # ----- inputs -----
     def wall_seconds(self) -> float:
         return self.wall_before + (time.monotonic() - self.started)
 
-    def record_episodes(self, returns: Sequence[float], env_steps: int) -> None:
-        for ret in returns:
+    def record_episodes(self, returns: Sequence[float], env_steps: int, lengths: Sequence[int] = (),
+                        worker: Optional[int] = None) -> None:
+        wall = round(self.wall_seconds(), 3)
+        for i, ret in enumerate(returns):
             self.window.append(float(ret))
+            self._episodes.writerow(dict(wall_s=wall, env_steps=env_steps, worker="" if worker is None else worker,
+                                         length=lengths[i] if i < len(lengths) else "", **{"return": _num(ret)}))
         mean = self.mean_return()
         if mean is None or len(self.window) < self.window.maxlen:
             return
@@ -105,7 +134,11 @@ class Monitor:
         )
 
     # ----- outputs -----
-    def due(self) -> bool:
+    def due(self, env_steps: int) -> bool:
+        """Time for a metrics row: every log_interval_s seconds, or with deterministic=true every
+        log_interval_steps env steps, so two runs of one config log at the same steps."""
+        if self.cfg.deterministic:
+            return env_steps - self._log_step_mark >= self.cfg.log_interval_steps
         return time.monotonic() - self._last_log_time >= self.cfg.log_interval_s
 
     def log(self, env_steps: int, updates: int, episodes: int, lr: float, extra: dict[str, float]) -> None:
@@ -122,6 +155,8 @@ class Monitor:
         row.update({k: _num(v) for k, v in extra.items()})
         self._csv.writerow(row)
         self._csv_file.flush()
+        self._episodes_file.flush()
+        self._log_step_mark = env_steps
         if self._tb is not None:
             for key, value in row.items():
                 if key not in ("env_steps",) and isinstance(value, (int, float)):
@@ -138,12 +173,16 @@ class Monitor:
             if isinstance(extra.get(key), (int, float)):
                 postfix += f" {label}={extra[key]:,.0f}" if key != "policy_lag" else f" {label}={extra[key]:.2f}"
         self._bar.set_postfix_str(postfix, refresh=True)
+        if self._plain and now - self._last_plain >= PLAIN_PROGRESS_EVERY_S:
+            self._last_plain = now
+            print(f"[{self.wall_seconds():8.1f}s] {self.cfg.env_id} env_steps={env_steps:,}/{self.cfg.total_steps:,} "
+                  f"{postfix}", file=sys.stderr, flush=True)
 
     def state(self, env_steps: int) -> dict[str, Any]:
         return dict(
             recent_returns=list(self.window), best_mean_return_100=self.best_mean,
             time_to_target_s=self.time_to_target, steps_to_target=self.steps_to_target,
-            wall_seconds=self.wall_seconds(), env_steps=env_steps,
+            wall_seconds=self.wall_seconds(), env_steps=env_steps, target=self.target,
         )
 
     def summary(self, stop_reason: str, env_steps: int, updates: int, episodes: int) -> dict[str, Any]:
@@ -162,6 +201,7 @@ class Monitor:
     def close(self) -> None:
         self._bar.close()
         self._csv_file.close()
+        self._episodes_file.close()
         self._events.close()
         if self._tb is not None:
             self._tb.close()
@@ -173,3 +213,98 @@ def _num(value: Optional[float]) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
         return value  # counts stay whole numbers in the CSV
     return round(float(value), 6)
+
+
+def rule_met(cfg, target: Optional[float], restored: dict[str, Any], env_steps: int) -> Optional[str]:
+    """The stop rule a checkpointed run has already met under cfg (a resume's rules), or None.
+    A reason string as in summary.json, with what it was measured at."""
+    window = list(restored.get("recent_returns", []))[-cfg.target_window:]
+    if target is not None and len(window) >= cfg.target_window and sum(window) / len(window) >= target:
+        return (f"target_reached (mean return of the last {cfg.target_window} episodes "
+                f"{sum(window) / len(window):.2f} >= target_return {target:g})")
+    if env_steps >= cfg.total_steps:
+        return f"total_steps ({env_steps:,} env steps >= total_steps {cfg.total_steps:,})"
+    wall = float(restored.get("wall_seconds", 0.0))
+    if cfg.time_limit is not None and wall >= cfg.time_limit:
+        return f"time_limit ({wall:.1f} s >= time_limit {cfg.time_limit:g} s)"
+    return None
+
+
+def versions() -> dict[str, Optional[str]]:
+    """What produced a run: library versions, and the git commit when a3c runs from a checkout
+    (with "-dirty" when its tracked files have changes)."""
+    import gymnasium
+    import torch
+
+    import a3c
+
+    return dict(a3c=a3c.__version__, torch=torch.__version__, gymnasium=gymnasium.__version__,
+                numpy=_numpy_version(), python=platform.python_version(), git_commit=_git_commit())
+
+
+def _numpy_version() -> str:
+    import numpy
+
+    return numpy.__version__
+
+
+def _git_commit() -> Optional[str]:
+    root = Path(__file__).resolve().parents[2]  # src/a3c/monitor.py -> the checkout
+    if not (root / ".git").exists() or not (root / "pyproject.toml").is_file():
+        return None  # installed from a wheel or sdist: the version says it all
+    try:
+        git = dict(cwd=root, capture_output=True, text=True, timeout=5)
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], check=True, **git).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], check=True, **git).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("-dirty" if dirty.strip() else "")
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _open_csv(path: Path, columns: Sequence[str]):
+    """A writer that appends rows under the file's own header (a resumed run keeps its columns)."""
+    header: list[str] = []
+    if path.exists():
+        with open(path, newline="") as fh:
+            header = next(csv.reader(fh), [])
+    handle = open(path, "a", newline="")
+    writer = csv.DictWriter(handle, fieldnames=header or list(columns), extrasaction="ignore")
+    if not header:
+        writer.writeheader()
+    return handle, writer
+
+
+def _drop_rows_after(path: Path, env_steps: int) -> int:
+    """Rewrite a CSV without the rows past env_steps: those of a run killed after its last checkpoint,
+    which the resumed run is about to make again. Returns how many rows went."""
+    if not path.exists():
+        return 0
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    if not rows or "env_steps" not in rows[0]:
+        return 0
+    column = rows[0].index("env_steps")
+
+    def keep(row: list[str]) -> bool:
+        if len(row) != len(rows[0]):
+            return False  # a row cut off mid-write by the kill
+        try:
+            return int(float(row[column])) <= env_steps
+        except ValueError:
+            return False
+
+    kept = [rows[0]] + [row for row in rows[1:] if keep(row)]
+    if len(kept) == len(rows):
+        return 0
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as fh:
+        csv.writer(fh).writerows(kept)
+    os.replace(tmp, path)
+    return len(rows) - len(kept)

@@ -10,7 +10,7 @@ import os
 import signal
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -20,11 +20,12 @@ from a3c.checkpoint import load_checkpoint, restore_rng, save_checkpoint
 from a3c.config import Config
 from a3c.device import move_to_device, resolve_device
 from a3c.distributions import distribution_for
+from a3c.engines.base import Engine
 from a3c.engines.common import SharedCounters, context, warm_up_children
 from a3c.envs import env_threshold, probe
 from a3c.errors import CheckpointError, UserError
 from a3c.models import build_model
-from a3c.monitor import Monitor
+from a3c.monitor import Monitor, rule_met, versions
 from a3c.optim import build_optimizer, scheduled_lr
 
 
@@ -48,6 +49,17 @@ class TrainResult:
     time_to_target_s: Optional[float]
     steps_to_target: Optional[int]
     run_dir: str = ""
+    versions: dict = field(default_factory=dict)  # a3c, torch, gymnasium, numpy, python, git_commit
+
+
+class AlreadyFinished(UserError):
+    """A resumed run had already met its stop rule under the rules given: nothing was trained.
+    The CLI prints the message and exits 0 (a finished run is a success); `result` holds the
+    run's summary.json as it was, when there is one."""
+
+    def __init__(self, message: str, result: Optional[TrainResult]):
+        super().__init__(message)
+        self.result = result
 
 
 def default_run_dir(cfg: Config) -> Path:
@@ -56,9 +68,13 @@ def default_run_dir(cfg: Config) -> Path:
     return Path("runs") / f"{name}-{cfg.algo}-{stamp}"
 
 
-def _make_engine(cfg: Config, model, optimizer, counters, ctx):
+def _make_engine(cfg: Config, model, optimizer, counters, ctx) -> Engine:
     if cfg.backend == "ray":
         raise UserError("backend 'ray' is not available in this version. Allowed: --backend local.")
+    if cfg.deterministic:
+        from a3c.engines.serial import SerialA3CEngine, SerialGA3CEngine
+
+        return (SerialGA3CEngine if cfg.algo == "ga3c" else SerialA3CEngine)(cfg, model, optimizer, counters, ctx)
     if cfg.algo == "ga3c":
         from a3c.engines.ga3c import GA3CEngine
 
@@ -80,7 +96,8 @@ def train(cfg: Config, resume: Optional[str | Path] = None) -> TrainResult:
     """
     torch.set_num_threads(1)
     device = resolve_device(cfg)
-    warm_up_children()  # --device cuda without CUDA fails here, before a run directory exists
+    if not cfg.deterministic:  # the deterministic engines start no processes
+        warm_up_children()  # --device cuda without CUDA fails here, before a run directory exists
     spec, action_space = probe(cfg)  # fails early, in the main process, on a bad env id or space
     dist = distribution_for(action_space)
     target = cfg.resolved_target(env_threshold(cfg.env_id))
@@ -104,6 +121,12 @@ def train(cfg: Config, resume: Optional[str | Path] = None) -> TrainResult:
         restored = sidecar.get("monitor", {})
         counts = tuple(sidecar["counters"])  # type: ignore[assignment]
         incarnation = int(sidecar.get("resumes", 0)) + 1
+        met = rule_met(cfg, target, restored, counts[0])
+        if met is not None:  # before anything is written: the run directory stays as it was
+            raise AlreadyFinished(
+                f"run {run_dir} already met its stop rule: {met}. Nothing to train. To train on, "
+                "give a rule it has not met, e.g. a larger --total-steps, --target-return off "
+                "(or a higher one), or a longer --time-limit.", _saved_result(run_dir))
     else:
         run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)
         if (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").glob("ckpt-*.json")):
@@ -126,21 +149,19 @@ def train(cfg: Config, resume: Optional[str | Path] = None) -> TrainResult:
     # run leaves no directory behind and a rejected resume leaves the run's config.toml as it was.
     engine = _make_engine(cfg, model, optimizer, counters, ctx)
     run_dir.mkdir(parents=True, exist_ok=True)
-    cfg.save_toml(run_dir / "config.toml")
+    made_with = versions()
+    cfg.save_toml(run_dir / "config.toml", meta=made_with)
     monitor = Monitor(cfg, run_dir, target, engine_columns=engine.columns, restored=restored)
-    if hasattr(engine, "set_incarnation_base"):
-        engine.set_incarnation_base(incarnation)
+    engine.set_incarnation_base(incarnation)
     if resume is not None:
         monitor.event(f"resumed from {sidecar['path']} at env_steps={counts[0]}"
                       + (f" (skipped corrupt: {sidecar['skipped']})" if sidecar.get("skipped") else ""))
 
     def handle_message(msg: dict) -> None:
         if msg["kind"] == "report":
-            monitor.record_episodes(msg["returns"], counters.env_steps)
+            monitor.record_episodes(msg["returns"], counters.env_steps, msg.get("lengths", ()), msg.get("rank"))
             if msg["count"]:
                 monitor.record_losses(msg["sums"], msg["count"])
-            if msg.get("extra") and hasattr(engine, "record_extra"):
-                engine.record_extra(msg["extra"])
         elif msg["kind"] == "crash":
             monitor.event(f"{msg['role']} {msg['rank']} crashed:\n{msg['error'].rstrip()}")
         elif msg["kind"] == "event":
@@ -184,7 +205,7 @@ def train(cfg: Config, resume: Optional[str | Path] = None) -> TrainResult:
                 stop_reason = "time_limit"
             if stop_reason != "error":
                 break
-            if monitor.due():
+            if monitor.due(env_steps):
                 monitor.log(env_steps, updates, episodes, scheduled_lr(cfg, env_steps), engine.extra_metrics())
             if time.monotonic() - last_checkpoint >= cfg.checkpoint_interval_s:
                 save("periodic")
@@ -204,13 +225,21 @@ def train(cfg: Config, resume: Optional[str | Path] = None) -> TrainResult:
         env_steps, updates, episodes = counters.read()
         monitor.log(env_steps, updates, episodes, scheduled_lr(cfg, env_steps), engine.extra_metrics())
         save(stop_reason)
-        summary = monitor.summary(stop_reason, env_steps, updates, episodes)
+        summary = dict(monitor.summary(stop_reason, env_steps, updates, episodes), versions=made_with)
         monitor.event(f"stopped: {stop_reason}; env_steps={env_steps} mean_return_100={summary['mean_return_100']}")
         monitor.close()
         _write_json(run_dir / "summary.json", summary)
     if error is not None:
         raise error
     return TrainResult(**summary, run_dir=str(run_dir))
+
+
+def _saved_result(run_dir: Path) -> Optional[TrainResult]:
+    try:
+        saved = json.loads((run_dir / "summary.json").read_text())
+        return TrainResult(**{**saved, "run_dir": str(run_dir)})
+    except (OSError, ValueError, TypeError):
+        return None
 
 
 def _write_json(path: Path, data: dict) -> None:

@@ -15,6 +15,8 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
+from a3c.seeding import process_seed
+
 # Index of each counter in SharedCounters.
 ENV_STEPS, UPDATES, EPISODES = 0, 1, 2
 
@@ -116,9 +118,9 @@ def prepare_child(seed: int) -> None:
 
 
 def child_seed(base_seed: int, rank: int, incarnation: int) -> int:
-    """Worker `rank` is seeded seed + rank; a restarted worker (or a resumed run) gets a
-    fresh stream so it does not replay the episodes of its predecessor."""
-    return base_seed + rank + 10_007 * incarnation
+    """The seed of worker `rank`'s generators (see a3c.seeding): no two ranks, incarnations or
+    run seeds share one, so a restarted worker (or a resumed run) does not replay its predecessor."""
+    return process_seed(base_seed, rank, incarnation)
 
 
 # What every worker and agent imports. The fork server imports it once; each child forked

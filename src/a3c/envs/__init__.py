@@ -42,7 +42,7 @@ def make_env_with_spec(cfg, render_mode: Optional[str] = None) -> tuple[gym.Env,
         if render_mode:  # one rendered frame per agent step: play the video at the game's real speed
             env.metadata = {**env.metadata, "render_fps": 60 // cfg.frame_skip}
     else:
-        env = make_raw(cfg.env_id, getattr(cfg, "env_kwargs", None), render_mode=render_mode)
+        env = make_raw(cfg.env_id, cfg.env_kwargs, render_mode=render_mode)
     return model_view(env, cfg.env_id, cfg.obs_layout)
 
 
@@ -71,7 +71,11 @@ def uses_ale_vector(cfg) -> bool:
     if cfg.env_backend == "ale_vector" and not vector_ok:
         raise UserError(f"env_backend 'ale_vector' needs an Atari id with image observations, not '{cfg.env_id}'. "
                         "Allowed: env_backend = auto or gymnasium.")
-    return vector_ok and cfg.env_backend != "gymnasium"
+    if cfg.env_backend == "ale_vector" and cfg.env_kwargs:
+        raise UserError("env_kwargs cannot be passed to ale-py's vector env (env_backend 'ale_vector'). "
+                        "Allowed: env_backend = auto or gymnasium, which pass them to gym.make.")
+    # env_kwargs (a game mode, a difficulty) reach the game only through gym.make.
+    return vector_ok and cfg.env_backend != "gymnasium" and not cfg.env_kwargs
 
 
 def make_env_group(cfg, n: int, seed: int | Sequence[int]) -> EnvGroup | AtariVectorGroup:

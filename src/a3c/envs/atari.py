@@ -77,7 +77,7 @@ def atari_env(env_id: str, obs_type: str, cfg, render_mode: Optional[str] = None
     from a3c.envs.families import make_raw
 
     if obs_type == "ram":
-        env = make_raw(env_id, **_ale_kwargs(cfg, cfg.frame_skip), render_mode=render_mode)
+        env = make_raw(env_id, cfg.env_kwargs, **_ale_kwargs(cfg, cfg.frame_skip), render_mode=render_mode)
         env = FireOnReset(NoopReset(env, cfg.noop_max))
     else:
         try:
@@ -85,7 +85,7 @@ def atari_env(env_id: str, obs_type: str, cfg, render_mode: Optional[str] = None
         except ImportError:
             raise UserError("evaluating Atari needs OpenCV for Gymnasium's AtariPreprocessing. Install it with: "
                             "pip install 'a3c[atari]' (or pip install opencv-python-headless)") from None
-        env = make_raw(env_id, **_ale_kwargs(cfg, 1), render_mode=render_mode)
+        env = make_raw(env_id, cfg.env_kwargs, **_ale_kwargs(cfg, 1), render_mode=render_mode)
         env = gym.wrappers.AtariPreprocessing(env, noop_max=cfg.noop_max, frame_skip=cfg.frame_skip,
                                               screen_size=cfg.screen_size, terminal_on_life_loss=False,
                                               grayscale_obs=True, scale_obs=False)

@@ -39,7 +39,7 @@ class StepResult:
     episodes: list[EpisodeStats] = field(default_factory=list)
 
 
-def env_seeds(seed: int | Sequence[int], n: int) -> list[int]:
+def per_env_seeds(seed: int | Sequence[int], n: int) -> list[int]:
     """One seed per env: a list as given, or seed + i for an int."""
     seeds = [seed + i for i in range(n)] if isinstance(seed, (int, np.integer)) else [int(s) for s in seed]
     if len(seeds) != n:
@@ -98,7 +98,7 @@ class EnvGroup:
     def __init__(self, make_one: Callable[[], gym.Env], spec: ObsSpec, n: int, seed: int | Sequence[int],
                  signal: LearningSignal, fail_fast: bool = False):
         self.make_one, self.spec, self.n, self.signal, self.fail_fast = make_one, spec, n, signal, fail_fast
-        self.seeds = env_seeds(seed, n)
+        self.seeds = per_env_seeds(seed, n)
         self.envs = [make_one() for _ in range(n)]
         self.obs_shape, self.obs_dtype = spec.shape, spec.torch_dtype
         action_space = self.envs[0].action_space
@@ -201,8 +201,8 @@ class AtariVectorGroup:
     def __init__(self, make_vector: Callable[[int], object], spec: ObsSpec, n: int, seed: int | Sequence[int],
                  signal: LearningSignal, fail_fast: bool = False):
         self.make_vector, self.spec, self.n, self.signal, self.fail_fast = make_vector, spec, n, signal, fail_fast
-        # The vector env takes one seed and seeds game i with seed + i.
-        self.seed = env_seeds(seed, n)[0]
+        # The vector env takes one 32-bit seed and seeds game i with seed + i.
+        self.seed = per_env_seeds(seed, n)[0] % 2**31
         self.vec = make_vector(n)
         self.obs_shape, self.obs_dtype = spec.shape, spec.torch_dtype
         self._obs: Optional[np.ndarray] = None

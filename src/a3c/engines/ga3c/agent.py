@@ -19,6 +19,7 @@ import numpy as np
 from a3c.engines.common import Reporter, child_seed, prepare_child, report_crash
 from a3c.engines.ga3c.buffers import Mailboxes, SegmentPool
 from a3c.envs import EnvGroup, make_env_group
+from a3c.seeding import env_seeds
 
 POLL_S = 0.2  # how often a blocked agent checks whether it should stop
 
@@ -67,8 +68,7 @@ def agent_main(rank: int, incarnation: int, cfg, mail: Mailboxes, pool: SegmentP
             # Stop when the engine says so, or when the learner died without saying so.
             return bool(box["running"]) and (learner is None or learner.is_alive())
 
-        # Env i of this agent is seeded (seed + rank) * envs_per_worker + i, as in the A3C engine.
-        envs = make_env_group(cfg, cfg.envs_per_worker, seed * cfg.envs_per_worker)
+        envs = make_env_group(cfg, cfg.envs_per_worker, env_seeds(cfg.seed, rank, incarnation, cfg.envs_per_worker))
         try:
             run_agent(envs, PredictorLink(box, request, reply, running), pool, box, running,
                       Reporter(reports, rank), counters, cfg.t_max)

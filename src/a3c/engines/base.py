@@ -1,0 +1,49 @@
+"""The interface between the main loop (training.py) and an engine.
+
+An engine owns the processes, threads and queues that turn env steps into updates of the
+global model; the main loop owns everything else. The loop, in full:
+
+    engine.set_incarnation_base(resumes)     # a resumed run's children get fresh seeds
+    engine.start()
+    while no stop rule has fired:
+        for msg in engine.drain(timeout):    # reports, crash notes, events
+            ...                              # monitor.record_* / events.log
+        for line in engine.supervise():      # restart what died; one events.log line each
+            ...
+        monitor.log(..., engine.extra_metrics())   # when a row is due
+    leftover = engine.close()                # stop everything; reports still in flight
+
+Messages are dicts with a "kind":
+    report  rank, returns [float], lengths [int], sums {policy_loss, value_loss, entropy,
+            grad_norm}, count (updates summed in sums), extra {} (unused by the loop)
+    crash   role, rank, error (a formatted traceback)
+    event   text
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Protocol, runtime_checkable
+
+
+@runtime_checkable
+class Engine(Protocol):
+    columns: tuple[str, ...]  # engine-specific metrics.csv columns, the keys of extra_metrics()
+
+    def set_incarnation_base(self, base: int) -> None:
+        """Called before start() on a resumed run (base = resumes so far), so every child starts
+        on random streams its predecessors did not use."""
+
+    def start(self) -> None:
+        """Start every role. Returns at once; the work goes on until close()."""
+
+    def drain(self, timeout: float) -> list[dict]:
+        """The messages waiting, after waiting up to `timeout` seconds for the first."""
+
+    def supervise(self) -> list[str]:
+        """Replace any role that died; one line per replacement, for events.log."""
+
+    def extra_metrics(self) -> dict[str, Optional[float]]:
+        """Values of `columns` since the previous call (None where there is nothing to report)."""
+
+    def close(self) -> list[dict]:
+        """Stop every role and return the messages still in flight. Called once, always."""

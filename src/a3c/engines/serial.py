@@ -1,0 +1,269 @@
+"""The deterministic engines (`deterministic=true`): Sample Factory's serial runner idea, the
+same roles as the parallel engines called in one fixed order in the main process.
+
+Nothing runs concurrently, every random stream is seeded from the run's seed (a3c.seeding),
+and torch uses deterministic algorithms, so the same config and seed give the same
+metrics.csv (all but its wall-clock columns, wall_s and fps) and the same weights. Each
+`drain` call is one round:
+
+    A3C   for each worker in rank order: copy the global parameters, roll out t_max steps in
+          its envs, compute the loss, clip, apply the gradients to the global network
+    GA3C  every agent's envs step together: one batched forward pass per step for all of
+          them; then the finished segments train in batches of train_batch, oldest first,
+          through the GA3C trainer's own update (the later batches with policy lag, as in GA3C)
+
+It is much slower than the parallel engines (one core, no overlap); use it for tests,
+debugging and results that must be reproduced exactly.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import torch
+
+from a3c.distributions import distribution_for
+from a3c.engines.common import Reporter, SharedCounters
+from a3c.envs import EnvGroup, make_env_group
+from a3c.errors import UserError
+from a3c.loss import loss_settings, rollout_loss
+from a3c.models import build_model
+from a3c.optim import scheduled_lr
+from a3c.rollout import Rollout, RolloutCollector
+from a3c.seeding import env_seeds, process_seed
+
+
+class _Inbox(list):
+    """A list that Reporter can `put` to: reports go straight to the next drain()."""
+
+    def put(self, message: dict) -> None:
+        self.append(message)
+
+
+class _DeterministicTorch:
+    """torch.use_deterministic_algorithms(True) while the engine runs; the caller's setting after."""
+
+    def __init__(self):
+        self._before: Optional[bool] = None
+
+    def enter(self) -> None:
+        # cuBLAS is only deterministic with a fixed workspace; it reads this when it first starts.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        self._before = torch.are_deterministic_algorithms_enabled()
+        torch.use_deterministic_algorithms(True)
+
+    def exit(self) -> None:
+        if self._before is not None:
+            torch.use_deterministic_algorithms(self._before)
+            self._before = None
+
+
+def a3c_update(local, global_model, optimizer, collector: RolloutCollector, dist, settings: dict, cfg,
+               counters: SharedCounters, reporter: Reporter) -> None:
+    """One A3C worker step: sync, roll out, loss, backward, clip, apply to the global model."""
+    local.load_state_dict(global_model.state_dict())
+    rollout, finished = collector.collect()
+    terms = rollout_loss(local, dist, rollout, **settings)
+    local.zero_grad(set_to_none=True)
+    terms.total.backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(list(local.parameters()), cfg.max_grad_norm)
+    for global_p, local_p in zip(global_model.parameters(), local.parameters()):
+        global_p.grad = local_p.grad
+    env_steps = counters.add(env_steps=rollout.t_max * rollout.n_envs, updates=1, episodes=len(finished))
+    optimizer.set_lr(scheduled_lr(cfg, env_steps))
+    optimizer.step()
+    reporter.episodes(finished)
+    reporter.losses(terms.policy.item(), terms.value.item(), terms.entropy.item(), grad_norm.item())
+
+
+@dataclass
+class _Worker:
+    envs: EnvGroup
+    local: torch.nn.Module
+    collector: RolloutCollector
+    reporter: Reporter
+
+
+class SerialA3CEngine:
+    """A3C with its workers taking turns in the main process."""
+
+    columns: tuple[str, ...] = ()
+
+    def __init__(self, cfg, model, optimizer, counters: SharedCounters, ctx=None):
+        self.cfg, self.model, self.optimizer, self.counters = cfg, model, optimizer, counters
+        self.incarnation = 0
+        self.inbox = _Inbox()
+        self.workers: list[_Worker] = []
+        self._torch = _DeterministicTorch()
+
+    def set_incarnation_base(self, base: int) -> None:
+        self.incarnation = base
+
+    def start(self) -> None:
+        self._torch.enter()
+        cfg = self.cfg
+        # One generator serves every worker: they draw from it in rank order, always the same order.
+        torch.manual_seed(process_seed(cfg.seed, 0, self.incarnation))
+        for rank in range(cfg.workers):
+            envs = make_env_group(cfg, cfg.envs_per_worker, env_seeds(cfg.seed, rank, self.incarnation, cfg.envs_per_worker))
+            dist = distribution_for(envs.action_space)
+            local = build_model(cfg, envs.spec, dist)
+            self.workers.append(_Worker(envs, local, RolloutCollector(envs, local, dist, cfg.t_max),
+                                        Reporter(self.inbox, rank, every_s=0.0)))
+        self.dist = distribution_for(self.workers[0].envs.action_space)
+        self.settings = loss_settings(cfg)
+
+    def drain(self, timeout: float) -> list[dict]:
+        for worker in self.workers:  # one round, in rank order
+            a3c_update(worker.local, self.model, self.optimizer, worker.collector, self.dist, self.settings,
+                       self.cfg, self.counters, worker.reporter)
+            worker.reporter.maybe_send(force=True)
+        messages = list(self.inbox)
+        self.inbox.clear()
+        return messages
+
+    def supervise(self) -> list[str]:
+        return []  # nothing runs on its own; a failure raises in drain() and stops the run
+
+    def extra_metrics(self) -> dict[str, Optional[float]]:
+        return {}
+
+    def close(self) -> list[dict]:
+        for worker in self.workers:
+            worker.envs.close()
+        self._torch.exit()
+        messages = list(self.inbox)
+        self.inbox.clear()
+        return messages
+
+
+@dataclass
+class _Agent:
+    envs: EnvGroup
+    obs: np.ndarray  # [E, *obs_shape] the observations awaiting actions
+    starts: np.ndarray  # [E] 1.0 where obs begins an episode
+    reporter: Reporter
+
+
+class SerialGA3CEngine:
+    """GA3C with its agents, predictor and trainer taking turns in the main process."""
+
+    columns: tuple[str, ...] = ("policy_lag", "importance_ratio")
+
+    def __init__(self, cfg, model, optimizer, counters: SharedCounters, ctx=None):
+        if cfg.recurrent:
+            raise UserError("recurrent=true is not supported with algo ga3c yet. Allowed: --algo a3c with "
+                            "recurrent=true, or --algo ga3c with recurrent=false.")
+        from a3c.engines.ga3c.shared_model import SharedModel
+        from a3c.engines.ga3c.stats import Stats
+        from a3c.engines.ga3c.trainer import Trainer
+
+        self.cfg, self.model, self.counters = cfg, model, counters
+        self.device = next(model.parameters()).device
+        self.shared = SharedModel(model, optimizer)
+        self.stats = Stats()
+        # The GA3C trainer's own update, called directly: no thread is started.
+        self.trainer = Trainer(0, cfg, None, self.shared, None, counters, self.stats, self.device,
+                               on_crash=lambda message: None)
+        self.incarnation = 0
+        self.inbox = _Inbox()
+        self.agents: list[_Agent] = []
+        self.pending: list[tuple[Rollout, torch.Tensor]] = []  # full segments and their acting versions [T]
+        self._last_totals = self.stats.totals()
+        self._torch = _DeterministicTorch()
+
+    def set_incarnation_base(self, base: int) -> None:
+        self.incarnation = base
+
+    def start(self) -> None:
+        self._torch.enter()
+        cfg = self.cfg
+        torch.manual_seed(process_seed(cfg.seed, 0, self.incarnation))
+        for rank in range(cfg.workers):
+            envs = make_env_group(cfg, cfg.envs_per_worker, env_seeds(cfg.seed, rank, self.incarnation, cfg.envs_per_worker))
+            self.agents.append(_Agent(envs, envs.reset(), np.ones(envs.n, dtype=np.float32),
+                                      Reporter(self.inbox, rank, every_s=0.0)))
+        first = self.agents[0].envs
+        self.dist = self.trainer.dist = distribution_for(first.action_space)
+        self.obs_shape, self.obs_dtype = first.obs_shape, first.obs_dtype
+        self.local = copy.deepcopy(self.model)  # the trainer's private parameters
+
+    def drain(self, timeout: float) -> list[dict]:
+        self._act()
+        while len(self.pending) >= self.cfg.train_batch:
+            batch, self.pending = self.pending[: self.cfg.train_batch], self.pending[self.cfg.train_batch :]
+            self.trainer.train(self.local, Rollout.concat([seg for seg, _ in batch]),
+                               torch.stack([versions for _, versions in batch]))
+        losses = self.stats.take_loss_report()
+        if losses is not None:
+            self.inbox.append(losses)
+        messages = list(self.inbox)
+        self.inbox.clear()
+        return messages
+
+    @torch.no_grad()
+    def _act(self) -> None:
+        """Every agent fills one t_max-step segment; each step is one forward pass for all of them."""
+        cfg, dist, agents, E = self.cfg, self.dist, self.agents, self.cfg.envs_per_worker
+        segments = [Rollout.allocate(cfg.t_max, E, self.obs_shape, self.obs_dtype, dist) for _ in agents]
+        versions = torch.full((cfg.t_max,), self.shared.version, dtype=torch.int64)
+        finished = [0] * len(agents)
+        for t in range(cfg.t_max):
+            obs = torch.as_tensor(np.concatenate([a.obs for a in agents]))  # [A*E, *obs_shape]
+            params, _, _ = self.shared.predict(obs.to(self.device))
+            actions = dist.sample(params)
+            log_probs = dist.log_prob(params, actions).cpu()
+            actions = actions.cpu()
+            steps = []
+            for i, (agent, seg) in enumerate(zip(agents, segments)):
+                mine = actions[i * E:(i + 1) * E]
+                seg.obs[t] = torch.as_tensor(agent.obs)
+                seg.starts[t] = torch.as_tensor(agent.starts)
+                seg.actions[t] = mine
+                seg.behaviour_log_probs[t] = log_probs[i * E:(i + 1) * E]
+                step = agent.envs.step(mine.numpy())
+                seg.rewards[t] = torch.from_numpy(step.rewards)
+                seg.terminated[t] = torch.from_numpy(step.terminated)
+                seg.truncated[t] = torch.from_numpy(step.truncated)
+                agent.obs, agent.starts = step.obs, np.maximum(step.terminated, step.truncated)
+                agent.reporter.episodes(step.episodes)
+                finished[i] += len(step.episodes)
+                steps.append(step)
+            # A time limit is not the end of the task: the cut-off states are valued, in one pass.
+            cut = [(i, env) for i, step in enumerate(steps) for env in sorted(step.final_obs)]
+            if cut:
+                final = torch.as_tensor(np.stack([steps[i].final_obs[env] for i, env in cut]))
+                _, values, _ = self.shared.predict(final.to(self.device))
+                for (i, env), value in zip(cut, values.cpu()):
+                    segments[i].truncation_values[t, env] = value
+        for i, (agent, seg) in enumerate(zip(agents, segments)):
+            seg.obs[cfg.t_max] = torch.as_tensor(agent.obs)
+            seg.starts[cfg.t_max] = torch.as_tensor(agent.starts)
+            self.counters.add(env_steps=cfg.t_max * E, episodes=finished[i])
+            self.pending.append((seg, versions))
+            agent.reporter.maybe_send(force=True)
+
+    def supervise(self) -> list[str]:
+        return []
+
+    def extra_metrics(self) -> dict[str, Optional[float]]:
+        totals, before = self.stats.totals(), self._last_totals
+        self._last_totals = totals
+        updates = totals.train_batches - before.train_batches
+        return dict(
+            policy_lag=(totals.lag_sum - before.lag_sum) / updates if updates else None,
+            importance_ratio=(totals.ratio_sum - before.ratio_sum) / updates if updates else None,
+        )
+
+    def close(self) -> list[dict]:
+        for agent in self.agents:
+            agent.envs.close()
+        self._torch.exit()
+        losses = self.stats.take_loss_report()
+        messages = list(self.inbox) + ([losses] if losses is not None else [])
+        self.inbox.clear()
+        return messages
