@@ -175,3 +175,54 @@ def test_bad_pixel_input_exits_2_with_a_message(argv, fragments, capsys, tmp_pat
     for fragment in fragments:
         assert fragment in err, err
     assert not (tmp_path / "run").exists()  # a refused run writes nothing
+
+
+# ----- custom envs as Python users expect -----
+def test_env_kwargs_reach_the_env_class():
+    cfg = cfg_for("pixel_envs:ChannelsLastImageEnv", env_kwargs={"episode_steps": 2})
+    group = make_env_group(cfg, 1, seed=0)
+    group.reset()
+    results = [group.step(np.array([0])) for _ in range(2)]
+    assert results[0].terminated[0] == 0 and results[1].terminated[0] == 1
+
+
+def test_env_kwargs_reach_gym_make():
+    env, _ = make_env_with_spec(cfg_for("CartPole-v1", env_kwargs={"max_episode_steps": 7}))
+    assert env.spec.max_episode_steps == 7
+
+
+@pytest.mark.slow
+def test_the_a3c_command_imports_custom_envs_from_the_current_directory(tmp_path):
+    """`a3c train mymodule:Env` finds mymodule.py in the current directory, as `python -m` would,
+    in the main process and in every worker, and eval passes the same env_kwargs."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "my_corridor.py").write_text(
+        "import gymnasium as gym, numpy as np\n"
+        "class Corridor(gym.Env):\n"
+        "    observation_space = gym.spaces.Box(0.0, 1.0, (1,), np.float32)\n"
+        "    action_space = gym.spaces.Discrete(2)\n"
+        "    def __init__(self, length=3):\n"
+        "        self.length = length\n"
+        "    def reset(self, *, seed=None, options=None):\n"
+        "        super().reset(seed=seed); self.t = 0\n"
+        "        return np.zeros(1, np.float32), {}\n"
+        "    def step(self, action):\n"
+        "        self.t += 1\n"
+        "        return np.zeros(1, np.float32), 1.0, self.t >= self.length, False, {}\n")
+    a3c_cmd = shutil.which("a3c", path=str(Path(sys.executable).parent)) or shutil.which("a3c")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    common = dict(cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    train = subprocess.run([a3c_cmd, "train", "my_corridor:Corridor", "--env-kwargs", '{"length": 4}',
+                            "--total-steps", "400", "--workers", "1", "--run-dir", "run",
+                            "--set", "progress=false", "--set", "tensorboard=false"], **common)
+    assert train.returncode == 0, train.stderr
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["mean_return_100"] == 4.0
+    evaluation = subprocess.run([a3c_cmd, "eval", "run", "--episodes", "2", "--json"], **common)
+    assert evaluation.returncode == 0, evaluation.stderr
+    assert json.loads(evaluation.stdout.strip().splitlines()[-1])["mean_return"] == 4.0
