@@ -286,16 +286,22 @@ ALGO_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
 # Defaults for every id of a family, beneath any per-env preset above.
 # Atari: the A3C paper's protocol and settings (shared RMSProp, lr 7e-4 annealed to 0,
 # entropy 0.01, t_max 5, grad norm 40, clipped rewards, a lost life ends the bootstrap).
+# One change: the paper's RMSProp eps of 0.1 went with a loss summed over each thread's
+# steps; our loss is a mean over t_max x envs samples, whose gradients are ~40x smaller,
+# and eps 0.1 under the square root turned RMSProp into slow SGD (MinAtar Breakout stayed
+# at random play for 1.7M steps). 1e-5 is what A2C ports use with mean losses.
 # Each worker batches its envs into one conv forward pass: 8 envs cost ~3x one, not 8x.
 _ATARI = dict(
     clip_rewards=True, episodic_life=True, optimizer="rmsprop", lr=7e-4, lr_schedule="linear", rms_alpha=0.99,
-    rms_eps=0.1, entropy_coef=0.01, value_coef=0.5, max_grad_norm=40.0, t_max=5, advantage="nstep", gamma=0.99,
+    rms_eps=1e-5, entropy_coef=0.01, value_coef=0.5, max_grad_norm=40.0, t_max=5, advantage="nstep", gamma=0.99,
     envs_per_worker=8, total_steps=10_000_000, lstm_size=256,
 )
-# MinAtar: 10x10 grids, short episodes; the small net learns fast with big batches per worker.
+# MinAtar: 10x10 grids, short episodes. Tuned here in 90 s runs of Breakout on 2 cores (mean
+# return of the last 100 episodes): the paper's RMSProp (eps 1e-5) 5.3; Adam lr 1e-3 6.4;
+# Adam with normalized advantages 8.7.
 _MINATAR = dict(
-    optimizer="rmsprop", lr=7e-4, rms_eps=0.1, entropy_coef=0.01, value_coef=0.5, max_grad_norm=40.0, t_max=5,
-    advantage="nstep", gamma=0.99, envs_per_worker=16, total_steps=10_000_000,
+    optimizer="adam", lr=1e-3, normalize_advantage=True, entropy_coef=0.01, value_coef=0.5, max_grad_norm=40.0,
+    t_max=5, advantage="nstep", gamma=0.99, envs_per_worker=16, total_steps=10_000_000,
 )
 FAMILY_PRESETS: dict[str, dict[str, Any]] = {"atari": _ATARI, "minatar": _MINATAR}
 # GA3C's learner trains every agent's segments: a smaller step for its policy lag, more envs per agent.
