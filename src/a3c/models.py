@@ -141,6 +141,11 @@ CONV_TORSOS = {
     "minatar": ([(16, 3, 1)], 128),  # Young & Tian 2019, for MinAtar's 10x10 grids
 }
 SMALLEST_SIDE = {"a3c": 36, "nature": 36, "minatar": 3}  # the least H and W each net's convs fit
+# Conv weights stored channels-last make the CPU's conv kernels faster where it counts, the
+# backward pass: measured with one thread on 40 Atari frames, an update of the a3c net took
+# 232 instead of 302 us per frame and of the nature net 480 instead of 615 (acting is ~9%
+# slower, a net ~7% more A3C steps/s on Pong). The MinAtar net's tiny convs gain nothing.
+CHANNELS_LAST = ("a3c", "nature")
 
 
 def choose_torso(name: str, obs_shape: tuple[int, ...]) -> str:
@@ -181,6 +186,8 @@ def _conv_torso(name: str, obs_shape: tuple[int, ...]) -> tuple[nn.Module, int]:
     fc = nn.Linear(flat, fc_size)
     nn.init.orthogonal_(fc.weight, gain=np.sqrt(2))
     nn.init.zeros_(fc.bias)
+    if name in CHANNELS_LAST:
+        convs.to(memory_format=torch.channels_last)
     return nn.Sequential(convs, fc, nn.ReLU()), fc_size
 
 
