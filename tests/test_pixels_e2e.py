@@ -50,11 +50,12 @@ def test_pong_trains_resumes_and_evaluates_with_video_on_both_engines(run_cli, t
 
 @pytest.mark.slow
 def test_a3c_learns_minatar_breakout(tmp_path):
-    """Random play scores ~0.4. Measured on 2 cores: ~5 by 800k steps (about 50 s)."""
+    """Random play scores ~0.4. Measured on 2 cores with the preset: 8 to 11 by 1M steps
+    (about 45 s); the bound leaves room for seeds and a loaded machine."""
     import a3c
 
-    cfg = a3c.Config.for_env("MinAtar/Breakout-v1", seed=0, workers=2, total_steps=800_000, progress=False,
+    cfg = a3c.Config.for_env("MinAtar/Breakout-v1", seed=0, workers=2, total_steps=1_000_000, progress=False,
                              tensorboard=False, run_dir=str(tmp_path / "run"))
     result = a3c.train(cfg)
     assert result.stop_reason == "total_steps"
-    assert result.mean_return_100 is not None and result.mean_return_100 >= 2.0, result
+    assert result.mean_return_100 is not None and result.mean_return_100 >= 3.0, result
