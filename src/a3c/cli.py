@@ -153,11 +153,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handlers = {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot}
+    from a3c.training import RunFailed
+
     try:
         return handlers[args.command](args)
     except UserError as exc:
         print(f"a3c {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except RunFailed as exc:  # the run stopped itself; summary.json, a checkpoint and events.log say more
+        print(f"a3c {args.command}: the run stopped with an error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

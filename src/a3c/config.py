@@ -89,6 +89,13 @@ class Config:
     backend: str = "local"
     ray_address: Optional[str] = None
 
+    # --- fault tolerance ---
+    checkpoint_first_s: float = 5.0  # the first periodic checkpoint comes this soon (there is one at step 0 too)
+    checkpoint_every_steps: int = 1_000_000  # also checkpoint after this many env steps; 0: by time only
+    restart_limit: int = 5  # a worker/agent/predictor/trainer that dies this often in a row, doing nothing, stops the run
+    nonfinite_patience: int = 10  # NaN/inf updates in a row (each skipped) before the last good checkpoint is restored
+    nonfinite_restores: int = 3  # restores without a good checkpoint in between before the run gives up
+
     # --- output ---
     run_dir: Optional[str] = None  # None: runs/<env>-<algo>-<timestamp>
     log_interval_s: float = 2.0
@@ -383,3 +390,8 @@ def _validate(cfg: Config) -> None:
     r("backend", cfg.backend in BACKENDS, " or ".join(BACKENDS))
     r("log_interval_s", cfg.log_interval_s > 0, "a number of seconds > 0")
     r("checkpoint_interval_s", cfg.checkpoint_interval_s > 0, "a number of seconds > 0")
+    r("checkpoint_first_s", cfg.checkpoint_first_s > 0, "a number of seconds > 0")
+    r("checkpoint_every_steps", cfg.checkpoint_every_steps >= 0, "a whole number >= 0 (0: by time only)")
+    r("restart_limit", cfg.restart_limit >= 1, "a whole number >= 1")
+    r("nonfinite_patience", cfg.nonfinite_patience >= 1, "a whole number >= 1")
+    r("nonfinite_restores", cfg.nonfinite_restores >= 0, "a whole number >= 0")
