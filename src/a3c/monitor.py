@@ -49,11 +49,13 @@ class Monitor:
         self.last_row: dict[str, Any] = {}
 
         metrics = self.run_dir / "metrics.csv"
-        new_file = not metrics.exists()
+        # Empty counts as new: a run killed before its first row left the file but no header.
+        new_file = not metrics.exists() or metrics.stat().st_size == 0
         self._csv_file = open(metrics, "a", newline="")
         self._csv = csv.DictWriter(self._csv_file, fieldnames=self.columns, extrasaction="ignore")
         if new_file:
             self._csv.writeheader()
+            self._csv_file.flush()
         self._events = open(self.run_dir / "events.log", "a")
         self._tb = None
         if cfg.tensorboard:

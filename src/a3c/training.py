@@ -270,7 +270,7 @@ def _train(cfg: Config, resume: Optional[str | Path], lock: Optional[RunLock]) -
                 f"updates keep coming out NaN/inf ({guard.streak} in a row, {guard.total} in all) and "
                 + ("there is no good checkpoint to go back to" if guard.last_good is None
                    else f"restoring the last good checkpoint {guard.restores} times did not help")
-                + "; stopping. Lower lr, raise max_grad_norm's strictness or scale rewards (reward_scale)."
+                + "; stopping. Check the env's rewards and observations for NaN/inf or huge values, or lower lr or reward_scale."
             )
         sidecar_good, model_tensors, optim_tensors = load_checkpoint(guard.last_good)
         engine.load_weights(model_tensors, optim_tensors)
