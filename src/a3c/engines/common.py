@@ -181,7 +181,9 @@ def child_seed(base_seed: int, rank: int, incarnation: int) -> int:
 
 # What every worker and agent imports. The fork server imports it once; each child forked
 # from it starts in milliseconds instead of spending a second or two importing torch.
-CHILD_PRELOAD = ["a3c.engines.hogwild", "a3c.engines.ga3c.agent"]
+# torch._dynamo too: the first torch.optim.Optimizer a process builds imports it (about a second),
+# which every restarted worker would otherwise pay before its first update.
+CHILD_PRELOAD = ["a3c.engines.hogwild", "a3c.engines.ga3c.agent", "torch._dynamo"]
 
 
 def context():
