@@ -130,10 +130,10 @@ class SegmentPool:
     def published(self, rank: int, slot: int) -> None:
         """Agent `rank` filled `slot`: it goes to the trainers, and the agent gets another."""
         with self._lock:
-            if 0 <= slot < self.slots and self.owner[slot] == rank:
+            if 0 <= slot < self.slots and self.owner[slot] == rank:  # else stale: from an agent since reclaimed
                 self.owner[slot] = FULL
                 self.full.put(slot)
-            self._offer(rank)
+                self._offer(rank)
 
     def release(self, indices: list[int]) -> None:
         """Slots a trainer is done with: free again, first to agents waiting for one."""
