@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from a3c.config import Config, field_names, preset_for, read_toml, unknown_field_error
-from a3c.errors import UserError
+from a3c.errors import ConfigError, UserError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -86,6 +86,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     for key in values:
         if key not in field_names():
             raise unknown_field_error(key)
+    # algo picks the preset before the Config validates anything: a list or table there must not reach
+    # the preset lookup as a dict key (TypeError), it is a config mistake like any other.
+    if "algo" in values and not isinstance(values["algo"], str):
+        raise ConfigError("algo", values["algo"], "a3c or ga3c")
     return values
 
 
