@@ -37,6 +37,12 @@ def test_kill_9_of_the_main_process_leaves_nothing_and_resume_carries_on(algo, t
         assert proc.poll() is None, output(log)
         time.sleep(rng.uniform(0.0, 3.0))
         tree = run_tree(proc.pid)  # main, fork server, resource tracker, workers/agents
+        names = {}
+        for member in tree:
+            try:
+                names[member.pid] = " ".join(member.cmdline())[-60:]
+            except Exception:
+                names[member.pid] = "?"
         assert len(tree) >= 4, tree
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -44,7 +50,7 @@ def test_kill_9_of_the_main_process_leaves_nothing_and_resume_carries_on(algo, t
         while alive(tree) and time.monotonic() < deadline:
             time.sleep(0.05)
         left = alive(tree)
-        orphans += left
+        orphans += [(p.pid, names.get(p.pid)) for p in left]
         for survivor in left:  # do not leave them to spoil the other tests
             survivor.kill()
         # What --resume will find: the newest intact checkpoint, never older than the one before.
