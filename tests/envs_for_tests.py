@@ -16,3 +16,93 @@ class MultiDiscreteActionEnv(gym.Env):
 
     def step(self, action):
         return np.zeros(2, dtype=np.float32), 0.0, True, False, {}
+
+
+class TupleObservationEnv(gym.Env):
+    """An observation space a3c cannot train on: a Tuple."""
+
+    observation_space = gym.spaces.Tuple((gym.spaces.Box(-1.0, 1.0, shape=(2,)), gym.spaces.Discrete(3)))
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        return self.observation_space.sample(), 0.0, True, False, {}
+
+
+class DictObservationEnv(TupleObservationEnv):
+    """An observation space a3c cannot train on: a Dict."""
+
+    observation_space = gym.spaces.Dict({"position": gym.spaces.Box(-1.0, 1.0, shape=(2,))})
+
+
+class TupleActionEnv(MultiDiscreteActionEnv):
+    """An action space a3c cannot train on: a Tuple."""
+
+    action_space = gym.spaces.Tuple((gym.spaces.Discrete(2), gym.spaces.Discrete(2)))
+
+
+class _Corridor(gym.Env):
+    """Move right (action 1) to the end of a short corridor: reward 1 per step right, 0 left.
+    A base for the fault-injection envs below: fast, and every step is the same work."""
+
+    observation_space = gym.spaces.Box(0.0, 1.0, shape=(2,), dtype=np.float32)
+    action_space = gym.spaces.Discrete(2)
+    length = 20
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self._obs(), {}
+
+    def _obs(self):
+        return np.array([self.t / self.length, 1.0], dtype=np.float32)
+
+    def step(self, action):
+        self.t += 1
+        return self._obs(), float(action), False, self.t >= self.length, {}
+
+
+class HugeRewardEnv(_Corridor):
+    """Every 50th step pays 1e30: the value loss of a rollout that contains it overflows to inf
+    (a numerical fault, as an exploding reward would cause). Episode returns stay finite."""
+
+    count = 0
+
+    def step(self, action):
+        obs, reward, term, trunc, info = super().step(action)
+        HugeRewardEnv.count += 1
+        return obs, (1e30 if HugeRewardEnv.count % 50 == 0 else reward), term, trunc, info
+
+
+class AlwaysHugeRewardEnv(_Corridor):
+    """Every step pays 1e30: every update is non-finite, and no restore can help."""
+
+    def step(self, action):
+        obs, _, term, trunc, info = super().step(action)
+        return obs, 1e30, term, trunc, info
+
+
+class FailsInWorkersEnv(_Corridor):
+    """Builds in the main process (so the run starts) but raises in every worker or agent
+    process: a role that dies on start-up, every time."""
+
+    def __init__(self, render_mode=None):
+        import multiprocessing
+
+        if multiprocessing.parent_process() is not None:
+            raise RuntimeError("this env cannot be built in a child process")
+
+
+class FlakyStepEnv(_Corridor):
+    """Raises in step now and then, as a buggy custom or C++ env does."""
+
+    count = 0
+
+    def step(self, action):
+        FlakyStepEnv.count += 1
+        if FlakyStepEnv.count % 97 == 0:
+            raise ValueError("flaky env: lost its simulator connection")
+        return super().step(action)

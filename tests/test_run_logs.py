@@ -103,7 +103,7 @@ def test_target_return_off_trains_past_the_target_and_a_met_target_is_reported(t
 def test_eval_names_the_checkpoint_and_warns_about_a_corrupt_one(tmp_path, capsys):
     run = tmp_path / "run"
     a3c.train(run_config(run, total_steps=500))
-    (sidecar,) = (run / "checkpoints").glob("ckpt-*.json")
+    sidecar = sorted((run / "checkpoints").glob("ckpt-*.json"))[-1]  # the newest: step 0 has one too
     corrupt = run / "checkpoints" / "ckpt-999999999999.json"
     corrupt.write_text('{"weights": "ckpt-999999999999.safetensors", "sha2')
     capsys.readouterr()

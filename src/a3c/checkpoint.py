@@ -81,12 +81,21 @@ def save_checkpoint(
     tensors.update({f"optim.{k}": v.detach().cpu().contiguous().clone() for k, v in optim_tensors.items()})
     weights = folder / f"{stem}.safetensors"
     tmp = weights.with_name(weights.name + ".tmp")
-    save_file(tensors, str(tmp))
-    os.replace(tmp, weights)
-    sidecar = dict(meta, format_version=FORMAT_VERSION, weights=weights.name, sha256=_sha256(weights),
-                   rng=rng_states())
     path = folder / f"{stem}.json"
-    _atomic_write_bytes(path, json.dumps(sidecar, indent=1).encode())
+    try:
+        save_file(tensors, str(tmp))
+        os.replace(tmp, weights)
+        sidecar = dict(meta, format_version=FORMAT_VERSION, weights=weights.name, sha256=_sha256(weights),
+                       rng=rng_states())
+        _atomic_write_bytes(path, json.dumps(sidecar, indent=1).encode())
+    except OSError:
+        # Disk full, or the folder gone: take the pieces of this one away (they may be what fills the
+        # disk); the checkpoints before it were never touched and stay loadable.
+        for piece in (tmp, path.with_name(path.name + ".tmp")):
+            piece.unlink(missing_ok=True)
+        if not path.exists():
+            weights.unlink(missing_ok=True)
+        raise
     for old in sorted(folder.glob("ckpt-*.json"))[:-KEEP]:
         old.unlink(missing_ok=True)
         (folder / old.name.replace(".json", ".safetensors")).unlink(missing_ok=True)
@@ -110,7 +119,9 @@ def find_checkpoint(path: str | Path) -> Path:
                 f"{path} is not a checkpoint. Allowed: a run directory, or a ckpt-*.json / ckpt-*.safetensors file."
             )
         return path
-    folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+    # A run directory keeps them in checkpoints/ (which a run killed in its first seconds may not
+    # have made yet); a checkpoints folder named directly holds them itself.
+    folder = path if path.name == "checkpoints" or any(path.glob("ckpt-*.json")) else path / "checkpoints"
     candidates = sorted(folder.glob("ckpt-*.json"), reverse=True)
     if not candidates:
         raise CheckpointError(f"no checkpoint found in {path} (expected {folder}/ckpt-*.json)")

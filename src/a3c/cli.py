@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from a3c.config import Config, field_names, preset_for, read_toml, unknown_field_error
-from a3c.errors import UserError
+from a3c.errors import ConfigError, UserError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -90,6 +90,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     for key in values:
         if key not in field_names():
             raise unknown_field_error(key)
+    # algo picks the preset before the Config validates anything: a list or table there must not reach
+    # the preset lookup as a dict key (TypeError), it is a config mistake like any other.
+    if "algo" in values and not isinstance(values["algo"], str):
+        raise ConfigError("algo", values["algo"], "a3c or ga3c")
     return values
 
 
@@ -174,11 +178,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handlers = {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot}
+    from a3c.training import RunFailed
+
     try:
         return handlers[args.command](args)
     except UserError as exc:
         print(f"a3c {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except RunFailed as exc:  # the run stopped itself; summary.json, a checkpoint and events.log say more
+        print(f"a3c {args.command}: the run stopped with an error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

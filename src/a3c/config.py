@@ -116,6 +116,13 @@ class Config:
     log_interval_steps: int = 10_000  # with deterministic=true, a metrics row every this many env steps
     env_kwargs: dict[str, Any] = field(default_factory=dict)  # keyword arguments for gym.make(env_id) or the class
 
+    # --- fault tolerance ---
+    checkpoint_first_s: float = 5.0  # the first periodic checkpoint comes this soon (there is one at step 0 too)
+    checkpoint_every_steps: int = 1_000_000  # also checkpoint after this many env steps; 0: by time only
+    restart_limit: int = 5  # a worker/agent/predictor/trainer that dies this often in a row, doing nothing, stops the run
+    nonfinite_patience: int = 10  # NaN/inf updates in a row (each skipped) before the last good checkpoint is restored
+    nonfinite_restores: int = 3  # restores without a good checkpoint in between before the run gives up
+
     # --- output ---
     run_dir: Optional[str] = None  # None: runs/<env>-<algo>-<timestamp>
     log_interval_s: float = 2.0
@@ -510,6 +517,11 @@ def _validate(cfg: Config) -> None:
     r("env_kwargs", all(isinstance(k, str) for k in cfg.env_kwargs) and _toml_value(cfg.env_kwargs),
       "a table of names to strings, numbers, booleans, lists or tables (TOML has no null)")
 
+    r("checkpoint_first_s", cfg.checkpoint_first_s > 0, "a number of seconds > 0")
+    r("checkpoint_every_steps", cfg.checkpoint_every_steps >= 0, "a whole number >= 0 (0: by time only)")
+    r("restart_limit", cfg.restart_limit >= 1, "a whole number >= 1")
+    r("nonfinite_patience", cfg.nonfinite_patience >= 1, "a whole number >= 1")
+    r("nonfinite_restores", cfg.nonfinite_restores >= 0, "a whole number >= 0")
 
 def _toml_value(value: Any) -> bool:
     """True if value can be written to config.toml and to a checkpoint's JSON as it is."""

@@ -30,7 +30,7 @@ BASE_COLUMNS = (
 LOSS_KEYS = ("policy_loss", "value_loss", "entropy", "grad_norm")
 # Columns that measure the machine, not the training: they differ between two runs of the same
 # deterministic config (engine columns such as GA3C's pps and tps too). Every other column repeats.
-WALL_CLOCK_COLUMNS = ("wall_s", "fps")
+WALL_CLOCK_COLUMNS = ("wall_s", "fps", "pss_mb")
 # One row per finished training episode; `worker` is the rank of the worker or agent that ran it,
 # env_steps the run's total when the main process heard of it.
 EPISODE_COLUMNS = ("wall_s", "env_steps", "worker", "return", "length")
@@ -276,8 +276,9 @@ def _open_csv(path: Path, columns: Sequence[str]):
             header = next(csv.reader(fh), [])
     handle = open(path, "a", newline="")
     writer = csv.DictWriter(handle, fieldnames=header or list(columns), extrasaction="ignore")
-    if not header:
+    if not header:  # a new file, or one a run killed before its first row left empty
         writer.writeheader()
+        handle.flush()
     return handle, writer
 
 

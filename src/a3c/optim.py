@@ -11,11 +11,6 @@ from __future__ import annotations
 from typing import Iterable
 
 import torch
-import torch._dynamo  # noqa: F401  (see below)
-
-# torch.optim.Optimizer.__init__ imports torch._dynamo on first use, which takes seconds.
-# Importing it with this module lets the fork server, which preloads the engines, pay that
-# once: otherwise every worker and agent (and each restart) paid it before its first rollout.
 
 
 class SharedOptimizer(torch.optim.Optimizer):

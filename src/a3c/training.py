@@ -5,6 +5,7 @@ summary.json. Engines differ only in how they move experience and gradients."""
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import os
 import signal
@@ -21,7 +22,7 @@ from a3c.config import Config
 from a3c.device import move_to_device, resolve_device
 from a3c.distributions import distribution_for
 from a3c.engines.base import Engine
-from a3c.engines.common import SharedCounters, context, warm_up_children
+from a3c.engines.common import RoleFailed, SharedCounters, context, run_pss_mb, warm_up_children
 from a3c.envs import env_threshold, probe
 from a3c.errors import CheckpointError, UserError
 from a3c.models import build_model
@@ -88,6 +89,81 @@ class _Interrupted(Exception):
     pass
 
 
+class RunFailed(Exception):
+    """The run stopped itself for a reason it wrote to events.log (a role that keeps dying, updates
+    that stay NaN): summary.json and a checkpoint are written; the CLI exits 1 with the reason."""
+
+
+# Columns every engine's metrics.csv gets from the main loop (engines add their own).
+FAULT_COLUMNS = ("nonfinite_updates", "env_errors", "pss_mb")
+
+
+class RunLock:
+    """An exclusive lock on a run directory (flock on RUN/.lock) for the life of a run, so a second
+    `a3c train` or `--resume` on it stops at once instead of interleaving checkpoints. The kernel
+    drops the lock with the process however it dies: a dead run leaves nothing stuck."""
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / ".lock"
+        self._fh = None
+
+    def acquire(self) -> None:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks here; nothing to hold
+            return
+        fh = open(self.path, "a+")
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            fh.seek(0)
+            holder = fh.read().strip()
+            fh.close()
+            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise
+            raise UserError(
+                f"run directory {self.path.parent} is in use by a live run{f' (pid {holder})' if holder else ''}. "
+                "Wait for it to finish or stop it, or choose another --run-dir."
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+        self._fh = fh
+
+    def release(self) -> None:
+        if self._fh is not None:
+            self._fh.close()  # closing the file drops the flock
+            self._fh = None
+
+
+class NonFiniteGuard:
+    """The main process's view of skipped NaN/inf updates. Engines skip such an update and
+    report it; `patience` of them in a row restore the last good checkpoint's weights and
+    optimizer state, and `max_restores` restores with no good checkpoint in between stop the run."""
+
+    def __init__(self, patience: int, max_restores: int):
+        self.patience, self.max_restores = patience, max_restores
+        self.total = 0
+        self.streak = 0  # skipped updates since the last applied one
+        self.restores = 0  # restores since the last good checkpoint
+        self.last_good: Optional[str] = None  # a checkpoint written while updates were finite
+
+    def record(self, applied: int, skipped: int) -> bool:
+        """Count one report's updates; True when the streak calls for a restore."""
+        self.total += skipped
+        if skipped:
+            self.streak = skipped if applied else self.streak + skipped
+        elif applied:
+            self.streak = 0
+        return self.streak >= self.patience
+
+    def saved(self, path: str) -> None:
+        if self.streak == 0:
+            self.last_good = path
+            self.restores = 0
+
+
 def train(cfg: Config, resume: Optional[str | Path] = None) -> TrainResult:
     """Train until a stop rule fires; write the run directory; return the summary.
 
@@ -95,6 +171,19 @@ def train(cfg: Config, resume: Optional[str | Path] = None) -> TrainResult:
     counters, optimizer, schedules and summary carry on from the newest checkpoint.
     """
     torch.set_num_threads(1)
+    lock: Optional[RunLock] = None
+    early_dir = Path(resume) if resume is not None else (Path(cfg.run_dir) if cfg.run_dir else None)
+    if early_dir is not None and early_dir.is_dir():  # a live run there: say so before anything else
+        lock = RunLock(early_dir)
+        lock.acquire()
+    try:
+        return _train(cfg, resume, lock)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train(cfg: Config, resume: Optional[str | Path], lock: Optional[RunLock]) -> TrainResult:
     device = resolve_device(cfg)
     if not cfg.deterministic:  # the deterministic engines start no processes
         warm_up_children()  # --device cuda without CUDA fails here, before a run directory exists
@@ -107,6 +196,7 @@ def train(cfg: Config, resume: Optional[str | Path] = None) -> TrainResult:
     optimizer = build_optimizer(cfg, model.parameters())
     counts = (0, 0, 0)
     incarnation = 0
+    resumes = 0
     if resume is not None:
         run_dir = Path(resume)
         sidecar, model_tensors, optim_tensors = load_checkpoint(run_dir)
@@ -120,7 +210,9 @@ def train(cfg: Config, resume: Optional[str | Path] = None) -> TrainResult:
         restore_rng(sidecar.get("rng", {}))
         restored = sidecar.get("monitor", {})
         counts = tuple(sidecar["counters"])  # type: ignore[assignment]
-        incarnation = int(sidecar.get("resumes", 0)) + 1
+        resumes = int(sidecar.get("resumes", 0)) + 1
+        # Children of a resumed run take incarnations no child of the run has had: fresh seeds, no replays.
+        incarnation = max(resumes, int(sidecar.get("next_incarnation", 0)))
         met = rule_met(cfg, target, restored, counts[0])
         if met is not None:  # before anything is written: the run directory stays as it was
             raise AlreadyFinished(
@@ -149,31 +241,84 @@ def train(cfg: Config, resume: Optional[str | Path] = None) -> TrainResult:
     # run leaves no directory behind and a rejected resume leaves the run's config.toml as it was.
     engine = _make_engine(cfg, model, optimizer, counters, ctx)
     run_dir.mkdir(parents=True, exist_ok=True)
+    if lock is None:  # a new directory: lock it before writing into it
+        lock = RunLock(run_dir)
+        lock.acquire()
     made_with = versions()
     cfg.save_toml(run_dir / "config.toml", meta=made_with)
-    monitor = Monitor(cfg, run_dir, target, engine_columns=engine.columns, restored=restored)
+    monitor = Monitor(cfg, run_dir, target, engine_columns=tuple(engine.columns) + FAULT_COLUMNS, restored=restored)
     engine.set_incarnation_base(incarnation)
+    guard = NonFiniteGuard(cfg.nonfinite_patience, cfg.nonfinite_restores)
+    env_error_kinds: set[str] = set()
+    env_errors = 0
     if resume is not None:
+        guard.last_good = sidecar["path"]
         monitor.event(f"resumed from {sidecar['path']} at env_steps={counts[0]}"
                       + (f" (skipped corrupt: {sidecar['skipped']})" if sidecar.get("skipped") else ""))
 
     def handle_message(msg: dict) -> None:
+        nonlocal env_errors
         if msg["kind"] == "report":
             monitor.record_episodes(msg["returns"], counters.env_steps, msg.get("lengths", ()), msg.get("rank"))
             if msg["count"]:
                 monitor.record_losses(msg["sums"], msg["count"])
+            skipped = int(msg.get("nonfinite", 0))
+            if skipped and guard.streak == 0:  # once per streak, not once per update
+                who = "the trainers" if msg["rank"] < 0 else f"worker {msg['rank']}"
+                monitor.event(f"non-finite loss or gradient (NaN/inf) from {who}: update skipped "
+                              f"({guard.total + skipped} skipped so far)")
+            if guard.record(msg["count"], skipped):
+                recover_from_nonfinite()
         elif msg["kind"] == "crash":
             monitor.event(f"{msg['role']} {msg['rank']} crashed:\n{msg['error'].rstrip()}")
+        elif msg["kind"] == "env_error":
+            # Each env that raised was rebuilt where it ran; one traceback per kind of failure is enough.
+            env_errors += 1
+            lines = msg["error"].rstrip().splitlines()
+            kind = lines[-1] if lines else "?"
+            if kind not in env_error_kinds:
+                env_error_kinds.add(kind)
+                monitor.event(f"env of worker {msg['rank']} raised (rebuilt it; further errors of this kind "
+                              f"are only counted in metrics.csv env_errors):\n{msg['error'].rstrip()}")
         elif msg["kind"] == "event":
             monitor.event(msg["text"])
+
+    def recover_from_nonfinite() -> None:
+        if guard.last_good is None or guard.restores >= guard.max_restores:
+            raise RunFailed(
+                f"updates keep coming out NaN/inf ({guard.streak} in a row, {guard.total} in all) and "
+                + ("there is no good checkpoint to go back to" if guard.last_good is None
+                   else f"restoring the last good checkpoint {guard.restores} times did not help")
+                + "; stopping. Check the env's rewards and observations for NaN/inf or huge values, or lower lr or reward_scale."
+            )
+        sidecar_good, model_tensors, optim_tensors = load_checkpoint(guard.last_good)
+        engine.load_weights(model_tensors, optim_tensors)
+        guard.restores += 1
+        monitor.event(f"{guard.streak} NaN/inf updates in a row: restored weights and optimizer state from "
+                      f"{sidecar_good['path']} (restore {guard.restores} of at most {guard.max_restores})")
+        guard.streak = 0
 
     def save(reason: str) -> None:
         env_steps, updates, episodes = counters.read()
         meta = dict(
-            config=cfg.to_dict(), counters=[env_steps, updates, episodes], resumes=incarnation,
+            config=cfg.to_dict(), counters=[env_steps, updates, episodes], resumes=resumes,
+            next_incarnation=engine.next_incarnation() if hasattr(engine, "next_incarnation") else incarnation + 1,
             monitor=monitor.state(env_steps), reason=reason, obs_shape=list(spec.shape),
         )
-        save_checkpoint(run_dir, model, optimizer.state_tensors(), meta, env_steps)
+        try:
+            path = save_checkpoint(run_dir, model, optimizer.state_tensors(), meta, env_steps)
+        except OSError as exc:
+            # Disk full (or the like): training goes on; what was saved before stays whole and loadable.
+            previous = guard.last_good or "none yet"
+            monitor.event(f"checkpoint at env_steps={env_steps} failed ({exc.strerror or exc}); the previous "
+                          f"checkpoint is still valid ({previous}); training goes on")
+            return
+        guard.saved(str(path))
+
+    def metrics_row(env_steps: int, updates: int, episodes: int) -> None:
+        extra = dict(engine.extra_metrics(), nonfinite_updates=guard.total, env_errors=env_errors,
+                     pss_mb=run_pss_mb())
+        monitor.log(env_steps, updates, episodes, scheduled_lr(cfg, env_steps), extra)
 
     previous_sigterm = signal.getsignal(signal.SIGTERM)
 
@@ -183,8 +328,10 @@ def train(cfg: Config, resume: Optional[str | Path] = None) -> TrainResult:
     signal.signal(signal.SIGTERM, on_sigterm)
     stop_reason = "error"
     error: Optional[BaseException] = None
-    last_checkpoint = time.monotonic()
-    restart_times: list[float] = []
+    if resume is None:
+        save("start")  # --resume works from the first second of a run
+    last_checkpoint, last_checkpoint_steps = time.monotonic(), counters.env_steps
+    next_interval = min(cfg.checkpoint_first_s, cfg.checkpoint_interval_s)
     try:
         engine.start()
         while True:
@@ -192,10 +339,6 @@ def train(cfg: Config, resume: Optional[str | Path] = None) -> TrainResult:
                 handle_message(msg)
             for event in engine.supervise():
                 monitor.event(event)
-                restart_times.append(time.monotonic())
-            recent = [t for t in restart_times if time.monotonic() - t < 60]
-            if len(recent) > 5 * max(1, cfg.workers):
-                raise RuntimeError("processes keep dying (see events.log); stopping the run")
             env_steps, updates, episodes = counters.read()
             if monitor.solved():
                 stop_reason = "target_reached"
@@ -206,12 +349,18 @@ def train(cfg: Config, resume: Optional[str | Path] = None) -> TrainResult:
             if stop_reason != "error":
                 break
             if monitor.due(env_steps):
-                monitor.log(env_steps, updates, episodes, scheduled_lr(cfg, env_steps), engine.extra_metrics())
-            if time.monotonic() - last_checkpoint >= cfg.checkpoint_interval_s:
+                metrics_row(env_steps, updates, episodes)
+            # By time and by progress: a kill -9 loses at most checkpoint_interval_s of training.
+            if (time.monotonic() - last_checkpoint >= next_interval
+                    or (cfg.checkpoint_every_steps and env_steps - last_checkpoint_steps >= cfg.checkpoint_every_steps)):
                 save("periodic")
-                last_checkpoint = time.monotonic()
+                last_checkpoint, last_checkpoint_steps = time.monotonic(), env_steps
+                next_interval = cfg.checkpoint_interval_s
     except (KeyboardInterrupt, _Interrupted):
         stop_reason = "interrupted"
+    except (RoleFailed, RunFailed) as exc:  # the run gave up on purpose: the reason, not a traceback
+        stop_reason, error = "error", RunFailed(f"{exc} (run directory {run_dir})")
+        monitor.event(f"run failed: {exc}")
     except Exception as exc:  # an unexpected failure: still write what we have
         stop_reason, error = "error", exc
         monitor.event("run failed:\n" + traceback.format_exc())
@@ -219,11 +368,14 @@ def train(cfg: Config, resume: Optional[str | Path] = None) -> TrainResult:
         signal.signal(signal.SIGTERM, previous_sigterm)
         try:
             for msg in engine.close():
-                handle_message(msg)
+                try:
+                    handle_message(msg)
+                except RunFailed:  # already stopping
+                    pass
         except (KeyboardInterrupt, _Interrupted):
             stop_reason = "interrupted"
         env_steps, updates, episodes = counters.read()
-        monitor.log(env_steps, updates, episodes, scheduled_lr(cfg, env_steps), engine.extra_metrics())
+        metrics_row(env_steps, updates, episodes)
         save(stop_reason)
         summary = dict(monitor.summary(stop_reason, env_steps, updates, episodes), versions=made_with)
         monitor.event(f"stopped: {stop_reason}; env_steps={env_steps} mean_return_100={summary['mean_return_100']}")

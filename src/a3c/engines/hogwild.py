@@ -10,7 +10,8 @@ import torch
 
 from a3c.distributions import distribution_for
 from a3c.engines.common import (
-    Reporter, SharedCounters, child_seed, context, drain_queue, prepare_child, report_crash, stop_processes,
+    Reporter, RestartTracker, RoleFailed, SharedCounters, child_seed, context, drain_queue, parent_watch,
+    prepare_child, report_crash, stop_processes, update_is_finite,
 )
 from a3c.envs import make_env_group
 from a3c.loss import loss_settings, rollout_loss
@@ -35,7 +36,9 @@ def worker_main(rank, incarnation, cfg, global_model, optim_state, counters, que
         global_params = list(global_model.parameters())
         local_params = list(local.parameters())
         steps_per_rollout = cfg.t_max * cfg.envs_per_worker
-        while not stop_event.is_set():
+        run_alive = parent_watch()
+        # A dead main process sets no stop event: without the parent check a worker outlives its run.
+        while not stop_event.is_set() and run_alive():
             # 1. sync: start every rollout from the current global parameters.
             local.load_state_dict(global_model.state_dict())
             # 2. roll out t_max steps with the local copy.
@@ -45,13 +48,19 @@ def worker_main(rank, incarnation, cfg, global_model, optim_state, counters, que
             local.zero_grad(set_to_none=True)
             terms.total.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(local_params, cfg.max_grad_norm)
+            reporter.episodes(finished)
+            reporter.env_errors(envs)
+            if not update_is_finite(terms.total, grad_norm):  # skipped and counted; the main process decides
+                counters.add(env_steps=steps_per_rollout, episodes=len(finished))
+                reporter.skipped()
+                reporter.maybe_send()
+                continue
             # 4. apply the local gradients to the global parameters, lock-free.
             for global_p, local_p in zip(global_params, local_params):
                 global_p.grad = local_p.grad
             env_steps = counters.add(env_steps=steps_per_rollout, updates=1, episodes=len(finished))
             optimizer.set_lr(scheduled_lr(cfg, env_steps))
             optimizer.step()
-            reporter.episodes(finished)
             reporter.losses(terms.policy.item(), terms.value.item(), terms.entropy.item(), grad_norm.item())
             reporter.maybe_send()
         reporter.maybe_send(force=True)
@@ -73,6 +82,8 @@ class HogwildEngine:
         self.incarnations = [0] * cfg.workers
         self.restarts = 0
         self._first_incarnation = 0
+        self._reported = [False] * cfg.workers  # this incarnation of worker i has sent a report
+        self._tracker = RestartTracker(getattr(cfg, "restart_limit", 5))
 
     def set_incarnation_base(self, base: int) -> None:
         """A resumed run starts its workers on fresh random streams."""
@@ -93,21 +104,42 @@ class HogwildEngine:
             self._spawn(rank)
 
     def drain(self, timeout: float) -> list[dict]:
-        return drain_queue(self.queue, timeout)
+        messages = drain_queue(self.queue, timeout)
+        for msg in messages:
+            if msg["kind"] == "report" and 0 <= msg.get("rank", -1) < len(self._reported):
+                self._reported[msg["rank"]] = True
+        return messages
 
     def supervise(self) -> list[str]:
-        """Restart any worker that died; returns what happened, for the event log."""
+        """Restart any worker that died; returns what happened, for the event log. Raises RoleFailed
+        when a worker keeps dying before it gets anything done."""
         events = []
         if self.stop_event.is_set():
             return events
         for rank, proc in enumerate(self.processes):
             if proc is not None and not proc.is_alive():
-                events.append(f"worker {rank} (pid {proc.pid}) died with exit code {proc.exitcode}; restarting it")
                 proc.join(0.1)
+                reason = self._tracker.died(f"worker {rank}", self._reported[rank])
+                if reason is not None:
+                    self.processes[rank] = None
+                    raise RoleFailed(reason)
+                events.append(f"worker {rank} (pid {proc.pid}) died with exit code {proc.exitcode}; restarting it")
                 self.incarnations[rank] += 1
                 self.restarts += 1
+                self._reported[rank] = False
                 self._spawn(rank)
         return events
+
+    def next_incarnation(self) -> int:
+        """An incarnation number no worker of this run has used: a resumed run starts from it."""
+        return max(self.incarnations) + 1
+
+    def load_weights(self, model_tensors: dict, optim_tensors: dict) -> None:
+        """Put a checkpoint's weights and optimizer statistics in place, in shared memory; workers
+        pick them up at their next sync."""
+        with torch.no_grad():
+            self.model.load_state_dict(model_tensors)
+            self.optimizer.load_state_tensors(optim_tensors)
 
     def extra_metrics(self) -> dict[str, float]:
         alive = sum(1 for p in self.processes if p is not None and p.is_alive())

@@ -2,26 +2,30 @@
 
 It holds no network. Each step it writes its observations into its mailbox, sends a note
 down its pipe, and waits on its semaphore until a predictor has written actions back.
-It records t_max steps into a shared segment slot and hands the slot index to the
-trainers. A step's reply also carries V(final obs) for episodes the step cut by a time
-limit, so truncation bootstraps exactly as in rollout.RolloutCollector.
+It records t_max steps into the segment slot the learner handed it (mailbox next_slot)
+and publishes the slot index down the same pipe. A step's reply also carries V(final obs)
+for episodes the step cut by a time limit, so truncation bootstraps exactly as in
+rollout.RolloutCollector.
+
+An agent holds no lock another process needs, so SIGKILL at any instant costs at most
+its unfinished segment: the learner reclaims its slots and the supervisor restarts it.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import queue as queue_lib
+import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
 import numpy as np
 
-from a3c.engines.common import Reporter, child_seed, prepare_child, report_crash
+from a3c.engines.common import Reporter, child_seed, parent_watch, prepare_child, report_crash
 from a3c.engines.ga3c.buffers import Mailboxes, SegmentPool
 from a3c.envs import EnvGroup, make_env_group
 from a3c.seeding import env_seeds
 
 POLL_S = 0.2  # how often a blocked agent checks whether it should stop
+PUBLISH = (0xFFFFFFFF).to_bytes(4, "little")  # a note that starts so publishes a slot; it asks for nothing
 
 
 @dataclass
@@ -54,6 +58,25 @@ class PredictorLink:
         return Reply(box["actions"].copy(), box["log_probs"].copy(), int(box["version"]),
                      box["final_values"][: len(final_obs)].copy())
 
+    def take_slot(self) -> Optional[int]:
+        """The free slot the learner handed over, waiting for one if none is there yet (every
+        slot is full: backpressure); None if told to stop."""
+        nap = 0.0005
+        while True:
+            slot = int(self.box["next_slot"])
+            if slot >= 0:
+                self.box["next_slot"][...] = -1  # taken: the learner may hand over the next one
+                return slot
+            if not self.running():
+                return None
+            time.sleep(nap)
+            nap = min(2 * nap, 0.01)
+
+    def publish(self, slot: int) -> None:
+        """Hand a filled slot to the trainers: 8 bytes, one atomic pipe write, so a kill leaves
+        either the whole note or none of it."""
+        self.request.send_bytes(PUBLISH + slot.to_bytes(4, "little"))
+
 
 def agent_main(rank: int, incarnation: int, cfg, mail: Mailboxes, pool: SegmentPool, request, reply,
                reports, counters) -> None:
@@ -62,11 +85,11 @@ def agent_main(rank: int, incarnation: int, cfg, mail: Mailboxes, pool: SegmentP
         prepare_child(seed)
         box = mail.numpy_row(rank)
 
-        learner = multiprocessing.parent_process()  # the main process, whatever the start method
+        learner_alive = parent_watch()  # the main process, whatever the start method
 
         def running() -> bool:
             # Stop when the engine says so, or when the learner died without saying so.
-            return bool(box["running"]) and (learner is None or learner.is_alive())
+            return bool(box["running"]) and learner_alive()
 
         envs = make_env_group(cfg, cfg.envs_per_worker, env_seeds(cfg.seed, rank, incarnation, cfg.envs_per_worker))
         try:
@@ -85,10 +108,9 @@ def run_agent(envs: EnvGroup, link: PredictorLink, pool: SegmentPool, box, runni
     starts = np.ones(envs.n, dtype=np.float32)
     reply = link.predict(obs, {})
     while reply is not None:
-        slot = _take_slot(pool, running)
+        slot = link.take_slot()
         if slot is None:
             break
-        box["held_slot"][...] = slot
         seg = pool.numpy_slot(slot)  # views: obs [T+1, E, ...], rewards [T, E], versions [T], ...
         episodes = 0
         for t in range(t_max):
@@ -112,24 +134,12 @@ def run_agent(envs: EnvGroup, link: PredictorLink, pool: SegmentPool, box, runni
             obs, starts = step.obs, np.maximum(step.terminated, step.truncated)
             episodes += len(step.episodes)
             reporter.episodes(step.episodes)
-        if reply is None:  # told to stop mid-segment: the partial segment is dropped
-            pool.free.put(slot)
-            box["held_slot"][...] = -1
+        if reply is None:  # told to stop mid-segment: the partial segment is dropped, the learner reclaims the slot
             break
         seg["obs"][t_max] = obs  # s_T, the bootstrap state; its action starts the next segment
         seg["starts"][t_max] = starts
-        # Forget the slot before publishing it: if we die in between, a slot is lost, never used twice.
-        box["held_slot"][...] = -1
-        pool.full.put(slot)
+        link.publish(slot)
         counters.add(env_steps=t_max * envs.n, episodes=episodes)
+        reporter.env_errors(envs)
         reporter.maybe_send()
     reporter.maybe_send(force=True)
-
-
-def _take_slot(pool: SegmentPool, running) -> Optional[int]:
-    while running():
-        try:
-            return pool.free.get(timeout=POLL_S)
-        except queue_lib.Empty:
-            pass
-    return None

@@ -4,7 +4,13 @@ Both structures are allocated once, in the main process, moved to shared memory 
 handed to each agent when it is spawned. After that nothing big is pickled: an agent
 writes observations into its mailbox and sends a 4-byte note down its pipe; a predictor
 writes actions back and releases the agent's semaphore; a finished rollout segment
-travels as one slot index through a queue.
+travels as one slot index down the same pipe.
+
+Nothing an agent can be SIGKILLed in the middle of is shared with other processes: no
+agent ever holds a lock or a queue's reader lock that others need (a process killed inside
+multiprocessing.Queue.get leaves that lock taken for good, and every other agent waits on
+it forever). Which slot belongs to whom is known only to the learner, which hands a free
+slot to an agent through its mailbox and takes it back when the agent publishes it or dies.
 
 A = agent capacity (the most agents that can ever run), E = envs per agent,
 T = t_max, S = segment slots.
@@ -12,7 +18,11 @@ T = t_max, S = segment slots.
 
 from __future__ import annotations
 
+import queue as queue_lib
+import threading
+from collections import deque
 from dataclasses import dataclass, fields
+from typing import Optional
 
 import numpy as np
 import torch
@@ -33,7 +43,7 @@ class Mailboxes:
     version: torch.Tensor  # [A] int64 reply: policy version (optimizer steps) that acted
     running: torch.Tensor  # [A] uint8: 1 while the agent should keep stepping; the engine clears it
     waiting: torch.Tensor  # [A] uint8: 1 while the agent waits for a reply (prediction queue depth)
-    held_slot: torch.Tensor  # [A] int64: segment slot the agent is filling, -1 if none
+    next_slot: torch.Tensor  # [A] int64: a free slot the learner handed the agent; the agent takes it and sets -1
 
     @classmethod
     def allocate(cls, agents: int, envs: int, obs_shape, obs_dtype, dist: Distribution) -> "Mailboxes":
@@ -46,7 +56,7 @@ class Mailboxes:
             version=torch.zeros(agents, dtype=torch.int64),
             running=torch.zeros(agents, dtype=torch.uint8),
             waiting=torch.zeros(agents, dtype=torch.uint8),
-            held_slot=torch.full((agents,), -1, dtype=torch.int64),
+            next_slot=torch.full((agents,), -1, dtype=torch.int64),
         )
         for f in fields(boxes):
             getattr(boxes, f.name).share_memory_()
@@ -62,29 +72,108 @@ class Mailboxes:
         return {f.name: getattr(self, f.name)[rank].numpy() for f in fields(self)}
 
 
+FREE, FULL = -1, -2  # slot owners besides agent ranks; a slot a trainer is copying stays FULL
+
+
 class SegmentPool:
-    """S rollout segments of T steps x E envs in one shared Rollout, plus the queues that
-    pass slot indices around: agents take a free slot, fill it and put it on `full`;
-    a trainer takes full slots, copies them out and puts them back on `free`.
+    """S rollout segments of T steps x E envs in one shared Rollout, and the learner's book of
+    who holds each slot: free, an agent's (the one it fills, and one handed over for next),
+    full (published, waiting for a trainer).
+
+    The book and the queues are the learner's alone (threads, one lock). An agent sees only
+    its mailbox's next_slot and the shared tensors, so a dead agent never strands a slot: the
+    engine calls reclaim(rank) and every slot that agent owned is free again.
 
     Slot i is envs [i*E, (i+1)*E) of the shared Rollout. Backpressure is built in: when
-    every slot is full, agents wait for a free one, which bounds the policy lag.
+    every slot is taken, agents wait for a free one, which bounds the policy lag.
     """
 
-    def __init__(self, rollout: Rollout, versions: torch.Tensor, envs: int, ctx):
+    def __init__(self, rollout: Rollout, versions: torch.Tensor, envs: int, ctx=None):
         self.rollout = rollout  # [T+1 or T, S*E, ...], in shared memory
         self.versions = versions  # [S, T] int64: policy version that acted at each step
         self.envs = envs
-        self.free = ctx.Queue()
-        self.full = ctx.Queue()
-        for slot in range(self.slots):
-            self.free.put(slot)
+        self._learner_side()
+
+    def _learner_side(self) -> None:
+        self._lock = threading.Lock()
+        self.owner = [FREE] * self.slots
+        self._free: deque[int] = deque(range(self.slots))
+        self.full: queue_lib.Queue[int] = queue_lib.Queue()  # trainers block on it
+        self._wanting: list[int] = []  # ranks that asked for a slot when none was free
+        self.mail: Optional[Mailboxes] = None
+
+    def __getstate__(self) -> dict:  # what an agent process gets: the shared tensors only
+        return dict(rollout=self.rollout, versions=self.versions, envs=self.envs)
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+    # ----- the learner's book -----
+    def offer(self, rank: int) -> None:
+        """Hand agent `rank` a free slot for its next segment, unless it has one waiting already;
+        if none is free it gets the next one released."""
+        with self._lock:
+            self._offer(rank)
+
+    def _offer(self, rank: int) -> None:
+        box = self.mail.next_slot
+        if int(box[rank]) >= 0:  # still holds the one handed over before
+            return
+        if not self._free:
+            if rank not in self._wanting:
+                self._wanting.append(rank)
+            return
+        slot = self._free.popleft()
+        self.owner[slot] = rank
+        box[rank] = slot  # the agent takes it and writes -1: one writer at a time, no lock across processes
+
+    def published(self, rank: int, slot: int) -> None:
+        """Agent `rank` filled `slot`: it goes to the trainers, and the agent gets another."""
+        with self._lock:
+            if 0 <= slot < self.slots and self.owner[slot] == rank:  # else stale: from an agent since reclaimed
+                self.owner[slot] = FULL
+                self.full.put(slot)
+                self._offer(rank)
+
+    def release(self, indices: list[int]) -> None:
+        """Slots a trainer is done with: free again, first to agents waiting for one."""
+        with self._lock:
+            for slot in indices:
+                self.owner[slot] = FREE
+                self._free.append(slot)
+            self._serve_waiting()
+
+    def requeue(self, indices: list[int]) -> None:
+        """Full slots a trainer took and did not train on: back in line for the next trainer."""
+        for slot in indices:
+            self.full.put(slot)
+
+    def reclaim(self, rank: int) -> list[int]:
+        """Agent `rank` is gone: every slot it owned is free again (its half-filled segment is dropped)."""
+        with self._lock:
+            mine = [slot for slot, owner in enumerate(self.owner) if owner == rank]
+            for slot in mine:
+                self.owner[slot] = FREE
+                self._free.append(slot)
+            self.mail.next_slot[rank] = -1
+            if rank in self._wanting:
+                self._wanting.remove(rank)
+            self._serve_waiting()
+        return mine
+
+    def _serve_waiting(self) -> None:
+        while self._wanting and self._free:
+            self._offer(self._wanting.pop(0))
+
+    def count(self, owner: int) -> int:
+        with self._lock:
+            return sum(1 for o in self.owner if o == owner)
 
     @classmethod
     def allocate(cls, slots: int, t_max: int, envs: int, obs_shape, obs_dtype, dist: Distribution, ctx):
         rollout = Rollout.allocate(t_max, slots * envs, obs_shape, obs_dtype, dist).share_memory_()
         versions = torch.zeros((slots, t_max), dtype=torch.int64).share_memory_()
-        return cls(rollout, versions, envs, ctx)
+        return cls(rollout, versions, envs)
 
     @property
     def slots(self) -> int:
@@ -106,9 +195,10 @@ class SegmentPool:
 
     def take(self, indices: list[int]) -> tuple[Rollout, torch.Tensor]:
         """Copy segments out into one batch (Rollout.concat copies) and free their slots at once,
-        so agents can refill them while the batch trains."""
-        batch = Rollout.concat([self.slot(i) for i in indices])
-        versions = self.versions[indices].clone()  # [k, T]
-        for i in indices:
-            self.free.put(i)
+        so agents can refill them while the batch trains. The slots are freed even if the copy fails."""
+        try:
+            batch = Rollout.concat([self.slot(i) for i in indices])
+            versions = self.versions[indices].clone()  # [k, T]
+        finally:
+            self.release(indices)
         return batch, versions

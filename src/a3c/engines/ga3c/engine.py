@@ -17,7 +17,9 @@ import time
 from typing import Any, Optional
 
 from a3c.distributions import distribution_for
-from a3c.engines.common import SharedCounters, drain_queue, stop_processes
+import torch
+
+from a3c.engines.common import RestartTracker, RoleFailed, SharedCounters, drain_queue, stop_processes
 from a3c.engines.ga3c.adjust import DynamicAdjuster
 from a3c.engines.ga3c.agent import agent_main
 from a3c.engines.ga3c.buffers import Mailboxes, SegmentPool
@@ -61,13 +63,16 @@ class GA3CEngine:
         # wait on a trainer that is itself waiting for segments, and the backlog (hence lag) is bounded.
         slots = self.limits["agents"] + cfg.train_batch * self.limits["trainers"]
         self.pool = SegmentPool.allocate(slots, cfg.t_max, envs, obs_shape, obs_dtype, self.dist, ctx)
+        self.pool.mail = self.mail
         self.reports = ctx.Queue()  # agents' episode reports and crash notes
         self.shared = SharedModel(model, optimizer)
-        self.board = RequestBoard(self.mail)
+        self.board = RequestBoard(self.mail, on_publish=self.pool.published)
         self.stats = Stats()
 
         self.agents: dict[int, Any] = {}  # rank -> process
+        self.lines: dict[int, AgentLine] = {}  # rank -> the learner's end of that agent (its progress)
         self.incarnations = [0] * self.limits["agents"]
+        self._tracker = RestartTracker(getattr(cfg, "restart_limit", 5))
         self.predictors: list[Predictor] = []
         self.trainers: list[Trainer] = []
         self.restarts = 0
@@ -107,27 +112,45 @@ class GA3CEngine:
         return messages + drain_queue(self.reports, 0.0 if messages else timeout)
 
     def supervise(self) -> list[str]:
-        """Restart any agent process or predictor/trainer thread that died; returns what happened."""
+        """Restart any agent process or predictor/trainer thread that died; returns what happened.
+        Raises RoleFailed when one keeps dying before it gets anything done."""
         events: list[str] = []
         if self._stopping.is_set():
             return events
         with self._lock:
             for rank, proc in list(self.agents.items()):
                 if not proc.is_alive():
-                    events.append(f"agent {rank} (pid {proc.pid}) died with exit code {proc.exitcode}; restarting it")
                     proc.join(0.1)
-                    self._forget_agent(rank)
-                    self.incarnations[rank] += 1
+                    line = self.lines.get(rank)
+                    self._forget_agent(rank)  # its slots are free again, its pipe closed
+                    reason = self._tracker.died(f"agent {rank}", line is not None and line.published > 0)
+                    if reason is not None:
+                        raise RoleFailed(reason)
+                    events.append(f"agent {rank} (pid {proc.pid}) died with exit code {proc.exitcode}; restarting it")
                     self.restarts += 1
                     self._start_agent(rank)
             for role, threads, start in (("predictor", self.predictors, self._start_predictor),
                                          ("trainer", self.trainers, self._start_trainer)):
                 for thread in [t for t in threads if not t.is_alive()]:
-                    events.append(f"{role} thread {thread.index} died; restarting it")
                     threads.remove(thread)
+                    progress = (thread.batches if role == "predictor" else thread.updates) > 0
+                    reason = self._tracker.died(f"{role} thread", progress)
+                    if reason is not None:
+                        raise RoleFailed(reason)
+                    events.append(f"{role} thread {thread.index} died; restarting it")
                     self.restarts += 1
                     start()
         return events
+
+    def load_weights(self, model_tensors: dict, optim_tensors: dict) -> None:
+        """Put a checkpoint's weights and optimizer statistics in place, between two updates."""
+        with self.shared.lock, torch.no_grad():
+            self.shared.model.load_state_dict(model_tensors)
+            self.shared.optimizer.load_state_tensors(optim_tensors)
+
+    def next_incarnation(self) -> int:
+        """An incarnation number no agent of this run has used: a resumed run starts from it."""
+        return max(self.incarnations) + 1
 
     def extra_metrics(self) -> dict[str, Optional[float]]:
         now, totals = time.monotonic(), self.stats.totals()
@@ -211,9 +234,13 @@ class GA3CEngine:
     def _start_agent(self, rank: int) -> None:
         request_reader, request_writer = self.ctx.Pipe(duplex=False)
         reply = self.ctx.Semaphore(0)
+        if rank in self.lines:
+            # Every start after the first is a new incarnation: fresh seeds, never a replay of the
+            # episodes of the agent that held this rank before (re-added by the adjuster or restarted).
+            self.incarnations[rank] += 1
         self.mail.running[rank] = 1
         self.mail.waiting[rank] = 0
-        self.mail.held_slot[rank] = -1
+        self.mail.next_slot[rank] = -1
         proc = self.ctx.Process(
             target=agent_main, name=f"ga3c-agent-{rank}", daemon=True,
             args=(rank, self.incarnations[rank], self.cfg, self.mail, self.pool, request_writer, reply,
@@ -221,8 +248,11 @@ class GA3CEngine:
         )
         proc.start()
         request_writer.close()  # the agent holds the only writer, so its death reads as end-of-file
-        self.board.connect(AgentLine(rank, self.incarnations[rank], request_reader, reply))
+        line = AgentLine(rank, self.incarnations[rank], request_reader, reply)
+        self.board.connect(line)
+        self.lines[rank] = line
         self.agents[rank] = proc
+        self.pool.offer(rank)  # its first segment slot
 
     def _stop_agent(self, rank: int) -> None:
         self.mail.running[rank] = 0
@@ -231,12 +261,11 @@ class GA3CEngine:
 
     def _forget_agent(self, rank: int) -> None:
         self.agents.pop(rank, None)
+        # Disconnect first: a publish note still in its pipe is then never read, and reclaim frees
+        # every slot it owned (one it was filling, one handed over for next), so none is ever lost.
         self.board.disconnect(rank)
         self.mail.waiting[rank] = 0
-        slot = int(self.mail.held_slot[rank])
-        if slot >= 0:  # it died holding a segment: the slot goes back into circulation
-            self.mail.held_slot[rank] = -1
-            self.pool.free.put(slot)
+        self.pool.reclaim(rank)
 
     def _start_predictor(self) -> None:
         index = len(self.predictors)

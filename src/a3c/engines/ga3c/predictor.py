@@ -3,8 +3,12 @@ observations into one forward pass and write actions back.
 
 `RequestBoard` is the learner's end of the agents' pipes: a request is a 4-byte note
 (how many final observations ride along) on an agent's pipe, the observations
-themselves already being in its shared mailbox. One predictor gathers at a time; the
-others run their forward passes meanwhile.
+themselves already being in its shared mailbox. An 8-byte note starting with PUBLISH
+hands a filled segment slot to the trainers instead. One predictor gathers at a time;
+the others run their forward passes meanwhile.
+
+A predictor that raises hands its requests back (`requeue`) before it dies, so the next
+predictor answers them: an agent is never left waiting on a reply nobody will send.
 """
 
 from __future__ import annotations
@@ -14,12 +18,13 @@ import time
 import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from typing import Callable
+from typing import Callable, Optional
 
 import torch
 
 from a3c.device import to_device
 from a3c.distributions import Distribution
+from a3c.engines.ga3c.agent import PUBLISH
 from a3c.engines.ga3c.buffers import Mailboxes
 from a3c.engines.ga3c.shared_model import SharedModel
 from a3c.engines.ga3c.stats import Stats
@@ -36,6 +41,7 @@ class AgentLine:
     conn: Connection
     reply: object  # multiprocessing Semaphore
     heard: bool = False  # it has posted at least once (it is past start-up)
+    published: int = 0  # segments it has handed to the trainers (it is making progress)
 
 
 @dataclass
@@ -45,13 +51,14 @@ class Request:
 
 
 class RequestBoard:
-    def __init__(self, mail: Mailboxes):
-        self.mail = mail
+    def __init__(self, mail: Mailboxes, on_publish: Optional[Callable[[int, int], None]] = None):
+        self.mail, self.on_publish = mail, on_publish  # on_publish(rank, slot): SegmentPool.published
         self._gather_lock = threading.Lock()  # one predictor reads the pipes at a time
         self._table_lock = threading.Lock()  # the agent table, against replies to a replaced agent
         self._lines: dict[int, AgentLine] = {}
         self.in_service = 0  # requests taken by a predictor and not yet answered
-        self._service_lock = threading.Lock()  # in_service changes under gather's lock and under reply's
+        self._service_lock = threading.Lock()  # in_service and the requeued requests
+        self._requeued: list[Request] = []  # taken by a predictor that died before answering
 
     # ----- the agent table (engine side) -----
     def connect(self, line: AgentLine) -> None:
@@ -68,6 +75,16 @@ class RequestBoard:
         line = self._lines.get(rank)
         return line is not None and line.heard
 
+    def published_by(self, rank: int) -> int:
+        line = self._lines.get(rank)
+        return 0 if line is None else line.published
+
+    def requeue(self, requests: list[Request]) -> None:
+        """Requests a predictor took and cannot answer: the next gather returns them first."""
+        with self._service_lock:
+            self._requeued.extend(requests)
+            self.in_service -= len(requests)
+
     # ----- the predictors' side -----
     def gather(self, max_rows: int, wait_s: float) -> list[Request]:
         """Requests for up to max_rows observations: block for the first, then wait at most
@@ -76,7 +93,12 @@ class RequestBoard:
         envs = self.mail.envs_per_agent
         with self._gather_lock:
             lines = {line.conn: line for line in self._lines.values()}
-            requests = self._read(wait(list(lines), timeout=POLL_S), lines)
+            with self._service_lock:
+                # Requests of agents still connected; one from a replaced agent is dropped.
+                requests = [r for r in self._requeued if self._lines.get(r.line.rank) is r.line]
+                self._requeued = []
+            if not requests:
+                requests = self._read(wait(list(lines), timeout=POLL_S), lines)
             rows = sum(envs + r.n_final for r in requests)
             deadline = time.monotonic() + wait_s
             while requests and rows < max_rows:
@@ -97,17 +119,26 @@ class RequestBoard:
         requests = []
         for conn in ready:
             line = lines[conn]
-            try:
-                note = conn.recv_bytes()
-            except (EOFError, OSError):  # the agent died; the engine's supervise() restarts it
-                lines.pop(conn)
-                with self._table_lock:
-                    if self._lines.get(line.rank) is line:
-                        del self._lines[line.rank]
-                conn.close()
-                continue
-            line.heard = True
-            requests.append(Request(line, int.from_bytes(note, "little")))
+            while True:
+                try:
+                    note = conn.recv_bytes()
+                except (EOFError, OSError):  # the agent died; the engine's supervise() restarts it
+                    lines.pop(conn)
+                    with self._table_lock:
+                        if self._lines.get(line.rank) is line:
+                            del self._lines[line.rank]
+                    conn.close()
+                    break
+                if len(note) == 8 and note[:4] == PUBLISH:  # a filled segment, not a request
+                    line.published += 1
+                    if self.on_publish is not None:
+                        self.on_publish(line.rank, int.from_bytes(note[4:], "little"))
+                    if conn.poll(0):  # its next request is usually right behind it
+                        continue
+                    break
+                line.heard = True
+                requests.append(Request(line, int.from_bytes(note, "little")))
+                break
         return requests
 
     def reply(self, requests: list[Request], actions: torch.Tensor, log_probs: torch.Tensor,
@@ -143,13 +174,19 @@ class Predictor(threading.Thread):
         self.index, self.board, self.shared, self.dist, self.stats = index, board, shared, dist, stats
         self.device, self.max_rows, self.wait_s, self.on_crash = device, max_rows, wait_s, on_crash
         self.stop_event = threading.Event()
+        self.batches = 0  # forward passes answered: a predictor that answered none made no progress
 
     def run(self) -> None:
         try:
             while not self.stop_event.is_set():
                 requests = self.board.gather(self.max_rows, self.wait_s)
                 if requests:
-                    self.predict(requests)
+                    try:
+                        self.predict(requests)
+                    except BaseException:
+                        self.board.requeue(requests)  # the next predictor answers them
+                        raise
+                    self.batches += 1
         except Exception:
             self.on_crash(dict(kind="crash", role="predictor", rank=self.index, error=traceback.format_exc(limit=8)))
 
@@ -165,6 +202,8 @@ class Predictor(threading.Thread):
         n = k * envs
         actions = self.dist.sample(params[:n])
         log_probs = self.dist.log_prob(params[:n], actions)
-        self.board.reply(requests, actions.cpu().view(k, envs, *actions.shape[1:]), log_probs.cpu().view(k, envs),
-                         values[n:].cpu(), version)
+        actions, log_probs, final_values = actions.cpu(), log_probs.cpu(), values[n:].cpu()
         self.stats.predicted(actions=n, rows=obs.shape[0])
+        # The reply comes last: whatever raised before it, the requests can be requeued, never answered twice.
+        self.board.reply(requests, actions.view(k, envs, *actions.shape[1:]), log_probs.view(k, envs),
+                         final_values, version)

@@ -25,6 +25,11 @@ class Stats:
         self._totals = Totals()
         self._losses = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "grad_norm": 0.0}
         self._loss_count = 0
+        self._nonfinite = 0  # updates skipped for a NaN/inf loss or gradient, not yet reported
+
+    def skipped(self) -> None:
+        with self._lock:
+            self._nonfinite += 1
 
     def predicted(self, actions: int, rows: int) -> None:
         with self._lock:
@@ -49,9 +54,10 @@ class Stats:
     def take_loss_report(self) -> Optional[dict]:
         """The losses since the last call, as the report message the main loop expects."""
         with self._lock:
-            if not self._loss_count:
+            if not self._loss_count and not self._nonfinite:
                 return None
-            sums, count = self._losses, self._loss_count
+            sums, count, nonfinite = self._losses, self._loss_count, self._nonfinite
             self._losses = {key: 0.0 for key in sums}
-            self._loss_count = 0
-        return dict(kind="report", rank=-1, returns=[], lengths=[], sums=sums, count=count, extra={})
+            self._loss_count = self._nonfinite = 0
+        return dict(kind="report", rank=-1, returns=[], lengths=[], sums=sums, count=count, extra={},
+                    nonfinite=nonfinite)

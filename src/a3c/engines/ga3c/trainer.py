@@ -20,7 +20,7 @@ import torch
 
 from a3c.device import to_device
 from a3c.distributions import Distribution
-from a3c.engines.common import SharedCounters
+from a3c.engines.common import SharedCounters, update_is_finite
 from a3c.engines.ga3c.buffers import SegmentPool
 from a3c.engines.ga3c.shared_model import SharedModel
 from a3c.engines.ga3c.stats import Stats
@@ -39,6 +39,7 @@ class Trainer(threading.Thread):
         self.counters, self.stats, self.device, self.on_crash = counters, stats, device, on_crash
         self.settings = loss_settings(cfg)
         self.stop_event = threading.Event()
+        self.updates = 0  # batches trained on (skipped ones too): one that trained none made no progress
 
     def run(self) -> None:
         try:
@@ -46,7 +47,9 @@ class Trainer(threading.Thread):
             while not self.stop_event.is_set():
                 slots = self.gather()
                 if slots:
+                    # take() copies the batch out and frees the slots, whatever train() then does.
                     self.train(local, *self.pool.take(slots))
+                    self.updates += 1
         except Exception:
             self.on_crash(dict(kind="crash", role="trainer", rank=self.index, error=traceback.format_exc(limit=8)))
 
@@ -55,8 +58,7 @@ class Trainer(threading.Thread):
         slots: list[int] = []
         while len(slots) < self.cfg.train_batch:
             if self.stop_event.is_set():
-                for slot in slots:
-                    self.pool.free.put(slot)
+                self.pool.requeue(slots)  # another trainer (or none, at shutdown) takes them
                 return []
             try:
                 slots.append(self.pool.full.get(timeout=POLL_S))
@@ -78,6 +80,9 @@ class Trainer(threading.Thread):
         local.zero_grad(set_to_none=True)
         terms.total.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(local.parameters(), self.cfg.max_grad_norm)
+        if not update_is_finite(terms.total, grad_norm):  # skipped and counted; the main process decides
+            self.stats.skipped()
+            return
         self.shared.apply(local, scheduled_lr(self.cfg, self.counters.env_steps))
         self.counters.add(updates=1)
         self.stats.trained(

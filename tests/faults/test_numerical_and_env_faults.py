@@ -1,0 +1,57 @@
+"""NaN/inf updates are skipped, counted and logged; K in a row restore the last good
+checkpoint; a run that cannot recover stops with a clear reason. An env that raises is
+rebuilt, logged once per kind and counted (the env layer's take_errors contract)."""
+
+import csv
+import json
+
+import pytest
+
+from a3c.cli import main
+from a3c.envs import EnvGroup
+
+QUIET = ["--set", "progress=false", "--set", "tensorboard=false", "--set", "log_interval_s=0.5"]
+
+
+def rows(run):
+    with open(run / "metrics.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algo", ["a3c", "ga3c"])
+def test_an_occasional_inf_loss_is_skipped_counted_and_logged(algo, tmp_path, capsys):
+    run = tmp_path / "run"
+    code = main(["train", "envs_for_tests:HugeRewardEnv", "--algo", algo, "--workers", "2", "--time-limit", "5",
+                 "--run-dir", str(run), "--set", "nonfinite_patience=1000", *QUIET])
+    assert code == 0, capsys.readouterr().err
+    last = rows(run)[-1]
+    assert int(last["nonfinite_updates"]) > 0 and int(last["updates"]) > 0, last
+    assert "non-finite loss or gradient (NaN/inf)" in (run / "events.log").read_text()
+
+
+@pytest.mark.slow
+def test_updates_that_stay_inf_restore_the_last_good_checkpoint_then_stop(tmp_path, capsys):
+    run = tmp_path / "run"
+    code = main(["train", "envs_for_tests:AlwaysHugeRewardEnv", "--workers", "2", "--time-limit", "60",
+                 "--run-dir", str(run), *QUIET])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "updates keep coming out NaN/inf" in err and "Traceback" not in err, err
+    events = (run / "events.log").read_text()
+    assert events.count("restored weights and optimizer state from") == 3, events
+    assert json.loads((run / "summary.json").read_text())["stop_reason"] == "error"
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(not hasattr(EnvGroup, "take_errors"), reason="the env layer does not rebuild failed envs yet",
+                   strict=False)
+def test_an_env_that_raises_is_rebuilt_logged_once_and_counted(tmp_path, capsys):
+    run = tmp_path / "run"
+    code = main(["train", "envs_for_tests:FlakyStepEnv", "--workers", "2", "--time-limit", "5",
+                 "--run-dir", str(run), *QUIET])
+    assert code == 0, capsys.readouterr().err
+    events = (run / "events.log").read_text()
+    assert events.count("flaky env: lost its simulator connection") == 1, events
+    assert int(rows(run)[-1]["env_errors"]) > 1
+    assert int(rows(run)[-1]["restarts"]) == 0
