@@ -50,6 +50,8 @@ def test_missing_ray_exits_2_with_the_pip_command(tmp_path, monkeypatch, capsys)
     ("not an address", ["is not a Ray address", "HOST:PORT"]),
     # Nothing of ours is running: `auto` finds no cluster in this session's private RAY_TMPDIR.
     ("auto", ["could not join the Ray cluster", "ray start --head"]),
+    # Port 1 on loopback: refused at once (Ray itself would retry for minutes).
+    ("127.0.0.1:1", ["could not join the Ray cluster at ray_address '127.0.0.1:1'", "nothing answers"]),
 ])
 def test_bad_ray_address_exits_2(tmp_path, capsys, address, words):
     pytest.importorskip("ray")

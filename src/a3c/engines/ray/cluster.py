@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from typing import Any, Optional
 
 from a3c.errors import UserError
@@ -42,6 +43,17 @@ def check_address(address: Optional[str]) -> None:
                         "unset for a new local Ray on this machine.")
 
 
+def _check_reachable(address: str) -> None:
+    """Fail in seconds where Ray would retry for minutes: a HOST:PORT where nothing listens."""
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as exc:
+        raise UserError(f"could not join the Ray cluster at ray_address '{address}': nothing answers there "
+                        f"({exc.strerror or exc}). Check the head node's address and port (`ray status` on the "
+                        "head), or leave --ray-address unset for a local Ray on this machine.") from None
+
+
 def connect(cfg, cpus_wanted: int) -> tuple[Any, bool]:
     """(ray, started_by_us). Joins the cluster at cfg.ray_address (or RAY_ADDRESS), or starts a
     local one with at least `cpus_wanted` CPUs so every env runner can be placed."""
@@ -57,6 +69,8 @@ def connect(cfg, cpus_wanted: int) -> tuple[Any, bool]:
             ray.init(address="local", num_cpus=max(cpus_wanted, os.cpu_count() or 1), include_dashboard=False,
                      logging_level="WARNING", configure_logging=True, log_to_driver=True)
         else:
+            if address not in ("auto",) and not address.startswith("ray://"):
+                _check_reachable(address)
             ray.init(address=address, logging_level="WARNING", log_to_driver=True)
     except (ConnectionError, TimeoutError, ValueError, RuntimeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
