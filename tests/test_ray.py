@@ -66,6 +66,7 @@ def test_bad_ray_address_exits_2(tmp_path, capsys, address, words):
 
 # ----- local Ray (no address: a new Ray on this machine, started and shut down by the run) -----
 
+@pytest.mark.slow
 def test_local_ray_a3c_solves_cartpole(run_cli, tmp_path):
     pytest.importorskip("ray")
     run = tmp_path / "run"
@@ -111,6 +112,7 @@ def _env_runner_pids() -> list[int]:
     return pids
 
 
+@pytest.mark.slow
 def test_two_nodes_solve_and_a_killed_runner_is_replaced(run_cli, tmp_path, cluster):
     """Runners on both nodes; one is SIGKILLed as soon as training runs; the run replaces it and solves."""
     run = tmp_path / "run"
@@ -144,6 +146,7 @@ def test_two_nodes_solve_and_a_killed_runner_is_replaced(run_cli, tmp_path, clus
     assert _most(rows, "nodes") == 2 and _most(rows, "restarts") >= 1
 
 
+@pytest.mark.slow
 def test_resume_a_ray_run(run_cli, tmp_path, cluster):
     run = tmp_path / "run"
     base = ["--backend", "ray", "--ray-address", cluster.address, "--set", "progress=false"]
@@ -159,6 +162,7 @@ def test_resume_a_ray_run(run_cli, tmp_path, cluster):
     assert "resumed from" in events and events.count("ray: 2 env runners") == 2
 
 
+@pytest.mark.slow
 def test_ga3c_on_ray_solves_cartpole_with_vtrace(run_cli, tmp_path, cluster):
     run = tmp_path / "run"
     result = run_cli("train", "CartPole-v1", "--algo", "ga3c", "--backend", "ray", "--ray-address",
