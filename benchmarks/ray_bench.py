@@ -52,7 +52,8 @@ def med(values) -> str:
     values = [v for v in values if v is not None]
     if not values:
         return "-"
-    return f"{statistics.median(values):,.1f} [{min(values):,.1f}, {max(values):,.1f}]"
+    fmt = ",.0f" if all(isinstance(v, int) for v in values) else ",.1f"
+    return f"{statistics.median(values):{fmt}} [{min(values):{fmt}}, {max(values):{fmt}}]"
 
 
 def main() -> None:
@@ -60,8 +61,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--algos", nargs="+", default=["a3c", "ga3c"])
     parser.add_argument("--throughput-steps", type=int, default=300_000)
+    parser.add_argument("--note", default="", help="a line for ray.md about the conditions")
+    parser.add_argument("--report-only", action="store_true", help="rewrite ray.md from ray.json; run nothing")
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
+    if args.report_only:
+        write_report(json.loads((OUT / "ray.json").read_text()), args)
+        return
     results = []
     with tempfile.TemporaryDirectory(prefix="raybench") as tmp:
         work = Path(tmp)
@@ -82,7 +88,10 @@ def main() -> None:
                     print(json.dumps(r), flush=True)
                     results.append(r)
     (OUT / "ray.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_report(results, args)
 
+
+def write_report(results: list[dict], args) -> None:
     lines = [
         "# --backend ray (local Ray) vs the local engines, CartPole-v1",
         "",
@@ -92,6 +101,7 @@ def main() -> None:
         f"    python benchmarks/ray_bench.py --seeds {args.seeds} --algos {' '.join(args.algos)} "
         f"--throughput-steps {args.throughput_steps}",
         "",
+        *([args.note, ""] if args.note else []),
         "Median [min, max] over seeds. Training clock from summary.json; Ray start-up (ray.init and the",
         "env runners' imports) is before that clock starts, shown apart; process = the whole `a3c train`.",
         "",
