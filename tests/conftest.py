@@ -1,9 +1,23 @@
 """Shared test helpers: running the `a3c` command line in a subprocess."""
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+# Ray (tests/test_ray*.py), before anything imports it, inherited by every Ray process the tests
+# start: nodes on 127.0.0.1 only, no token auth (head and joining nodes would disagree), no
+# telemetry, and a private, short temp dir (its ray_current_cluster and socket paths are ours
+# alone, so `auto` never finds another session's cluster).
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+os.environ["RAY_AUTH_MODE"] = "disabled"
+os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+os.environ.pop("RAY_ADDRESS", None)
+os.environ["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="ray", dir="/tmp" if os.path.isdir("/tmp") else None)
+atexit.register(shutil.rmtree, os.environ["RAY_TMPDIR"], ignore_errors=True)
 
 import pytest
 

@@ -451,7 +451,8 @@ def test_device_cuda_without_cuda_exits_2_naming_the_allowed_values(tmp_path, ca
 @pytest.mark.parametrize("args, fragments", [
     (["--set", "recurrent=true"], ["recurrent=true is not supported with algo ga3c", "Allowed:", "--algo a3c"]),
     # refused by the engine factory too, after the Config was accepted
-    (["--backend", "ray"], ["backend 'ray' is not available", "Allowed: --backend local"]),
+    (["--backend", "ray", "--set", "deterministic=true"], ["deterministic=true runs in one process",
+                                                           "Allowed: --backend local"]),
 ])
 def test_configs_the_engine_refuses_exit_2_and_write_nothing(args, fragments, tmp_path, capsys):
     from a3c.cli import main

@@ -71,7 +71,12 @@ def default_run_dir(cfg: Config) -> Path:
 
 def _make_engine(cfg: Config, model, optimizer, counters, ctx) -> Engine:
     if cfg.backend == "ray":
-        raise UserError("backend 'ray' is not available in this version. Allowed: --backend local.")
+        if cfg.deterministic:
+            raise UserError("deterministic=true runs in one process and cannot use --backend ray. "
+                            "Allowed: --backend local with deterministic=true, or deterministic=false.")
+        from a3c.engines.ray import RayA3CEngine, RayGA3CEngine
+
+        return (RayGA3CEngine if cfg.algo == "ga3c" else RayA3CEngine)(cfg, model, optimizer, counters, ctx)
     if cfg.deterministic:
         from a3c.engines.serial import SerialA3CEngine, SerialGA3CEngine
 
@@ -230,6 +235,10 @@ def _train(cfg: Config, resume: Optional[str | Path], lock: Optional[RunLock]) -
         model = build_model(cfg, spec, dist)
         optimizer = build_optimizer(cfg, model.parameters())
     cfg = cfg.replace(run_dir=str(run_dir))
+    if cfg.backend == "ray":  # settings the Ray backend decides, recorded in config.toml
+        from a3c.engines.ray import resolve_config
+
+        cfg = resolve_config(cfg)
 
     model.share_memory()
     optimizer.share_memory()

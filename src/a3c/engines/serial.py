@@ -27,10 +27,11 @@ import numpy as np
 import torch
 
 from a3c.distributions import distribution_for
+from a3c.engines.a3c_step import a3c_gradients
 from a3c.engines.common import Reporter, SharedCounters
 from a3c.envs import EnvGroup, make_env_group
 from a3c.errors import UserError
-from a3c.loss import loss_settings, rollout_loss
+from a3c.loss import loss_settings
 from a3c.models import build_model
 from a3c.optim import scheduled_lr
 from a3c.rollout import Rollout, RolloutCollector
@@ -66,18 +67,14 @@ def a3c_update(local, global_model, optimizer, collector: RolloutCollector, dist
                counters: SharedCounters, reporter: Reporter) -> None:
     """One A3C worker step: sync, roll out, loss, backward, clip, apply to the global model."""
     local.load_state_dict(global_model.state_dict())
-    rollout, finished = collector.collect()
-    terms = rollout_loss(local, dist, rollout, **settings)
-    local.zero_grad(set_to_none=True)
-    terms.total.backward()
-    grad_norm = torch.nn.utils.clip_grad_norm_(list(local.parameters()), cfg.max_grad_norm)
+    step = a3c_gradients(local, collector, dist, settings, cfg.max_grad_norm)
     for global_p, local_p in zip(global_model.parameters(), local.parameters()):
         global_p.grad = local_p.grad
-    env_steps = counters.add(env_steps=rollout.t_max * rollout.n_envs, updates=1, episodes=len(finished))
+    env_steps = counters.add(env_steps=step.env_steps, updates=1, episodes=len(step.finished))
     optimizer.set_lr(scheduled_lr(cfg, env_steps))
     optimizer.step()
-    reporter.episodes(finished)
-    reporter.losses(terms.policy.item(), terms.value.item(), terms.entropy.item(), grad_norm.item())
+    reporter.episodes(step.finished)
+    reporter.losses(step.policy_loss, step.value_loss, step.entropy, step.grad_norm)
 
 
 @dataclass

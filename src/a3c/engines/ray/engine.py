@@ -1,0 +1,303 @@
+"""The Ray engines. The learner stays in the driver (the `a3c train` process: model, optimizer,
+counters, checkpoints, stop rules, as for the local engines); `workers` EnvRunner actors, spread
+over the cluster's nodes, step the envs.
+
+    RayA3CEngine   A3C, Mnih et al. 2016: each runner computes a gradient on an n-step rollout
+                   from the weights it was sent; the driver applies gradients in arrival order
+                   through the shared-statistics optimizer and sends that runner the current
+                   weights (one ray.put per update, a flat float32 vector), stamped with their
+                   version: policy_lag = updates applied between those weights and this gradient.
+    RayGA3CEngine  GA3C across machines, IMPALA-style: runners act with their local policy copy
+                   and ship Rollout segments; the driver trains batches of them with V-trace
+                   (on the device when there is one) and refreshes runners by version.
+
+One gradient or segment is in flight per runner. A runner that dies (killed process, lost node,
+a Python error) is replaced by a new actor on a fresh random stream; the run goes on.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import traceback
+from typing import Optional
+
+import numpy as np
+import torch
+
+from a3c.distributions import distribution_for
+from a3c.engines.a3c_step import params_to_vector, vector_to_grads
+from a3c.engines.common import SharedCounters
+from a3c.engines.ray.cluster import connect
+from a3c.engines.ray.runner import EnvRunner
+from a3c.envs import probe
+from a3c.errors import UserError
+from a3c.optim import scheduled_lr
+from a3c.rollout import Rollout
+
+
+def resolve_config(cfg):
+    """Settings the Ray backend decides, applied before the run's config.toml is written.
+    GA3C on Ray always trains with V-trace: its segments are acted by policy copies that lag the
+    learner by a network round trip or more (vtrace=true is forced, not merely defaulted)."""
+    if cfg.algo == "ga3c" and not cfg.vtrace:
+        return cfg.replace(vtrace=True)
+    return cfg
+
+
+class _RayEngine:
+    columns: tuple[str, ...] = ("env_runners", "nodes", "restarts", "policy_lag")
+
+    def __init__(self, cfg, model, optimizer, counters: SharedCounters, ctx=None):
+        if cfg.algo == "ga3c" and cfg.recurrent:
+            raise UserError("recurrent=true is not supported with algo ga3c yet. Allowed: --algo a3c with "
+                            "recurrent=true, or --algo ga3c with recurrent=false.")
+        self.cfg, self.model, self.optimizer, self.counters = cfg, model, optimizer, counters
+        began = time.monotonic()
+        self.ray, self._ours = connect(cfg, cpus_wanted=cfg.workers)
+        try:
+            cpus = self.ray.cluster_resources().get("CPU", 0)
+            if cpus < cfg.workers:
+                raise UserError(f"workers={cfg.workers} env runners need {cfg.workers} CPUs, and the Ray "
+                                f"cluster has {cpus:g}. Allowed: --workers {int(cpus)} or fewer, or add nodes.")
+            self._remote_cls = self.ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0)(EnvRunner)
+            self.runners = [self._new_runner() for _ in range(cfg.workers)]
+            # Wait for every runner's imports here, off the training clock (the monitor starts later).
+            self.ray.get([runner.where.remote() for runner in self.runners])
+        except BaseException:
+            self._shutdown()
+            raise
+        self.startup_s = time.monotonic() - began
+        self.incarnations = [0] * cfg.workers
+        self.inflight: dict = {}  # ObjectRef of a job -> rank
+        self.locating: dict = {}  # ObjectRef of a setup -> rank
+        self.nodes: dict[int, str] = {}  # rank -> node id of its runner
+        self.dead: list[tuple[int, str]] = []  # (rank, why) waiting for supervise()
+        self.inbox: list[dict] = []
+        self.restarts = 0
+        self.version = 0  # updates applied by this engine: the version stamped on weights
+        self._weights: Optional[tuple[int, object]] = None  # (version, ObjectRef) of the last ray.put
+        self._lag_sum, self._lag_count = 0.0, 0
+
+    def _new_runner(self):
+        # SPREAD: runners go to different nodes where they can, so a run uses the whole cluster.
+        return self._remote_cls.options(scheduling_strategy="SPREAD").remote(self.cfg)
+
+    # ----- the Engine interface -----
+
+    def set_incarnation_base(self, base: int) -> None:
+        self.incarnations = [base] * self.cfg.workers
+
+    def start(self) -> None:
+        for rank in range(self.cfg.workers):
+            self._setup(rank)
+        self._locate(wait=True)
+        self.inbox.append(dict(kind="event", text=(
+            f"ray: {self.cfg.workers} env runners on {len(set(self.nodes.values()))} node(s) "
+            f"({self.ray.cluster_resources().get('CPU', 0):g} CPUs in the cluster); Ray start-up took "
+            f"{self.startup_s:.1f} s, before the training clock started")))
+
+    def drain(self, timeout: float) -> list[dict]:
+        self._locate()
+        if self.inflight:
+            refs = list(self.inflight)
+            ready, _ = self.ray.wait(refs, num_returns=1, timeout=timeout)
+            if ready:  # and whatever else is ready by now
+                ready, _ = self.ray.wait(refs, num_returns=len(refs), timeout=0)
+            for ref in ready:
+                rank = self.inflight.pop(ref)
+                try:
+                    result = self.ray.get(ref)
+                except self.ray.exceptions.RayTaskError as exc:  # a Python error in the runner
+                    self.inbox.append(dict(kind="crash", role="env runner", rank=rank, error=str(exc)))
+                    self.dead.append((rank, "raised an error"))
+                    continue
+                except self.ray.exceptions.RayError as exc:  # its process or node is gone
+                    self.dead.append((rank, f"died ({type(exc).__name__})"))
+                    continue
+                self._received(rank, result)
+            self._after_drain()
+        elif timeout > 0:
+            time.sleep(timeout)
+        messages, self.inbox = self.inbox, []
+        return messages
+
+    def supervise(self) -> list[str]:
+        events = []
+        for rank, why in self.dead:
+            old = self.runners[rank]
+            try:
+                self.ray.kill(old, no_restart=True)
+            except Exception:  # already gone with its node
+                pass
+            self.runners[rank] = self._new_runner()
+            self.incarnations[rank] += 1
+            self.restarts += 1
+            self.nodes.pop(rank, None)
+            self._setup(rank)  # its imports run while the others go on training
+            events.append(f"env runner {rank} {why}; replaced it (incarnation {self.incarnations[rank]})")
+        self.dead = []
+        return events
+
+    def extra_metrics(self) -> dict[str, Optional[float]]:
+        lag = self._lag_sum / self._lag_count if self._lag_count else None
+        self._lag_sum, self._lag_count = 0.0, 0
+        return dict(env_runners=self.cfg.workers, nodes=len(set(self.nodes.values())), restarts=self.restarts,
+                    policy_lag=lag)
+
+    def close(self) -> list[dict]:
+        self._shutdown()
+        messages, self.inbox = self.inbox, []
+        return messages
+
+    # ----- plumbing -----
+
+    def _setup(self, rank: int) -> None:
+        """Build the runner's envs and model, then give it its first job. Calls from one caller run
+        in order on an actor, so the job waits for setup; setup's reply tells us the node."""
+        self.locating[self.runners[rank].setup.remote(rank, self.incarnations[rank])] = rank
+        self._dispatch(rank)
+
+    def _locate(self, wait: bool = False) -> None:
+        """Note the node of each runner whose setup has answered (all of them, if wait)."""
+        if not self.locating:
+            return
+        refs = list(self.locating)
+        ready, _ = self.ray.wait(refs, num_returns=len(refs), timeout=None if wait else 0)
+        for ref in ready:
+            rank = self.locating.pop(ref)
+            try:
+                self.nodes[rank] = self.ray.get(ref)["node_id"]
+            except Exception:  # it died during setup: its job fails too, and supervise() replaces it
+                pass
+
+    def _weights_ref(self):
+        """The current weights in the object store: one ray.put per version, shared by every runner."""
+        if self._weights is None or self._weights[0] != self.version:
+            self._weights = (self.version, self.ray.put(params_to_vector(self.model)))
+        return self._weights[1]
+
+    def _record_lag(self, lag: float) -> None:
+        self._lag_sum += lag
+        self._lag_count += 1
+
+    def _shutdown(self) -> None:
+        for runner in getattr(self, "runners", []):
+            try:
+                self.ray.kill(runner, no_restart=True)
+            except Exception:
+                pass
+        self.runners = []
+        self.inflight = {}
+        if self._ours and self.ray.is_initialized():
+            self.ray.shutdown()
+
+    def _dispatch(self, rank: int) -> None:
+        raise NotImplementedError
+
+    def _received(self, rank: int, result: dict) -> None:
+        raise NotImplementedError
+
+    def _after_drain(self) -> None:
+        pass
+
+
+class RayA3CEngine(_RayEngine):
+    """A3C on Ray: asynchronous gradients from EnvRunners, applied in arrival order by the driver."""
+
+    def _dispatch(self, rank: int) -> None:
+        self.inflight[self.runners[rank].a3c_step.remote(self.version, self._weights_ref())] = rank
+
+    def load_weights(self, model_tensors: dict, optim_tensors: dict) -> None:
+        """Put a checkpoint's weights and optimizer statistics in place (after repeated NaN/inf
+        updates); as a new version, they go to each runner with its next job."""
+        with torch.no_grad():
+            self.model.load_state_dict(model_tensors)
+            self.optimizer.load_state_tensors(optim_tensors)
+        self.version += 1
+
+    def _received(self, rank: int, result: dict) -> None:
+        if not np.isfinite(result["grads"]).all():
+            # A NaN/inf gradient would poison the weights for good: skip it, and count it.
+            self.counters.add(env_steps=result["env_steps"], episodes=len(result["returns"]))
+            self.inbox.append(dict(kind="report", rank=rank, returns=result["returns"], lengths=result["lengths"],
+                                   sums={}, count=0, extra={}, nonfinite=1))
+            self._dispatch(rank)
+            return
+        vector_to_grads(result["grads"], self.model)
+        env_steps = self.counters.add(env_steps=result["env_steps"], updates=1, episodes=len(result["returns"]))
+        self.optimizer.set_lr(scheduled_lr(self.cfg, env_steps))
+        self.optimizer.step()
+        self._record_lag(self.version - result["version"])
+        self.version += 1
+        self.inbox.append(dict(kind="report", rank=rank, returns=result["returns"], lengths=result["lengths"],
+                               sums=result["sums"], count=1, extra={}))
+        self._dispatch(rank)  # with the weights this gradient just changed
+
+
+class RayGA3CEngine(_RayEngine):
+    """GA3C on Ray, IMPALA-style: EnvRunners act, the driver batches their segments and trains with V-trace."""
+
+    def load_weights(self, model_tensors: dict, optim_tensors: dict) -> None:
+        """Put a checkpoint's weights and optimizer statistics in place (after repeated NaN/inf
+        updates); as a new version, they go to each runner with its next job."""
+        with self.shared.lock, torch.no_grad():
+            self.model.load_state_dict(model_tensors)
+            self.optimizer.load_state_tensors(optim_tensors)
+            self.shared.version += 1
+
+    columns = _RayEngine.columns + ("importance_ratio",)
+
+    def __init__(self, cfg, model, optimizer, counters: SharedCounters, ctx=None):
+        from a3c.engines.ga3c.shared_model import SharedModel
+        from a3c.engines.ga3c.stats import Stats
+        from a3c.engines.ga3c.trainer import Trainer
+
+        cfg = resolve_config(cfg)
+        super().__init__(cfg, model, optimizer, counters, ctx)
+        self.device = next(model.parameters()).device
+        self.shared = SharedModel(model, optimizer)
+        self.stats = Stats()
+        dist = distribution_for(probe(cfg)[1])
+        # The GA3C trainer's own update, called in the driver's loop: no thread is started.
+        self.trainer = Trainer(0, cfg, None, self.shared, dist, counters, self.stats, self.device,
+                               on_crash=lambda message: None)
+        self.local = copy.deepcopy(model)  # the trainer's private parameters
+        self.pending: list[tuple[Rollout, torch.Tensor]] = []  # segments and their acting versions [T]
+        self.waiting: list[int] = []  # ranks whose segment arrived, to be sent back out after training
+        self._ratio_sum, self._ratio_count = 0.0, 0
+
+    def _dispatch(self, rank: int) -> None:
+        self.version = self.shared.version
+        self.inflight[self.runners[rank].ga3c_segment.remote(self.version, self._weights_ref())] = rank
+
+    def _received(self, rank: int, result: dict) -> None:
+        segment = Rollout(**{name: torch.from_numpy(np.array(a)) for name, a in result["segment"].items()})
+        self.pending.append((segment, torch.full((segment.t_max,), result["version"], dtype=torch.int64)))
+        self.counters.add(env_steps=result["env_steps"], episodes=len(result["returns"]))
+        self.inbox.append(dict(kind="report", rank=rank, returns=result["returns"], lengths=result["lengths"],
+                               sums={}, count=0, extra={}))
+        self.waiting.append(rank)
+
+    def _after_drain(self) -> None:
+        # Train first, then send the runners out with the weights that training produced.
+        while len(self.pending) >= self.cfg.train_batch:
+            batch, self.pending = self.pending, []  # a backlog joins this batch rather than growing staler
+            before = self.stats.totals()
+            self.trainer.train(self.local, Rollout.concat([seg for seg, _ in batch]),
+                               torch.stack([versions for _, versions in batch]))
+            after = self.stats.totals()
+            self._record_lag(after.lag_sum - before.lag_sum)
+            self._ratio_sum += after.ratio_sum - before.ratio_sum
+            self._ratio_count += 1
+        losses = self.stats.take_loss_report()
+        if losses is not None:
+            self.inbox.append(losses)
+        for rank in self.waiting:
+            self._dispatch(rank)
+        self.waiting = []
+
+    def extra_metrics(self) -> dict[str, Optional[float]]:
+        ratio = self._ratio_sum / self._ratio_count if self._ratio_count else None
+        self._ratio_sum, self._ratio_count = 0.0, 0
+        return dict(super().extra_metrics(), importance_ratio=ratio)

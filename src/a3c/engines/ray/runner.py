@@ -1,0 +1,83 @@
+"""EnvRunner: the Ray actor that steps envs (named so that `ps` shows `ray::EnvRunner` to
+operators). Each owns its envs and a CPU copy of the network, refreshed from flat, versioned
+weight vectors the driver puts in the object store, and serves either engine:
+
+    a3c_step(version, weights)     -> one A3C gradient (flat float32) and its stats
+    ga3c_segment(version, weights) -> one t_max-step Rollout segment (numpy; uint8 frames stay
+                                      uint8), acted by the local policy copy (IMPALA's actor)
+
+Nothing here writes files or keeps state the driver needs: a dead runner is replaced by a new
+one with a fresh random stream (rank, incarnation) and loses at most one rollout.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from typing import Optional
+
+import numpy as np
+import torch
+
+from a3c.distributions import distribution_for
+from a3c.engines.a3c_step import a3c_gradients, grads_to_vector, vector_to_params
+from a3c.envs import make_env_group
+from a3c.loss import loss_settings
+from a3c.models import build_model
+from a3c.rollout import RolloutCollector
+from a3c.seeding import env_seeds, process_seed
+
+
+class EnvRunner:
+    def __init__(self, cfg):
+        torch.set_num_threads(1)  # one core per runner, as for a local worker
+        self.cfg = cfg
+        self.version = -1  # of the weights in self.local; -1 before the first refresh
+
+    def where(self) -> dict:
+        """This runner's node and pid (also the 'ready' probe: answering means the imports are done)."""
+        import ray
+
+        return dict(node_id=ray.get_runtime_context().get_node_id(), pid=os.getpid())
+
+    def setup(self, rank: int, incarnation: int) -> dict:
+        cfg = self.cfg
+        seed = process_seed(cfg.seed, rank, incarnation)
+        random.seed(seed)
+        np.random.seed(seed % (2**32))
+        torch.manual_seed(seed)
+        self.rank = rank
+        self.envs = make_env_group(cfg, cfg.envs_per_worker, env_seeds(cfg.seed, rank, incarnation, cfg.envs_per_worker))
+        self.dist = distribution_for(self.envs.action_space)
+        self.local = build_model(cfg, self.envs.spec, self.dist)
+        self.collector = RolloutCollector(self.envs, self.local, self.dist, cfg.t_max)
+        self.settings = loss_settings(cfg)
+        return self.where()
+
+    def _refresh(self, version: int, weights: Optional[np.ndarray]) -> None:
+        if weights is not None and version != self.version:
+            vector_to_params(weights, self.local)
+            self.version = version
+
+    def a3c_step(self, version: int, weights: Optional[np.ndarray]) -> dict:
+        self._refresh(version, weights)
+        step = a3c_gradients(self.local, self.collector, self.dist, self.settings, self.cfg.max_grad_norm)
+        return dict(
+            version=self.version, grads=grads_to_vector(self.local), env_steps=step.env_steps,
+            returns=[ep.ret for ep in step.finished], lengths=[ep.length for ep in step.finished],
+            sums=dict(policy_loss=step.policy_loss, value_loss=step.value_loss, entropy=step.entropy,
+                      grad_norm=step.grad_norm),
+        )
+
+    def ga3c_segment(self, version: int, weights: Optional[np.ndarray]) -> dict:
+        self._refresh(version, weights)
+        segment, finished = self.collector.collect()
+        return dict(
+            version=self.version, env_steps=segment.t_max * segment.n_envs,
+            # .numpy() shares the collector's buffer; Ray copies it when it serializes the reply.
+            segment={name: t.numpy() for name, t in segment.tensors().items()},
+            returns=[ep.ret for ep in finished], lengths=[ep.length for ep in finished],
+        )
+
+    def close(self) -> None:
+        self.envs.close()

@@ -1,0 +1,175 @@
+"""The Ray backend (--backend ray): CLI errors, local runs of both algorithms, a 2-node cluster on
+127.0.0.1 with runners on both nodes, a runner killed mid-run, and resume.
+
+tests/conftest.py sets the Ray environment (loopback, no auth, no telemetry, private RAY_TMPDIR)
+before anything imports ray. Every Ray process here is ours: a child of this test process or of
+the `a3c train` it runs. Nothing runs `ray stop`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from a3c import cli
+
+
+def _summary(run: Path) -> dict:
+    return json.loads((run / "summary.json").read_text())
+
+
+def _metrics(run: Path) -> list[dict]:
+    with open(run / "metrics.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def _most(rows: list[dict], column: str) -> float:
+    return max(float(r[column]) for r in rows if r[column] not in ("", None))
+
+
+# ----- CLI errors (no cluster) -----
+
+def test_missing_ray_exits_2_with_the_pip_command(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    code = cli.main(["train", "CartPole-v1", "--backend", "ray", "--run-dir", str(tmp_path / "run"),
+                     "--set", "progress=false"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "pip install 'a3c[ray]'" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("address, words", [
+    ("not an address", ["is not a Ray address", "HOST:PORT"]),
+    # Nothing of ours is running: `auto` finds no cluster in this session's private RAY_TMPDIR.
+    ("auto", ["could not join the Ray cluster", "ray start --head"]),
+    # Port 1 on loopback: refused at once (Ray itself would retry for minutes).
+    ("127.0.0.1:1", ["could not join the Ray cluster at ray_address '127.0.0.1:1'", "nothing answers"]),
+])
+def test_bad_ray_address_exits_2(tmp_path, capsys, address, words):
+    pytest.importorskip("ray")
+    code = cli.main(["train", "CartPole-v1", "--backend", "ray", "--ray-address", address,
+                     "--run-dir", str(tmp_path / "run"), "--set", "progress=false"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert all(w in err for w in words), err
+    assert "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+# ----- local Ray (no address: a new Ray on this machine, started and shut down by the run) -----
+
+@pytest.mark.slow
+def test_local_ray_a3c_solves_cartpole(run_cli, tmp_path):
+    pytest.importorskip("ray")
+    run = tmp_path / "run"
+    result = run_cli("train", "CartPole-v1", "--backend", "ray", "--workers", "2", "--seed", "1",
+                     "--total-steps", "400000", "--run-dir", run, "--set", "progress=false", timeout=180)
+    assert result.returncode == 0, result.stderr
+    summary = _summary(run)
+    assert summary["solved"] and summary["stop_reason"] == "target_reached", summary
+    rows = _metrics(run)
+    assert _most(rows, "env_runners") == 2 and _most(rows, "nodes") == 1
+    assert _most(rows, "policy_lag") >= 0
+    events = (run / "events.log").read_text()
+    assert "ray: 2 env runners on 1 node(s)" in events and "start-up took" in events
+
+
+# ----- a 2-node cluster on 127.0.0.1 -----
+
+@pytest.fixture(scope="module")
+def cluster():
+    pytest.importorskip("ray")
+    from ray.cluster_utils import Cluster
+
+    c = Cluster(initialize_head=True, head_node_args=dict(num_cpus=1, include_dashboard=False))
+    try:
+        c.add_node(num_cpus=1)
+        c.wait_for_nodes()
+        yield c
+    finally:
+        c.shutdown()
+
+
+def _env_runner_pids() -> list[int]:
+    """EnvRunner actor processes among this test process's descendants (never anyone else's)."""
+    import psutil
+
+    pids = []
+    for proc in psutil.Process(os.getpid()).children(recursive=True):
+        try:
+            if any("ray::EnvRunner" in part for part in proc.cmdline()):
+                pids.append(proc.pid)
+        except psutil.Error:
+            pass
+    return pids
+
+
+@pytest.mark.slow
+def test_two_nodes_solve_and_a_killed_runner_is_replaced(run_cli, tmp_path, cluster):
+    """Runners on both nodes; one is SIGKILLed as soon as training runs; the run replaces it and solves."""
+    run = tmp_path / "run"
+    proc = run_cli._start(["train", "CartPole-v1", "--backend", "ray", "--ray-address", cluster.address,
+                           "--workers", "2", "--seed", "2", "--total-steps", "600000", "--run-dir", str(run),
+                           "--set", "progress=false"], cwd=None)
+    try:
+        deadline = time.monotonic() + 90
+        killed = None
+        while killed is None and time.monotonic() < deadline and proc.poll() is None:
+            events = run / "events.log"
+            if events.exists() and "ray: 2 env runners" in events.read_text():
+                pids = _env_runner_pids()
+                if len(pids) == 2:
+                    killed = pids[0]
+                    os.kill(killed, signal.SIGKILL)
+            time.sleep(0.1)
+        assert killed is not None, "no env runner to kill"
+        out, err = proc.communicate(timeout=150)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    summary = _summary(run)
+    assert summary["solved"], summary
+    events = (run / "events.log").read_text()
+    assert "ray: 2 env runners on 2 node(s)" in events
+    assert "env runner" in events and "replaced it (incarnation 1)" in events
+    rows = _metrics(run)
+    assert _most(rows, "nodes") == 2 and _most(rows, "restarts") >= 1
+
+
+@pytest.mark.slow
+def test_resume_a_ray_run(run_cli, tmp_path, cluster):
+    run = tmp_path / "run"
+    base = ["--backend", "ray", "--ray-address", cluster.address, "--set", "progress=false"]
+    first = run_cli("train", "CartPole-v1", "--workers", "2", "--total-steps", "12000", "--target-return", "off",
+                    "--run-dir", run, *base, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert _summary(run)["stop_reason"] == "total_steps"
+    second = run_cli("train", "--resume", run, "--total-steps", "24000", *base, timeout=120)
+    assert second.returncode == 0, second.stderr
+    summary = _summary(run)
+    assert summary["stop_reason"] == "total_steps" and summary["env_steps"] >= 24000
+    events = (run / "events.log").read_text()
+    assert "resumed from" in events and events.count("ray: 2 env runners") == 2
+
+
+@pytest.mark.slow
+def test_ga3c_on_ray_solves_cartpole_with_vtrace(run_cli, tmp_path, cluster):
+    run = tmp_path / "run"
+    result = run_cli("train", "CartPole-v1", "--algo", "ga3c", "--backend", "ray", "--ray-address",
+                     cluster.address, "--workers", "2", "--seed", "0", "--total-steps", "1000000",
+                     "--run-dir", run, "--set", "progress=false", timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert _summary(run)["solved"]
+    assert "vtrace = true" in (run / "config.toml").read_text()
+    rows = _metrics(run)
+    assert _most(rows, "nodes") == 2 and _most(rows, "policy_lag") >= 0

@@ -1,0 +1,57 @@
+"""The flat-vector transport of the Ray backend and the one A3C step it shares with the serial
+engine (no Ray needed: pure functions)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+
+from a3c.config import Config
+from a3c.distributions import distribution_for
+from a3c.engines.a3c_step import a3c_gradients, grads_to_vector, params_to_vector, vector_to_grads, vector_to_params
+from a3c.envs import make_env_group
+from a3c.loss import loss_settings
+from a3c.models import build_model
+from a3c.rollout import RolloutCollector
+
+
+def _model_and_collector(seed: int = 0):
+    cfg = Config.for_env("CartPole-v1", seed=seed)
+    envs = make_env_group(cfg, 2, [seed, seed + 1])
+    dist = distribution_for(envs.action_space)
+    torch.manual_seed(seed)
+    model = build_model(cfg, envs.spec, dist)
+    return cfg, model, dist, RolloutCollector(envs, model, dist, cfg.t_max)
+
+
+def test_weights_cross_as_one_read_only_float32_vector_and_are_copied_out():
+    _, source, _, _ = _model_and_collector(0)
+    _, target, _, _ = _model_and_collector(1)
+    vector = params_to_vector(source)
+    assert vector.dtype == np.float32 and vector.ndim == 1
+    assert vector.size == sum(p.numel() for p in source.parameters())
+    vector.flags.writeable = False  # as an array from Ray's object store arrives
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch warns on a non-writable numpy array it would alias
+        vector_to_params(vector, target)
+    for a, b in zip(source.parameters(), target.parameters()):
+        assert torch.equal(a, b)
+    next(target.parameters()).data.add_(1.0)  # the receiver's parameters do not alias the vector
+    assert np.array_equal(vector, params_to_vector(source))
+
+
+def test_a3c_step_gradients_round_trip_through_a_vector():
+    cfg, local, dist, collector = _model_and_collector(0)
+    step = a3c_gradients(local, collector, dist, loss_settings(cfg), cfg.max_grad_norm)
+    assert step.env_steps == cfg.t_max * 2 and step.grad_norm > 0
+    grads = [p.grad.clone() for p in local.parameters()]
+    vector = grads_to_vector(local)
+    vector.flags.writeable = False
+    _, learner, _, _ = _model_and_collector(1)
+    vector_to_grads(vector, learner)
+    for g, p in zip(grads, learner.parameters()):
+        assert torch.equal(g, p.grad)
+    # clipped: the applied gradient's norm is at most max_grad_norm
+    assert float(torch.linalg.vector_norm(torch.from_numpy(vector.copy()))) <= cfg.max_grad_norm + 1e-5
