@@ -15,13 +15,14 @@ KILLS = 20
 @pytest.mark.slow
 @pytest.mark.parametrize("algo", ["a3c", "ga3c"])
 def test_20_kills_of_workers_or_agents_and_the_run_still_solves_cartpole(algo, tmp_path):
+    """The early stop is off, so the run cannot end between kills however fast the machine; after
+    the 20th kill the test waits for a metrics row, written after it, whose 100-episode mean is
+    at the target, then interrupts the run."""
     rng = random.Random(f"kill-children-{algo}")
     run, log = tmp_path / "run", tmp_path / "train"
     proc = start_train("CartPole-v1", "--algo", algo, "--workers", 2, "--time-limit", 300, "--run-dir", run,
-                       "--set", "log_interval_s=0.5",
-                       # a 200-episode solved window: the run outlasts the 20 kills on a fast machine too
-                       "--set", "target_window=200", *(["--set", "dynamic_adjust=false"] if algo == "ga3c" else []),
-                       log=log)
+                       "--set", "log_interval_s=0.5", "--target-return", "off", "--total-steps", 20_000_000,
+                       *(["--set", "dynamic_adjust=false"] if algo == "ga3c" else []), log=log)
     killed = []
     try:
         wait_for(lambda: len(children_of_fork_server(proc.pid)) >= 2 or proc.poll() is not None, 90)
@@ -34,13 +35,22 @@ def test_20_kills_of_workers_or_agents_and_the_run_still_solves_cartpole(algo, t
                 victim.send_signal(signal.SIGKILL)
                 killed.append(victim.pid)
             time.sleep(rng.uniform(0.05, 0.3))
-        assert proc.wait(timeout=320) == 0, output(log)
+        assert len(killed) == KILLS and proc.poll() is None, output(log)
+        rows_before = len(read_metrics(run))
+
+        def solved_after_the_kills():
+            later = read_metrics(run)[rows_before:]
+            return any(r["mean_return_100"] and float(r["mean_return_100"]) >= 475 for r in later)
+
+        assert wait_for(lambda: solved_after_the_kills() or proc.poll() is not None, 240), output(log)
+        assert proc.poll() is None, output(log)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 130, output(log)  # interrupted: checkpoint and summary written
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert len(killed) == KILLS, f"the run ended after {len(killed)} kills: {summary(run)}"
     done = summary(run)
-    assert done["stop_reason"] == "target_reached" and done["solved"], done
+    assert done["stop_reason"] == "interrupted" and done["best_mean_return_100"] >= 475, done
     events = (run / "events.log").read_text()
     role = "worker" if algo == "a3c" else "agent"
     for pid in killed:
@@ -48,4 +58,4 @@ def test_20_kills_of_workers_or_agents_and_the_run_still_solves_cartpole(algo, t
     assert int(read_metrics(run)[-1]["restarts"]) == KILLS
     assert "crashed" not in events and "run failed" not in events, events
     print(f"\n[kill {role}s, {algo}] kills={len(killed)} survived={len(killed)} restarts counted="
-          f"{read_metrics(run)[-1]['restarts']} solved in {done['time_to_target_s']} s")
+          f"{read_metrics(run)[-1]['restarts']} best mean return {done['best_mean_return_100']}")
