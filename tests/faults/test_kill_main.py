@@ -68,7 +68,7 @@ def test_kill_9_of_the_main_process_leaves_nothing_and_resume_carries_on(algo, t
     events = (run / "events.log").read_text()
     for path, steps in resumed_at:  # every resume started from the checkpoint load_checkpoint chose, counters intact
         assert f"resumed from {path} at env_steps={steps}" in events, events
-    assert len(re.findall("resumed from", events)) == KILLS_PER_ENGINE
+    assert len(re.findall(r"\] resumed from \S+ at env_steps=", events)) == KILLS_PER_ENGINE
     done = summary(run)
     assert done["stop_reason"] == "total_steps" and done["env_steps"] >= resumed_at[-1][1] + 2000
     assert int(read_metrics(run)[-1]["env_steps"]) == done["env_steps"]
