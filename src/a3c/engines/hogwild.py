@@ -13,19 +13,18 @@ from a3c.engines.common import (
     Reporter, RestartTracker, RoleFailed, SharedCounters, child_seed, context, drain_queue, parent_watch,
     prepare_child, report_crash, stop_processes, update_is_finite,
 )
-from a3c.envs import make_env_group
+from a3c.envs import rank_env_group
 from a3c.loss import loss_settings, rollout_loss
 from a3c.models import build_model
 from a3c.optim import build_optimizer, scheduled_lr
 from a3c.rollout import RolloutCollector
-from a3c.seeding import env_seeds
 
 
 def worker_main(rank, incarnation, cfg, global_model, optim_state, counters, queue, stop_event) -> None:
     try:
         seed = child_seed(cfg.seed, rank, incarnation)
         prepare_child(seed)
-        envs = make_env_group(cfg, cfg.envs_per_worker, env_seeds(cfg.seed, rank, incarnation, cfg.envs_per_worker))
+        envs = rank_env_group(cfg, rank, incarnation)
         dist = distribution_for(envs.action_space)
         local = build_model(cfg, envs.spec, dist)
         optimizer = build_optimizer(cfg, global_model.parameters())

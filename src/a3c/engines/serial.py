@@ -29,13 +29,13 @@ import torch
 from a3c.distributions import distribution_for
 from a3c.engines.a3c_step import a3c_gradients
 from a3c.engines.common import Reporter, SharedCounters
-from a3c.envs import EnvGroup, make_env_group
+from a3c.envs import EnvGroup, rank_env_group
 from a3c.errors import UserError
 from a3c.loss import loss_settings
 from a3c.models import build_model
 from a3c.optim import scheduled_lr
 from a3c.rollout import Rollout, RolloutCollector
-from a3c.seeding import env_seeds, process_seed
+from a3c.seeding import process_seed
 
 
 class _Inbox(list):
@@ -106,7 +106,7 @@ class SerialA3CEngine:
         # One generator serves every worker: they draw from it in rank order, always the same order.
         torch.manual_seed(process_seed(cfg.seed, 0, self.incarnation))
         for rank in range(cfg.workers):
-            envs = make_env_group(cfg, cfg.envs_per_worker, env_seeds(cfg.seed, rank, self.incarnation, cfg.envs_per_worker))
+            envs = rank_env_group(cfg, rank, self.incarnation)
             dist = distribution_for(envs.action_space)
             local = build_model(cfg, envs.spec, dist)
             self.workers.append(_Worker(envs, local, RolloutCollector(envs, local, dist, cfg.t_max),
@@ -181,7 +181,7 @@ class SerialGA3CEngine:
         cfg = self.cfg
         torch.manual_seed(process_seed(cfg.seed, 0, self.incarnation))
         for rank in range(cfg.workers):
-            envs = make_env_group(cfg, cfg.envs_per_worker, env_seeds(cfg.seed, rank, self.incarnation, cfg.envs_per_worker))
+            envs = rank_env_group(cfg, rank, self.incarnation)
             self.agents.append(_Agent(envs, envs.reset(), np.ones(envs.n, dtype=np.float32),
                                       Reporter(self.inbox, rank, every_s=0.0)))
         first = self.agents[0].envs

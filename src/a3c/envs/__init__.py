@@ -21,7 +21,7 @@ from a3c.errors import UserError
 
 __all__ = [
     "AtariVectorGroup", "EnvGroup", "EpisodeStats", "ObsSpec", "StepResult", "env_threshold", "make_env",
-    "make_env_group", "make_env_with_spec", "probe",
+    "make_env_group", "make_env_with_spec", "probe", "rank_env_group",
 ]
 
 
@@ -93,3 +93,11 @@ def make_env_group(cfg, n: int, seed: int | Sequence[int]) -> EnvGroup | AtariVe
         return spare.pop() if spare else make_env(cfg)
 
     return EnvGroup(make_one, spec, n, seed, signal, cfg.fail_fast)
+
+
+def rank_env_group(cfg, rank: int, incarnation: int) -> EnvGroup | AtariVectorGroup:
+    """The envs_per_worker envs of worker or agent `rank` in its `incarnation`-th life, each on
+    its own SeedSequence seed (seeding.env_seeds): every engine builds its envs through this."""
+    from a3c.seeding import env_seeds
+
+    return make_env_group(cfg, cfg.envs_per_worker, env_seeds(cfg.seed, rank, incarnation, cfg.envs_per_worker))

@@ -21,8 +21,7 @@ import numpy as np
 
 from a3c.engines.common import Reporter, child_seed, parent_watch, prepare_child, report_crash
 from a3c.engines.ga3c.buffers import Mailboxes, SegmentPool
-from a3c.envs import EnvGroup, make_env_group
-from a3c.seeding import env_seeds
+from a3c.envs import EnvGroup, rank_env_group
 
 POLL_S = 0.2  # how often a blocked agent checks whether it should stop
 PUBLISH = (0xFFFFFFFF).to_bytes(4, "little")  # a note that starts so publishes a slot; it asks for nothing
@@ -91,7 +90,7 @@ def agent_main(rank: int, incarnation: int, cfg, mail: Mailboxes, pool: SegmentP
             # Stop when the engine says so, or when the learner died without saying so.
             return bool(box["running"]) and learner_alive()
 
-        envs = make_env_group(cfg, cfg.envs_per_worker, env_seeds(cfg.seed, rank, incarnation, cfg.envs_per_worker))
+        envs = rank_env_group(cfg, rank, incarnation)
         try:
             run_agent(envs, PredictorLink(box, request, reply, running), pool, box, running,
                       Reporter(reports, rank), counters, cfg.t_max)

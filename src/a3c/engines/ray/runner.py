@@ -21,11 +21,11 @@ import torch
 
 from a3c.distributions import distribution_for
 from a3c.engines.a3c_step import a3c_gradients, grads_to_vector, vector_to_params
-from a3c.envs import make_env_group
+from a3c.envs import rank_env_group
 from a3c.loss import loss_settings
 from a3c.models import build_model
 from a3c.rollout import RolloutCollector
-from a3c.seeding import env_seeds, process_seed
+from a3c.seeding import process_seed
 
 
 class EnvRunner:
@@ -47,7 +47,7 @@ class EnvRunner:
         np.random.seed(seed % (2**32))
         torch.manual_seed(seed)
         self.rank = rank
-        self.envs = make_env_group(cfg, cfg.envs_per_worker, env_seeds(cfg.seed, rank, incarnation, cfg.envs_per_worker))
+        self.envs = rank_env_group(cfg, rank, incarnation)
         self.dist = distribution_for(self.envs.action_space)
         self.local = build_model(cfg, self.envs.spec, self.dist)
         self.collector = RolloutCollector(self.envs, self.local, self.dist, cfg.t_max)
