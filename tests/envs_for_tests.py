@@ -106,3 +106,49 @@ class FlakyStepEnv(_Corridor):
         if FlakyStepEnv.count % 97 == 0:
             raise ValueError("flaky env: lost its simulator connection")
         return super().step(action)
+
+
+class MatrixActionEnv(gym.Env):
+    """A Box action with two axes, [2, 2] in [-1, 1]: reward is minus the distance of the action
+    from a fixed target matrix. Records the last action it was given."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, shape=(3,), dtype=np.float32)
+    action_space = gym.spaces.Box(-1.0, 1.0, shape=(2, 2), dtype=np.float32)
+    target = np.array([[0.5, -0.5], [0.25, 0.0]], dtype=np.float32)
+    last_action = None
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(3, dtype=np.float32), {}
+
+    def step(self, action):
+        MatrixActionEnv.last_action = np.array(action)
+        assert action.shape == (2, 2), action.shape
+        self.t += 1
+        reward = -float(np.abs(action - self.target).sum())
+        return np.zeros(3, dtype=np.float32), reward, False, self.t >= 10, {}
+
+
+class UnboundedActionEnv(MatrixActionEnv):
+    """A Box action with infinite bounds."""
+
+    action_space = gym.spaces.Box(-np.inf, np.inf, shape=(2,), dtype=np.float32)
+
+    def step(self, action):
+        MatrixActionEnv.last_action = np.array(action)
+        self.t += 1
+        return np.zeros(3, dtype=np.float32), -float(np.abs(action).sum()), False, self.t >= 10, {}
+
+
+class NaNObservationEnv(_Corridor):
+    """Every 30th step returns an observation with a NaN, as a simulator that blew up does."""
+
+    count = 0
+
+    def step(self, action):
+        obs, reward, term, trunc, info = super().step(action)
+        NaNObservationEnv.count += 1
+        if NaNObservationEnv.count % 30 == 0:
+            obs = np.array([np.nan, 1.0], dtype=np.float32)
+        return obs, reward, term, trunc, info

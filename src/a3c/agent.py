@@ -10,7 +10,7 @@ import torch
 
 from a3c.checkpoint import load_checkpoint
 from a3c.config import Config
-from a3c.distributions import distribution_for
+from a3c.distributions import distribution_for, to_env_actions
 from a3c.envs import make_env_with_spec
 from a3c.errors import CheckpointError, UserError
 from a3c.models import State, build_model
@@ -35,7 +35,7 @@ class Agent:
         except (KeyError, TypeError, UserError) as exc:
             raise CheckpointError(f"checkpoint {sidecar.get('path')} has no valid config: {exc}") from None
         env, spec = make_env_with_spec(config)
-        dist = distribution_for(env.action_space)
+        dist = distribution_for(env.action_space, config.action_squash)
         model = build_model(config, spec, dist)
         try:
             model.load_state_dict(model_tensors)
@@ -77,8 +77,7 @@ class Agent:
             self.reset(obs_t.shape[0])
         params, _, self.state = self.model(obs_t, self.state)
         action = (self.dist.mode(params) if deterministic else self.dist.sample(params)).numpy()
-        if not hasattr(self.action_space, "n"):
-            action = np.clip(action, self.action_space.low, self.action_space.high)
+        action = to_env_actions(action, self.action_space, self.config.action_squash)
         if batched:
             return action
         return int(action[0]) if hasattr(self.action_space, "n") else action[0]

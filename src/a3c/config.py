@@ -31,6 +31,7 @@ BACKENDS = ("local", "ray")
 TORSOS = ("auto", "mlp", "a3c", "nature", "minatar")
 OBS_LAYOUTS = ("auto", "chw", "hwc")
 ENV_BACKENDS = ("auto", "ale_vector", "gymnasium")
+SQUASHES = ("clip", "tanh")
 
 
 @dataclass
@@ -74,6 +75,13 @@ class Config:
     activation: str = "tanh"
     recurrent: bool = False
     lstm_size: int = 64
+
+    # --- continuous actions and normalization ---
+    action_squash: str = "clip"  # Box actions: Gaussian samples clipped to the bounds, or tanh-squashed into them
+    log_std_init: float = 0.0  # the Gaussian's initial log standard deviation
+    state_dependent_std: bool = False  # the log std comes from the state (a head) instead of one free parameter
+    normalize_obs: bool = False  # running mean/variance of observations, shared by all workers, saved in checkpoints
+    normalize_reward: bool = False  # rewards divided by the running std of the discounted return
 
     # --- observations and Atari ---
     torso: str = "auto"  # mlp for vectors; conv nets for images: a3c (Mnih 2016), nature (DQN), minatar
@@ -485,6 +493,8 @@ def _validate(cfg: Config) -> None:
       "one or more layer widths >= 1, e.g. 64,64")
     r("activation", cfg.activation in ("tanh", "relu"), "tanh or relu")
     r("lstm_size", cfg.lstm_size >= 1, "a whole number >= 1")
+    r("action_squash", cfg.action_squash in SQUASHES, " | ".join(SQUASHES))
+    r("log_std_init", -10.0 <= cfg.log_std_init <= 5.0, "a number from -10 to 5")
     r("torso", cfg.torso in TORSOS, " | ".join(TORSOS))
     r("obs_layout", cfg.obs_layout in OBS_LAYOUTS, " | ".join(OBS_LAYOUTS))
     r("env_backend", cfg.env_backend in ENV_BACKENDS, " | ".join(ENV_BACKENDS))

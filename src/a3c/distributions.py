@@ -5,9 +5,16 @@ The acting path calls these on every step, so they work on raw tensors and build
 must output per action (`param_size`) and interprets them:
 
 - Categorical: the numbers are logits, one per discrete action.
-- DiagGaussian: the numbers are means, one per action dimension; the log standard
-  deviation is a state-independent parameter the model owns and appends, so the head
-  output seen here is [mean, log_std] of size 2 * action_dim.
+- DiagGaussian: the numbers are [mean, log_std], each one per action dimension. The
+  model either owns a state-independent log_std parameter and appends it, or outputs it
+  from the state (state_dependent_std).
+
+Continuous actions are sampled unbounded ("u") and stored so in rollouts; the env gets
+`to_env_actions(u)`: u clipped to the Box bounds (squash "clip"), or squashed into them
+with tanh (squash "tanh"). The log-prob is always of what was stored. For tanh it includes
+the change-of-variables term -sum log(1 - tanh(u)^2); that term depends on u alone, so it
+cancels in the policy gradient and in importance ratios, and makes the log-prob that of
+the action the env received (up to the constant log of the bounds' half-widths).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import math
 
 import gymnasium as gym
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -50,8 +58,8 @@ class Categorical:
 class DiagGaussian:
     """Independent normal per action dimension. Actions are float tensors of shape [B, dim]."""
 
-    def __init__(self, dim: int):
-        self.dim = dim
+    def __init__(self, dim: int, squash: str = "clip"):
+        self.dim, self.squash = dim, squash
         self.param_size = 2 * dim
         self.action_shape: tuple[int, ...] = (dim,)
         self.action_dtype = torch.float32
@@ -69,23 +77,50 @@ class DiagGaussian:
     def log_prob(self, params: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         mean, log_std = self._split(params)
         z = (actions - mean) / log_std.exp()
-        return (-0.5 * z.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(dim=-1)
+        log_p = (-0.5 * z.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(dim=-1)
+        if self.squash == "tanh":
+            log_p = log_p - tanh_log_det(actions).sum(dim=-1)
+        return log_p
 
     def entropy(self, params: torch.Tensor) -> torch.Tensor:
+        """The Gaussian's entropy (before any tanh: the squashed one has no closed form)."""
         _, log_std = self._split(params)
         return (log_std + 0.5 * math.log(2 * math.pi * math.e)).sum(dim=-1)
+
+
+def tanh_log_det(u: torch.Tensor) -> torch.Tensor:
+    """log(1 - tanh(u)^2), written so it stays finite for large |u|."""
+    return 2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))
+
+
+def to_env_actions(actions: np.ndarray, space: gym.Space, squash: str = "clip") -> np.ndarray:
+    """Sampled actions [B, ...] as the env takes them: Discrete unchanged; Box actions reshaped to
+    the space's shape and clipped to its bounds, or tanh-squashed into them."""
+    if not isinstance(space, gym.spaces.Box):
+        return actions
+    actions = np.asarray(actions, dtype=np.float64).reshape(-1, *space.shape)
+    if squash == "tanh":
+        low, high = space.low.astype(np.float64), space.high.astype(np.float64)
+        return (low + (np.tanh(actions) + 1.0) * 0.5 * (high - low)).astype(space.dtype)
+    return np.clip(actions, space.low, space.high).astype(space.dtype)
 
 
 Distribution = Categorical | DiagGaussian
 
 
-def distribution_for(action_space: gym.Space) -> Distribution:
-    """The distribution that fits a Gymnasium action space, or a UserError naming what is allowed."""
+def distribution_for(action_space: gym.Space, squash: str = "clip") -> Distribution:
+    """The distribution that fits a Gymnasium action space, or a UserError naming what is allowed.
+    A Box of any shape gets one Gaussian dimension per element (reshaped for the env)."""
     if isinstance(action_space, gym.spaces.Discrete) and int(action_space.start) == 0:
         # Categorical samples 0..n-1; a Discrete(n, start=s) env would get actions off by s.
         return Categorical(int(action_space.n))
-    if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
-        return DiagGaussian(int(action_space.shape[0]))
+    if isinstance(action_space, gym.spaces.Box) and action_space.shape and np.issubdtype(
+            action_space.dtype, np.floating):
+        if squash == "tanh" and not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
+            raise UserError(
+                f"action_squash=tanh squashes actions into the Box bounds, and this env's are not finite: "
+                f"{action_space}. Allowed: action_squash = clip (infinite bounds are left unclipped).")
+        return DiagGaussian(int(np.prod(action_space.shape)), squash)
     raise UserError(
-        f"unsupported action space {action_space}. Allowed: Discrete(n), or a 1-D Box for continuous actions."
+        f"unsupported action space {action_space}. Allowed: Discrete(n), or a Box of floats for continuous actions."
     )

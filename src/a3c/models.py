@@ -16,8 +16,10 @@ from torch import nn
 
 from a3c.distributions import DiagGaussian, Distribution
 from a3c.errors import UserError
+from a3c.normalization import ObsNormalizer
 
 State = Optional[tuple[torch.Tensor, torch.Tensor]]
+LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0  # bounds of a state-dependent log std
 
 
 def normalized_columns_(weight: torch.Tensor, std: float) -> None:
@@ -42,6 +44,9 @@ class ActorCritic(nn.Module):
         lstm_size: int = 64,
         torso: str = "auto",
         obs_scale: float = 1.0,
+        log_std_init: float = 0.0,
+        state_dependent_std: bool = False,
+        normalize_obs: bool = False,
     ):
         super().__init__()
         self.obs_shape = tuple(obs_shape)
@@ -49,6 +54,7 @@ class ActorCritic(nn.Module):
         self.lstm_size = lstm_size
         # Observations stored as bytes become floats here, on whatever device the model is on.
         self.obs_scale = obs_scale
+        self.obs_norm = ObsNormalizer(self.obs_shape) if normalize_obs else None
         self.torso_name = choose_torso(torso, self.obs_shape)
         act = nn.Tanh if activation == "tanh" else nn.ReLU
         if self.torso_name == "mlp":
@@ -58,15 +64,21 @@ class ActorCritic(nn.Module):
         self.lstm = nn.LSTMCell(torso_out, lstm_size) if recurrent else None
         head_in = lstm_size if recurrent else torso_out
         self.gaussian = isinstance(dist, DiagGaussian)
-        out = dist.param_size // 2 if self.gaussian else dist.param_size
+        # A Gaussian's log std is one free parameter per action dimension (most continuous-control
+        # actor-critics) or, with state_dependent_std, the second half of the policy head.
+        self.state_dependent_std = self.gaussian and state_dependent_std
+        out = dist.param_size // 2 if self.gaussian and not self.state_dependent_std else dist.param_size
         self.policy_head = nn.Linear(head_in, out)
         self.value_head = nn.Linear(head_in, 1)
-        # State-independent log standard deviation, as in most continuous-control actor-critics.
-        self.log_std = nn.Parameter(torch.zeros(out)) if self.gaussian else None
+        self.log_std = (nn.Parameter(torch.full((out,), float(log_std_init)))
+                        if self.gaussian and not self.state_dependent_std else None)
         normalized_columns_(self.policy_head.weight, 0.01)
         normalized_columns_(self.value_head.weight, 1.0)
         nn.init.zeros_(self.policy_head.bias)
         nn.init.zeros_(self.value_head.bias)
+        if self.state_dependent_std:
+            with torch.no_grad():
+                self.policy_head.bias[out // 2:] = log_std_init
 
     def initial_state(self, batch: int) -> State:
         if not self.recurrent:
@@ -78,6 +90,10 @@ class ActorCritic(nn.Module):
         params = self.policy_head(features)
         if self.log_std is not None:
             params = torch.cat([params, self.log_std.expand_as(params)], dim=-1)
+        elif self.state_dependent_std:
+            # Bounded so one bad state cannot make the policy deterministic or its samples huge.
+            mean, log_std = params.chunk(2, dim=-1)
+            params = torch.cat([mean, log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)], dim=-1)
         return params, self.value_head(features).squeeze(-1)
 
     def _embed(self, obs: torch.Tensor) -> torch.Tensor:
@@ -85,6 +101,8 @@ class ActorCritic(nn.Module):
             obs = obs.float()
             if self.obs_scale != 1.0:
                 obs = obs.mul_(self.obs_scale)
+        if self.obs_norm is not None:
+            obs = self.obs_norm(obs)
         if self.torso_name == "mlp":
             return self.torso(obs.reshape(obs.shape[0], -1))
         return self.torso(obs)
@@ -193,5 +211,9 @@ def _conv_torso(name: str, obs_shape: tuple[int, ...]) -> tuple[nn.Module, int]:
 
 def build_model(cfg, spec, dist: Distribution) -> ActorCritic:
     """The network for cfg on observations described by spec (an envs.ObsSpec)."""
+    if cfg.normalize_obs and not np.issubdtype(spec.dtype, np.floating):
+        raise UserError(f"normalize_obs=true is for float observations; this env's are {np.dtype(spec.dtype).name} "
+                        f"{spec.shape}, which the model already scales (by {spec.scale:g}). "
+                        "Allowed: normalize_obs = false for this env.")
     return ActorCritic(spec.shape, dist, cfg.hidden_sizes, cfg.activation, cfg.recurrent, cfg.lstm_size,
-                       cfg.torso, spec.scale)
+                       cfg.torso, spec.scale, cfg.log_std_init, cfg.state_dependent_std, cfg.normalize_obs)

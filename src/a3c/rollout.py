@@ -7,7 +7,7 @@ differs (an A3C worker with its local network, a GA3C agent through the predicto
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -83,8 +83,10 @@ class Rollout:
 class RolloutCollector:
     """Steps an EnvGroup with a local model for t_max steps at a time (the A3C worker's half)."""
 
-    def __init__(self, envs: EnvGroup, model: ActorCritic, dist: Distribution, t_max: int):
+    def __init__(self, envs: EnvGroup, model: ActorCritic, dist: Distribution, t_max: int,
+                 observe: Optional[Callable[[torch.Tensor], None]] = None):
         self.envs, self.model, self.dist = envs, model, dist
+        self.observe = observe  # sees each rollout's observations [T*N, ...]: running normalization statistics
         lstm = model.lstm_size if model.recurrent else 0
         self.buffer = Rollout.allocate(t_max, envs.n, envs.obs_shape, envs.obs_dtype, dist, lstm)
         self.obs = torch.as_tensor(envs.reset())
@@ -124,6 +126,8 @@ class RolloutCollector:
             self.state = _reset_where(next_state, ended)
         buf.obs[buf.t_max] = self.obs
         buf.starts[buf.t_max] = self.start
+        if self.observe is not None:  # rows 0..T-1: row T comes back as the next rollout's row 0
+            self.observe(buf.obs[: buf.t_max].flatten(0, 1))
         return buf, finished
 
 

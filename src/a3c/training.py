@@ -193,7 +193,7 @@ def _train(cfg: Config, resume: Optional[str | Path], lock: Optional[RunLock]) -
     if not cfg.deterministic:  # the deterministic engines start no processes
         warm_up_children()  # --device cuda without CUDA fails here, before a run directory exists
     spec, action_space = probe(cfg)  # fails early, in the main process, on a bad env id or space
-    dist = distribution_for(action_space)
+    dist = distribution_for(action_space, cfg.action_squash)
     target = cfg.resolved_target(env_threshold(cfg.env_id))
 
     restored: dict[str, Any] = {}
@@ -240,6 +240,8 @@ def _train(cfg: Config, resume: Optional[str | Path], lock: Optional[RunLock]) -
 
         cfg = resolve_config(cfg)
 
+    if model.obs_norm is not None:  # a row for every process or thread that may write statistics
+        model.obs_norm.attach_writers(max(cfg.workers, cfg.max_agents, cfg.max_trainers))
     model.share_memory()
     optimizer.share_memory()
     if cfg.algo == "ga3c":  # GA3C's predictors and trainers run on the device; A3C workers stay on the CPU

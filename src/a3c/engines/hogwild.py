@@ -16,6 +16,7 @@ from a3c.engines.common import (
 from a3c.envs import rank_env_group
 from a3c.loss import loss_settings, rollout_loss
 from a3c.models import build_model
+from a3c.normalization import shared_stats_writer
 from a3c.optim import build_optimizer, scheduled_lr
 from a3c.rollout import RolloutCollector
 
@@ -25,11 +26,12 @@ def worker_main(rank, incarnation, cfg, global_model, optim_state, counters, que
         seed = child_seed(cfg.seed, rank, incarnation)
         prepare_child(seed)
         envs = rank_env_group(cfg, rank, incarnation)
-        dist = distribution_for(envs.action_space)
+        dist = distribution_for(envs.action_space, cfg.action_squash)
         local = build_model(cfg, envs.spec, dist)
         optimizer = build_optimizer(cfg, global_model.parameters())
         optimizer.adopt_state_tensors(optim_state)
-        collector = RolloutCollector(envs, local, dist, cfg.t_max)
+        # The global model's normalizer statistics: this worker's row, merged with the others'.
+        collector = RolloutCollector(envs, local, dist, cfg.t_max, observe=shared_stats_writer(global_model, rank))
         reporter = Reporter(queue, rank)
         settings = loss_settings(cfg)
         global_params = list(global_model.parameters())

@@ -33,6 +33,7 @@ from a3c.envs import EnvGroup, rank_env_group
 from a3c.errors import UserError
 from a3c.loss import loss_settings
 from a3c.models import build_model
+from a3c.normalization import shared_stats_writer
 from a3c.optim import scheduled_lr
 from a3c.rollout import Rollout, RolloutCollector
 from a3c.seeding import process_seed
@@ -107,11 +108,11 @@ class SerialA3CEngine:
         torch.manual_seed(process_seed(cfg.seed, 0, self.incarnation))
         for rank in range(cfg.workers):
             envs = rank_env_group(cfg, rank, self.incarnation)
-            dist = distribution_for(envs.action_space)
+            dist = distribution_for(envs.action_space, cfg.action_squash)
             local = build_model(cfg, envs.spec, dist)
-            self.workers.append(_Worker(envs, local, RolloutCollector(envs, local, dist, cfg.t_max),
-                                        Reporter(self.inbox, rank, every_s=0.0)))
-        self.dist = distribution_for(self.workers[0].envs.action_space)
+            collector = RolloutCollector(envs, local, dist, cfg.t_max, observe=shared_stats_writer(self.model, rank))
+            self.workers.append(_Worker(envs, local, collector, Reporter(self.inbox, rank, every_s=0.0)))
+        self.dist = distribution_for(self.workers[0].envs.action_space, cfg.action_squash)
         self.settings = loss_settings(cfg)
 
     def drain(self, timeout: float) -> list[dict]:

@@ -18,6 +18,7 @@ from a3c.envs.families import atari_game, env_threshold, make_raw
 from a3c.envs.group import AtariVectorGroup, EnvGroup, EpisodeStats, LearningSignal, StepResult
 from a3c.envs.spaces import ObsSpec, model_view
 from a3c.errors import UserError
+from a3c.normalization import ReturnScaler
 
 __all__ = [
     "AtariVectorGroup", "EnvGroup", "EpisodeStats", "ObsSpec", "StepResult", "env_threshold", "make_env",
@@ -80,7 +81,8 @@ def uses_ale_vector(cfg) -> bool:
 
 def make_env_group(cfg, n: int, seed: int | Sequence[int]) -> EnvGroup | AtariVectorGroup:
     """The n envs one worker or agent steps, seeded seed + i (or seed[i] for a list)."""
-    signal = LearningSignal(n, cfg.clip_rewards, cfg.episodic_life, cfg.reward_scale)
+    scaler = ReturnScaler(n, cfg.gamma) if cfg.normalize_reward else None
+    signal = LearningSignal(n, cfg.clip_rewards, cfg.episodic_life, cfg.reward_scale, scaler)
     if uses_ale_vector(cfg):
         game = atari_game(cfg.env_id)[0]  # type: ignore[index]
         spec = ObsSpec((cfg.frame_stack, cfg.screen_size, cfg.screen_size), np.uint8, 1.0 / 255)
@@ -92,7 +94,7 @@ def make_env_group(cfg, n: int, seed: int | Sequence[int]) -> EnvGroup | AtariVe
     def make_one() -> gym.Env:
         return spare.pop() if spare else make_env(cfg)
 
-    return EnvGroup(make_one, spec, n, seed, signal, cfg.fail_fast)
+    return EnvGroup(make_one, spec, n, seed, signal, cfg.fail_fast, cfg.action_squash)
 
 
 def rank_env_group(cfg, rank: int, incarnation: int) -> EnvGroup | AtariVectorGroup:

@@ -6,7 +6,8 @@ Two kinds behind one interface (reset() -> obs [N, ...]; step(actions) -> StepRe
 ale-py's C++ vector env. Both report each finished episode's real return and length,
 and hand learning a signal shaped by the config:
 
-- rewards clipped to [-1, 1] (clip_rewards) and multiplied by reward_scale;
+- rewards clipped to [-1, 1] (clip_rewards), divided by the running standard deviation
+  of the discounted return (normalize_reward) and multiplied by reward_scale;
 - a lost life ends the bootstrap (episodic_life): `terminated` is 1 for learning while
   the game, and the episode whose score is reported, goes on.
 """
@@ -20,7 +21,12 @@ from typing import Callable, Optional, Sequence
 import gymnasium as gym
 import numpy as np
 
+from a3c.distributions import to_env_actions
 from a3c.envs.spaces import ObsSpec
+
+
+class NonFiniteObservation(ValueError):
+    """An env handed over an observation or reward with NaN or inf."""
 
 
 @dataclass
@@ -50,8 +56,10 @@ def per_env_seeds(seed: int | Sequence[int], n: int) -> list[int]:
 class LearningSignal:
     """Turns the env's rewards and lives into what learning sees, and totals the real returns."""
 
-    def __init__(self, n: int, clip_rewards: bool, episodic_life: bool, reward_scale: float):
+    def __init__(self, n: int, clip_rewards: bool, episodic_life: bool, reward_scale: float,
+                 return_scaler: Optional[Callable[[np.ndarray, np.ndarray], np.ndarray]] = None):
         self.n, self.clip, self.episodic_life, self.scale = n, clip_rewards, episodic_life, reward_scale
+        self.return_scaler = return_scaler  # normalize_reward: a normalization.ReturnScaler
         self.returns = np.zeros(n, dtype=np.float64)
         self.lengths = np.zeros(n, dtype=np.int64)
         self.lives: Optional[np.ndarray] = None
@@ -82,6 +90,8 @@ class LearningSignal:
                 learn_terminated[lost] = 1.0
             self.lives = lives_after.copy()
         rewards = np.clip(raw_rewards, -1.0, 1.0) if self.clip else raw_rewards
+        if self.return_scaler is not None:
+            rewards = self.return_scaler(rewards, ended)
         rewards = rewards.astype(np.float32)
         if self.scale != 1.0:
             rewards *= self.scale
@@ -96,15 +106,16 @@ class EnvGroup:
     """
 
     def __init__(self, make_one: Callable[[], gym.Env], spec: ObsSpec, n: int, seed: int | Sequence[int],
-                 signal: LearningSignal, fail_fast: bool = False):
+                 signal: LearningSignal, fail_fast: bool = False, action_squash: str = "clip"):
         self.make_one, self.spec, self.n, self.signal, self.fail_fast = make_one, spec, n, signal, fail_fast
+        self.action_squash = action_squash
         self.seeds = per_env_seeds(seed, n)
         self.envs = [make_one() for _ in range(n)]
         self.obs_shape, self.obs_dtype = spec.shape, spec.torch_dtype
-        action_space = self.envs[0].action_space
-        self._low = self._high = None
-        if isinstance(action_space, gym.spaces.Box):
-            self._low, self._high = action_space.low, action_space.high
+        self._continuous = isinstance(self.envs[0].action_space, gym.spaces.Box)
+        # A float observation with NaN/inf would poison every update it enters: such a step counts
+        # as the env failing (rebuilt, logged, counted; fail_fast stops the run).
+        self._check_finite = np.issubdtype(spec.dtype, np.floating)
         self._obs = np.zeros((n, *spec.shape), dtype=spec.dtype)
         self._errors: list[str] = []
         self._rebuilds = 0
@@ -127,7 +138,9 @@ class EnvGroup:
 
     def _reset_one(self, i: int, seed: Optional[int] = None):
         try:
-            return self.envs[i].reset(seed=seed)
+            obs, info = self.envs[i].reset(seed=seed)
+            self._require_finite(obs, "reset")
+            return obs, info
         except Exception:
             if self.fail_fast:
                 raise
@@ -143,6 +156,10 @@ class EnvGroup:
             pass
         self.envs[i] = self.make_one()
 
+    def _require_finite(self, obs, where: str) -> None:
+        if self._check_finite and not np.isfinite(obs).all():
+            raise NonFiniteObservation(f"the env's {where}() returned an observation with NaN or inf: {obs!r}")
+
     def take_errors(self) -> list[str]:
         """Tracebacks of envs that raised (and were rebuilt) since the last call."""
         errors, self._errors = self._errors, []
@@ -155,14 +172,17 @@ class EnvGroup:
         lives = np.zeros(self.n, dtype=np.int64)
         final_obs: dict[int, np.ndarray] = {}
         broken: list[int] = []
+        if self._continuous:
+            actions = to_env_actions(actions, self.action_space, self.action_squash)
         for i, env in enumerate(self.envs):
             action = actions[i]
-            if self._low is not None:
-                action = np.clip(action, self._low, self._high)
-            elif isinstance(action, np.integer):
+            if isinstance(action, np.integer):
                 action = int(action)
             try:
                 obs, reward, term, trunc, info = env.step(action)
+                self._require_finite(obs, "step")
+                if not np.isfinite(reward):
+                    raise NonFiniteObservation(f"the env's step() returned a reward of {reward}")
             except Exception:
                 if self.fail_fast:
                     raise

@@ -36,12 +36,13 @@ class ObsSpec:
 
 
 def check_action_space(env_id: str, space: gym.Space) -> None:
+    # A Box of any shape works: the Gaussian head has one dimension per element.
     ok = (isinstance(space, gym.spaces.Discrete) and int(space.start) == 0) or (
-        isinstance(space, gym.spaces.Box) and len(space.shape) == 1)
+        isinstance(space, gym.spaces.Box) and len(space.shape) >= 1 and np.issubdtype(space.dtype, np.floating))
     if not ok:
         raise UserError(
             f"environment '{env_id}' has action space {space}, which is not supported. "
-            "Allowed: Discrete(n) (starting at 0), or a 1-D Box for continuous actions."
+            "Allowed: Discrete(n) (starting at 0), or a Box of floats (any shape) for continuous actions."
         )
 
 
