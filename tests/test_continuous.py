@@ -249,3 +249,15 @@ def test_tanh_on_unbounded_actions_exits_2(run_cli, tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "action_squash=tanh" in proc.stderr and "not finite" in proc.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_ga3c_trainers_keep_the_observation_statistics(tmp_path):
+    cfg = a3c.Config.for_env(
+        "Pendulum-v1", algo="ga3c", normalize_obs=True, workers=2, envs_per_worker=4, t_max=8, total_steps=20_000,
+        target_return="off", progress=False, tensorboard=False, run_dir=str(tmp_path / "run"))
+    result = a3c.train(cfg)
+    _, tensors, _ = load_checkpoint(tmp_path / "run")
+    count = tensors["obs_norm.count"].item()
+    # What the trainers trained on: whole segments, at most every step taken.
+    assert 0 < count <= result.env_steps and count % (8 * 4) == 0
+    assert tensors["obs_norm.var"].min().item() > 0

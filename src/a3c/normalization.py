@@ -79,12 +79,15 @@ class ObsNormalizer(nn.Module):
 
     def update(self, writer: int, obs: np.ndarray | torch.Tensor) -> None:
         """Merge a batch of observations [B, *shape] into writer's row (only that writer calls this)."""
+        self.merge(writer, batch_moments(obs.numpy() if isinstance(obs, torch.Tensor) else obs))
+
+    def merge(self, writer: int, moments: Moments) -> None:
+        """Merge moments computed elsewhere (a Ray runner's rollout) into writer's row."""
         if self.rows is None:
-            raise RuntimeError("ObsNormalizer.update before attach_writers")
-        obs = obs.numpy() if isinstance(obs, torch.Tensor) else obs
+            raise RuntimeError("ObsNormalizer.merge before attach_writers")
         row = self.rows[writer + 1].numpy()
         size = (row.shape[0] - 1) // 2
-        merged = merge_moments((row[0], row[1:1 + size], row[1 + size:]), batch_moments(obs))
+        merged = merge_moments((row[0], row[1:1 + size], row[1 + size:]), moments)
         row[:] = np.concatenate([[merged[0]], merged[1], merged[2]])  # one write of the whole row
 
     def totals(self) -> Moments:

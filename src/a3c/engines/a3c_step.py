@@ -41,8 +41,19 @@ def a3c_gradients(local: torch.nn.Module, collector: RolloutCollector, dist, set
 # array, no pickled modules). Receivers copy out of the vector and never keep a view of it:
 # an array that came through Ray's object store is read-only shared memory.
 
+# The weights a runner needs: the parameters, then the observation normalizer's mean and
+# variance where the model has one (they change as the driver merges the runners' statistics).
+
+def _weight_tensors(model: torch.nn.Module) -> list[torch.Tensor]:
+    tensors = [p.detach() for p in model.parameters()]
+    normalizer = getattr(model, "obs_norm", None)
+    if normalizer is not None:
+        tensors += [normalizer.mean, normalizer.var]
+    return tensors
+
+
 def params_to_vector(model: torch.nn.Module) -> np.ndarray:
-    return torch.nn.utils.parameters_to_vector([p.detach() for p in model.parameters()]).cpu().numpy()
+    return torch.nn.utils.parameters_to_vector(_weight_tensors(model)).cpu().numpy()
 
 
 def grads_to_vector(model: torch.nn.Module) -> np.ndarray:
@@ -53,7 +64,11 @@ def grads_to_vector(model: torch.nn.Module) -> np.ndarray:
 @torch.no_grad()
 def vector_to_params(vector: np.ndarray, model: torch.nn.Module) -> None:
     flat = torch.from_numpy(np.asarray(vector, dtype=np.float32).copy())
-    torch.nn.utils.vector_to_parameters(flat.to(next(model.parameters()).device), list(model.parameters()))
+    offset = 0
+    for tensor in _weight_tensors(model):  # copied in place: detached views share the parameters' memory
+        n = tensor.numel()
+        tensor.copy_(flat[offset:offset + n].view_as(tensor))
+        offset += n
 
 
 def vector_to_grads(vector: np.ndarray, model: torch.nn.Module) -> None:

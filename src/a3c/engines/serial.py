@@ -186,7 +186,7 @@ class SerialGA3CEngine:
             self.agents.append(_Agent(envs, envs.reset(), np.ones(envs.n, dtype=np.float32),
                                       Reporter(self.inbox, rank, every_s=0.0)))
         first = self.agents[0].envs
-        self.dist = self.trainer.dist = distribution_for(first.action_space)
+        self.dist = self.trainer.dist = distribution_for(first.action_space, cfg.action_squash)
         self.obs_shape, self.obs_dtype = first.obs_shape, first.obs_dtype
         self.local = copy.deepcopy(self.model)  # the trainer's private parameters
 

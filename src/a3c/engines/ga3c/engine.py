@@ -48,7 +48,7 @@ class GA3CEngine:
         self.cfg, self.counters, self.ctx = cfg, counters, ctx
         self.device = next(model.parameters()).device  # training.py put the model where it should run
         spec, action_space = probe(cfg)
-        self.dist = distribution_for(action_space)
+        self.dist = distribution_for(action_space, cfg.action_squash)
         obs_shape, obs_dtype = spec.shape, spec.torch_dtype  # uint8 frames stay uint8 in shared memory
 
         fixed = not cfg.dynamic_adjust

@@ -32,9 +32,12 @@ class SharedModel:
 
     @torch.no_grad()
     def copy_to(self, local: ActorCritic) -> int:
-        """Load the current parameters into a trainer's private copy; returns their version."""
+        """Load the current parameters (and buffers: normalizer statistics) into a trainer's private
+        copy; returns their version."""
         with self.lock:
             for dst, src in zip(local.parameters(), self._params):
+                dst.copy_(src)
+            for dst, src in zip(local.buffers(), self.model.buffers()):
                 dst.copy_(src)
             return self.version
 

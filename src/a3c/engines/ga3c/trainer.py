@@ -74,6 +74,11 @@ class Trainer(threading.Thread):
 
     def train(self, local, batch: Rollout, versions: torch.Tensor) -> None:
         """One update from batch ([T, k*E] segments side by side); versions [k, T] are the acting policies."""
+        normalizer = self.shared.model.obs_norm
+        if normalizer is not None:  # the trainers see every agent's data: they keep the statistics
+            normalizer.update(self.index, batch.obs[: batch.t_max].flatten(0, 1))
+            with self.shared.lock:
+                normalizer.publish()
         batch = Rollout(**{name: to_device(t, self.device) for name, t in batch.tensors().items()})
         version = self.shared.copy_to(local)
         terms = rollout_loss(local, self.dist, batch, **self.settings)

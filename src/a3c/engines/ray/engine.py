@@ -225,6 +225,9 @@ class RayA3CEngine(_RayEngine):
             self._dispatch(rank)
             return
         vector_to_grads(result["grads"], self.model)
+        if self.model.obs_norm is not None and result.get("obs_moments") is not None:
+            self.model.obs_norm.merge(rank, result["obs_moments"])  # a row per runner, as per local worker
+            self.model.obs_norm.publish()
         env_steps = self.counters.add(env_steps=result["env_steps"], updates=1, episodes=len(result["returns"]))
         self.optimizer.set_lr(scheduled_lr(self.cfg, env_steps))
         self.optimizer.step()
@@ -258,7 +261,7 @@ class RayGA3CEngine(_RayEngine):
         self.device = next(model.parameters()).device
         self.shared = SharedModel(model, optimizer)
         self.stats = Stats()
-        dist = distribution_for(probe(cfg)[1])
+        dist = distribution_for(probe(cfg)[1], cfg.action_squash)
         # The GA3C trainer's own update, called in the driver's loop: no thread is started.
         self.trainer = Trainer(0, cfg, None, self.shared, dist, counters, self.stats, self.device,
                                on_crash=lambda message: None)

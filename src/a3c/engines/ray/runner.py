@@ -24,6 +24,7 @@ from a3c.engines.a3c_step import a3c_gradients, grads_to_vector, vector_to_param
 from a3c.envs import rank_env_group
 from a3c.loss import loss_settings
 from a3c.models import build_model
+from a3c.normalization import batch_moments
 from a3c.rollout import RolloutCollector
 from a3c.seeding import process_seed
 
@@ -48,9 +49,12 @@ class EnvRunner:
         torch.manual_seed(seed)
         self.rank = rank
         self.envs = rank_env_group(cfg, rank, incarnation)
-        self.dist = distribution_for(self.envs.action_space)
+        self.dist = distribution_for(self.envs.action_space, cfg.action_squash)
         self.local = build_model(cfg, self.envs.spec, self.dist)
-        self.collector = RolloutCollector(self.envs, self.local, self.dist, cfg.t_max)
+        # With normalize_obs the driver keeps the statistics: each A3C step sends its rollout's moments.
+        self.moments = None
+        observe = self._observe if self.local.obs_norm is not None else None
+        self.collector = RolloutCollector(self.envs, self.local, self.dist, cfg.t_max, observe=observe)
         self.settings = loss_settings(cfg)
         return self.where()
 
@@ -59,11 +63,14 @@ class EnvRunner:
             vector_to_params(weights, self.local)
             self.version = version
 
+    def _observe(self, obs) -> None:
+        self.moments = batch_moments(obs.numpy())
+
     def a3c_step(self, version: int, weights: Optional[np.ndarray]) -> dict:
         self._refresh(version, weights)
         step = a3c_gradients(self.local, self.collector, self.dist, self.settings, self.cfg.max_grad_norm)
         return dict(
-            version=self.version, grads=grads_to_vector(self.local), env_steps=step.env_steps,
+            version=self.version, grads=grads_to_vector(self.local), env_steps=step.env_steps, obs_moments=self.moments,
             returns=[ep.ret for ep in step.finished], lengths=[ep.length for ep in step.finished],
             sums=dict(policy_loss=step.policy_loss, value_loss=step.value_loss, entropy=step.entropy,
                       grad_norm=step.grad_norm),
