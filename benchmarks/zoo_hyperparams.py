@@ -15,6 +15,17 @@ ZOO: dict[str, dict[str, dict[str, Any]]] = {
     "a2c": {
         "CartPole-v1": dict(n_envs=8, n_timesteps=5e5, ent_coef=0.0),
         "Acrobot-v1": dict(normalize=True, n_envs=16, n_timesteps=5e5, ent_coef=0.0),
+        # Continuous control ("# Almost tuned" / "# Tuned" in the zoo): gSDE exploration, RMSProp.
+        "Pendulum-v1": dict(normalize=True, n_envs=8, n_timesteps=1e6, ent_coef=0.0, max_grad_norm=0.5, n_steps=8,
+                            gae_lambda=0.9, vf_coef=0.4, gamma=0.9, use_rms_prop=True, normalize_advantage=False,
+                            learning_rate="lin_7e-4", use_sde=True,
+                            policy_kwargs=dict(log_std_init=-2, ortho_init=False)),
+        "LunarLanderContinuous-v3": dict(normalize=True, n_envs=4, n_timesteps=5e6, ent_coef=0.0, max_grad_norm=0.5,
+                                         n_steps=8, gae_lambda=0.9, vf_coef=0.4, gamma=0.99, use_rms_prop=True,
+                                         normalize_advantage=False, learning_rate="lin_7e-4", use_sde=True,
+                                         policy_kwargs=dict(log_std_init=-2, ortho_init=False)),
+        # The zoo's HalfCheetah-v4 entry (mujoco-defaults: VecNormalize, SB3's A2C defaults); v5 is the same task.
+        "HalfCheetah-v5": dict(normalize=True, n_timesteps=1e6),
     },
     "ppo": {
         "CartPole-v1": dict(n_envs=8, n_timesteps=1e5, n_steps=32, batch_size=256, gae_lambda=0.8,
@@ -22,6 +33,15 @@ ZOO: dict[str, dict[str, dict[str, Any]]] = {
                             clip_range="lin_0.2"),
         "Acrobot-v1": dict(normalize=True, n_envs=16, n_timesteps=1e6, n_steps=256, gae_lambda=0.94,
                            gamma=0.99, n_epochs=4, ent_coef=0.0),
+        "Pendulum-v1": dict(n_envs=4, n_timesteps=1e5, n_steps=1024, gae_lambda=0.95, gamma=0.9, n_epochs=10,
+                            ent_coef=0.0, learning_rate=1e-3, clip_range=0.2, use_sde=True, sde_sample_freq=4),
+        "LunarLanderContinuous-v3": dict(n_envs=16, n_timesteps=1e6, n_steps=1024, batch_size=64, gae_lambda=0.98,
+                                         gamma=0.999, n_epochs=4, ent_coef=0.01),
+        "HalfCheetah-v5": dict(normalize=True, n_envs=1, n_timesteps=1e6, batch_size=64, n_steps=512, gamma=0.98,
+                               learning_rate=2.0633e-05, ent_coef=0.000401762, clip_range=0.1, n_epochs=20,
+                               gae_lambda=0.92, max_grad_norm=0.8, vf_coef=0.58096,
+                               policy_kwargs=dict(log_std_init=-2, ortho_init=False, activation_fn="relu",
+                                                  net_arch=dict(pi=[256, 256], vf=[256, 256]))),
     },
 }
 
@@ -43,4 +63,11 @@ def sb3_settings(algo: str, env_id: str) -> tuple[dict[str, Any], dict[str, Any]
     run = {k: params.pop(k) for k in ("n_envs", "n_timesteps")}
     run["normalize"] = params.pop("normalize", False)
     kwargs = {k: _schedule(v) if k in ("learning_rate", "clip_range") else v for k, v in params.items()}
+    if "policy_kwargs" in kwargs:  # the zoo writes nn.ReLU; kept here as a name so this file imports no torch
+        policy_kwargs = dict(kwargs["policy_kwargs"])
+        if policy_kwargs.get("activation_fn") == "relu":
+            import torch.nn as nn
+
+            policy_kwargs["activation_fn"] = nn.ReLU
+        kwargs["policy_kwargs"] = policy_kwargs
     return run, kwargs, source
