@@ -124,9 +124,22 @@ def make_raw(env_id: str, env_kwargs: Optional[dict] = None, **make_kwargs: Any)
     try:
         return gym.make(env_id, **kwargs)
     except gym.error.DependencyNotInstalled as exc:
-        raise UserError(f"environment '{env_id}' needs a missing dependency: {exc}") from None
+        extra = _gymnasium_extra(env_id)
+        how = (f" Install it with: pip install 'a3c[{extra}]' (or pip install -e '.[{extra}]' in a checkout)."
+               if extra else "")
+        raise UserError(f"environment '{env_id}' needs a missing dependency: {exc}.{how}") from None
     except TypeError as exc:
         raise UserError(f"environment '{env_id}' does not accept the arguments {kwargs}: {exc}") from None
+
+
+# Gymnasium's env families whose dependencies are our extras: entry-point package -> extra.
+GYMNASIUM_EXTRAS = {"gymnasium.envs.mujoco": "mujoco", "gymnasium.envs.box2d": "box2d"}
+
+
+def _gymnasium_extra(env_id: str) -> Optional[str]:
+    entry = gym.spec(env_id).entry_point
+    entry = entry if isinstance(entry, str) else getattr(entry, "__module__", "")
+    return next((extra for package, extra in GYMNASIUM_EXTRAS.items() if entry.startswith(package)), None)
 
 
 def env_threshold(env_id: str) -> Optional[float]:
