@@ -296,6 +296,27 @@ PRESETS: dict[str, dict[str, Any]] = {
         hidden_sizes=(64, 64),
         total_steps=2_000_000,
     ),
+    # MuJoCo: rewards of ~-1..+10 per step over 1000-step episodes, observations of mixed scale.
+    # Tuned on 2 cores (machine loaded), mean return of the last 100 episodes at 400k steps,
+    # seed 0: log_std_init -1 650, log_std_init 0 394, 256x256 ReLU -134. A smaller initial
+    # spread keeps the early random torques from drowning the gradient.
+    "HalfCheetah-v5": dict(
+        envs_per_worker=4,
+        t_max=16,
+        gamma=0.99,
+        advantage="gae",
+        gae_lambda=0.95,
+        optimizer="adam",
+        lr=3e-4,
+        normalize_obs=True,
+        normalize_reward=True,
+        normalize_advantage=True,
+        entropy_coef=0.0,
+        max_grad_norm=0.5,
+        log_std_init=-1.0,
+        hidden_sizes=(64, 64),
+        total_steps=10_000_000,
+    ),
     # CartPole without velocities: only a recurrent policy can infer them (see toy_envs.py).
     "a3c/MaskedCartPole-v1": dict(
         recurrent=True,
