@@ -15,6 +15,7 @@ import threading
 import time
 from multiprocessing import forkserver, resource_tracker
 
+import numpy as np
 import psutil
 import pytest
 import torch
@@ -81,7 +82,7 @@ class FakeAgents:
         finals = {env: torch.tensor(row).numpy() for env, row in (final_obs or {}).items()}
 
         def ask():
-            posted["reply"] = self.links[rank].predict(obs, finals)
+            posted["reply"] = self.links[rank].predict(obs, np.zeros(ENVS, dtype=np.float32), finals)
 
         posted["thread"] = threading.Thread(target=ask, daemon=True)
         posted["thread"].start()
@@ -449,7 +450,8 @@ def test_device_cuda_without_cuda_exits_2_naming_the_allowed_values(tmp_path, ca
 
 
 @pytest.mark.parametrize("args, fragments", [
-    (["--set", "recurrent=true"], ["recurrent=true is not supported with algo ga3c", "Allowed:", "--algo a3c"]),
+    (["--backend", "ray", "--set", "recurrent=true"], ["recurrent=true is not supported with algo ga3c on the Ray",
+                                                       "Allowed:", "--backend local"]),
     # refused by the engine factory too, after the Config was accepted
     (["--backend", "ray", "--set", "deterministic=true"], ["deterministic=true runs in one process",
                                                            "Allowed: --backend local"]),
