@@ -169,6 +169,35 @@ def test_the_trainer_replays_the_acting_policy_from_each_segments_initial_state(
     assert mid_episode >= 3, "no segment began mid-episode: h0/c0 were never tested"
 
 
+def test_the_serial_engine_records_the_states_its_agents_acted_with():
+    """deterministic=true: the same check on the serial GA3C engine's segments, before any update."""
+    from a3c.engines.serial import SerialGA3CEngine
+    from a3c.models import build_model
+    from a3c.optim import build_optimizer
+
+    cfg = a3c.Config.for_env("a3c/MaskedCartPole-v1", algo="ga3c", deterministic=True, workers=2,
+                             envs_per_worker=3, t_max=5, lstm_size=8, hidden_sizes=(16,), seed=0,
+                             env_kwargs={"max_episode_steps": 12})
+    envs = rank_env_group(cfg, 0, 0)
+    model = build_model(cfg, envs.spec, Categorical(2))
+    envs.close()
+    engine = SerialGA3CEngine(cfg, model, build_optimizer(cfg, model.parameters()), _Counters())
+    engine.start()
+    try:
+        for _ in range(4):
+            engine._act()  # rounds of acting only: the weights the segments were acted with stay
+    finally:
+        engine.close()
+    mid_episode = 0
+    for seg, _ in engine.pending:
+        with torch.no_grad():
+            params, _ = model.forward_sequence(seg.obs, seg.initial_state(), seg.starts)
+        torch.testing.assert_close(Categorical(2).log_prob(params[:5], seg.actions), seg.behaviour_log_probs,
+                                   atol=1e-5, rtol=1e-5)
+        mid_episode += int((seg.starts[0] == 0).sum())
+    assert mid_episode >= 3
+
+
 # ----- learning through a3c.train -----
 
 def _config(tmp_path, name: str, env_id: str, **settings) -> a3c.Config:
