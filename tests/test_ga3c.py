@@ -391,7 +391,9 @@ def test_a_run_stops_every_child_and_logs_the_ga3c_columns(tmp_path):
     assert any(r["policy_lag"] for r in working)
 
 
-def test_a_killed_agent_is_restarted_and_the_run_finishes(tmp_path, capsys):
+# Recurrent: the replacement starts from zero state in its row, whatever its predecessor left there.
+@pytest.mark.parametrize("policy", [[], ["--set", "recurrent=true"]], ids=["feed-forward", "recurrent"])
+def test_a_killed_agent_is_restarted_and_the_run_finishes(tmp_path, capsys, policy):
     from a3c.cli import main
 
     run_dir = tmp_path / "run"
@@ -417,7 +419,7 @@ def test_a_killed_agent_is_restarted_and_the_run_finishes(tmp_path, capsys):
     code = main(["train", "CartPole-v1", "--algo", "ga3c", "--workers", "2", "--total-steps", "150000",
                  "--time-limit", "10", "--target-return", "1000", "--run-dir", str(run_dir),
                  "--set", "progress=false", "--set", "tensorboard=false", "--set", "dynamic_adjust=false",
-                 "--set", "log_interval_s=0.5"])
+                 "--set", "log_interval_s=0.5", *policy])
     killer.join(1.0)
     out, err = capsys.readouterr()
     assert code == 0, err
