@@ -242,7 +242,8 @@ def test_a_resumed_recurrent_ga3c_run_acts_with_what_it_learned(tmp_path):
     first = a3c.train(_config(tmp_path, "run", "a3c/MaskedCartPole-v1", target_return=150.0, time_limit=90))
     assert first.stop_reason == "target_reached", first
     run = tmp_path / "run"
-    resumed = a3c.train(_config(tmp_path, "run", "a3c/MaskedCartPole-v1", target_return=250.0, time_limit=90), resume=run)
+    resumed = a3c.train(_config(tmp_path, "run", "a3c/MaskedCartPole-v1", target_return=250.0, time_limit=90),
+                        resume=run)
     assert resumed.env_steps > first.env_steps and resumed.stop_reason == "target_reached", resumed
     with open(run / "episodes.csv") as f:
         after = [int(row["length"]) for row in csv.DictReader(f) if int(row["env_steps"]) > first.env_steps]

@@ -233,5 +233,5 @@ def recurrent_inputs(mail: Mailboxes, requests: list[Request], ranks: torch.Tens
     for stored in (mail.h, mail.c):
         rows = [stored.index_select(0, ranks).flatten(0, 1) * keep]
         rows += [stored[r.line.rank, mail.final_envs[r.line.rank, : r.n_final]] for r in requests if r.n_final]
-        parts.append(torch.cat(rows) if len(rows) > 1 else rows[0])
+        parts.append(torch.cat(rows))
     return parts[0], parts[1]
