@@ -247,6 +247,7 @@ def test_a_resumed_recurrent_ga3c_run_acts_with_what_it_learned(tmp_path):
     assert resumed.env_steps > first.env_steps and resumed.stop_reason == "target_reached", resumed
     with open(run / "episodes.csv") as f:
         after = [int(row["length"]) for row in csv.DictReader(f) if int(row["env_steps"]) > first.env_steps]
-    # A fresh policy's episodes last ~20 steps; the first to end after a resume are the shortest of a good one.
-    assert np.median(after[:100]) >= 50, after[:100]
+    # The first 100 episodes to end are the shortest of the batch. Measured: median 17 steps for a fresh
+    # policy, 79.5 for the resumed one (trained to 150).
+    assert np.median(after[:100]) >= 40, after[:100]
     assert "resumed" in (run / "events.log").read_text()
