@@ -215,7 +215,9 @@ def test_recurrent_ga3c_learns_a_cue_that_only_memory_holds(tmp_path, vtrace):
     # 5-step episodes in 8-step segments: about half the cues are seen in one segment, their query in the next.
     result = a3c.train(_config(tmp_path, "lstm", "memory_envs:CueRecall", recurrent=True, vtrace=vtrace,
                                total_steps=400_000, time_limit=45, **MEMORY))
-    assert result.mean_return_100 >= 0.9, result
+    # Solved: the 100-episode mean reached 0.9. The final mean_return_100 also counts the episodes
+    # the agents finished while the run shut down, and may sit a little lower.
+    assert result.stop_reason == "target_reached" and result.best_mean_return_100 >= 0.9, result
     assert multiprocessing.active_children() == []
 
 
