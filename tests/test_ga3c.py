@@ -15,6 +15,7 @@ import threading
 import time
 from multiprocessing import forkserver, resource_tracker
 
+import numpy as np
 import psutil
 import pytest
 import torch
@@ -81,7 +82,7 @@ class FakeAgents:
         finals = {env: torch.tensor(row).numpy() for env, row in (final_obs or {}).items()}
 
         def ask():
-            posted["reply"] = self.links[rank].predict(obs, finals)
+            posted["reply"] = self.links[rank].predict(obs, np.zeros(ENVS, dtype=np.float32), finals)
 
         posted["thread"] = threading.Thread(target=ask, daemon=True)
         posted["thread"].start()
@@ -390,7 +391,9 @@ def test_a_run_stops_every_child_and_logs_the_ga3c_columns(tmp_path):
     assert any(r["policy_lag"] for r in working)
 
 
-def test_a_killed_agent_is_restarted_and_the_run_finishes(tmp_path, capsys):
+# Recurrent: the replacement starts from zero state in its row, whatever its predecessor left there.
+@pytest.mark.parametrize("policy", [[], ["--set", "recurrent=true"]], ids=["feed-forward", "recurrent"])
+def test_a_killed_agent_is_restarted_and_the_run_finishes(tmp_path, capsys, policy):
     from a3c.cli import main
 
     run_dir = tmp_path / "run"
@@ -416,7 +419,7 @@ def test_a_killed_agent_is_restarted_and_the_run_finishes(tmp_path, capsys):
     code = main(["train", "CartPole-v1", "--algo", "ga3c", "--workers", "2", "--total-steps", "150000",
                  "--time-limit", "10", "--target-return", "1000", "--run-dir", str(run_dir),
                  "--set", "progress=false", "--set", "tensorboard=false", "--set", "dynamic_adjust=false",
-                 "--set", "log_interval_s=0.5"])
+                 "--set", "log_interval_s=0.5", *policy])
     killer.join(1.0)
     out, err = capsys.readouterr()
     assert code == 0, err
@@ -449,7 +452,8 @@ def test_device_cuda_without_cuda_exits_2_naming_the_allowed_values(tmp_path, ca
 
 
 @pytest.mark.parametrize("args, fragments", [
-    (["--set", "recurrent=true"], ["recurrent=true is not supported with algo ga3c", "Allowed:", "--algo a3c"]),
+    (["--backend", "ray", "--set", "recurrent=true"], ["recurrent=true is not supported with algo ga3c on the Ray",
+                                                       "Allowed:", "--backend local"]),
     # refused by the engine factory too, after the Config was accepted
     (["--backend", "ray", "--set", "deterministic=true"], ["deterministic=true runs in one process",
                                                            "Allowed: --backend local"]),

@@ -74,6 +74,7 @@ def final_weights(run_dir):
     ("a3c", {"recurrent": True}),
     # 3 agents, batches of 2: a segment waits for the next round, so a batch trains with policy lag.
     ("ga3c", {"workers": 3, "train_batch": 2}),
+    ("ga3c", {"workers": 3, "train_batch": 2, "recurrent": True}),
 ])
 def test_the_same_seed_gives_the_same_metrics_and_weights(algo, extra, tmp_path):
     results = [a3c.train(deterministic_config(tmp_path / f"run{i}", algo=algo, **extra)) for i in (1, 2)]

@@ -30,9 +30,8 @@ from a3c.distributions import distribution_for
 from a3c.engines.a3c_step import a3c_gradients
 from a3c.engines.common import Reporter, SharedCounters
 from a3c.envs import EnvGroup, rank_env_group
-from a3c.errors import UserError
 from a3c.loss import loss_settings
-from a3c.models import build_model
+from a3c.models import State, build_model
 from a3c.normalization import shared_stats_writer
 from a3c.optim import scheduled_lr
 from a3c.rollout import Rollout, RolloutCollector
@@ -145,6 +144,14 @@ class _Agent:
     obs: np.ndarray  # [E, *obs_shape] the observations awaiting actions
     starts: np.ndarray  # [E] 1.0 where obs begins an episode
     reporter: Reporter
+    state: State = None  # (h, c) [E, H] after the latest obs, not yet reset where obs starts an episode
+
+    def state_in(self) -> State:
+        """The state obs goes in with: zero where it starts an episode."""
+        if self.state is None:
+            return None
+        keep = torch.as_tensor(1.0 - self.starts).unsqueeze(-1)
+        return self.state[0] * keep, self.state[1] * keep
 
 
 class SerialGA3CEngine:
@@ -153,9 +160,6 @@ class SerialGA3CEngine:
     columns: tuple[str, ...] = ("policy_lag", "importance_ratio")
 
     def __init__(self, cfg, model, optimizer, counters: SharedCounters, ctx=None):
-        if cfg.recurrent:
-            raise UserError("recurrent=true is not supported with algo ga3c yet. Allowed: --algo a3c with "
-                            "recurrent=true, or --algo ga3c with recurrent=false.")
         from a3c.engines.ga3c.shared_model import SharedModel
         from a3c.engines.ga3c.stats import Stats
         from a3c.engines.ga3c.trainer import Trainer
@@ -184,7 +188,7 @@ class SerialGA3CEngine:
         for rank in range(cfg.workers):
             envs = rank_env_group(cfg, rank, self.incarnation)
             self.agents.append(_Agent(envs, envs.reset(), np.ones(envs.n, dtype=np.float32),
-                                      Reporter(self.inbox, rank, every_s=0.0)))
+                                      Reporter(self.inbox, rank, every_s=0.0), self.model.initial_state(envs.n)))
         first = self.agents[0].envs
         self.dist = self.trainer.dist = distribution_for(first.action_space, cfg.action_squash)
         self.obs_shape, self.obs_dtype = first.obs_shape, first.obs_dtype
@@ -207,12 +211,19 @@ class SerialGA3CEngine:
     def _act(self) -> None:
         """Every agent fills one t_max-step segment; each step is one forward pass for all of them."""
         cfg, dist, agents, E = self.cfg, self.dist, self.agents, self.cfg.envs_per_worker
-        segments = [Rollout.allocate(cfg.t_max, E, self.obs_shape, self.obs_dtype, dist) for _ in agents]
+        lstm_size = self.model.lstm_size if self.model.recurrent else 0
+        segments = [Rollout.allocate(cfg.t_max, E, self.obs_shape, self.obs_dtype, dist, lstm_size) for _ in agents]
         versions = torch.full((cfg.t_max,), self.shared.version, dtype=torch.int64)
         finished = [0] * len(agents)
         for t in range(cfg.t_max):
             obs = torch.as_tensor(np.concatenate([a.obs for a in agents]))  # [A*E, *obs_shape]
-            params, _, _ = self.shared.predict(obs.to(self.device))
+            state = _joined([a.state_in() for a in agents])
+            if t == 0 and state is not None:  # each segment starts from the state its obs[0] goes in with
+                for i, seg in enumerate(segments):
+                    seg.h0.copy_(state[0][i * E:(i + 1) * E])
+                    seg.c0.copy_(state[1][i * E:(i + 1) * E])
+            params, _, state, _ = self.shared.predict(obs.to(self.device), _to(state, self.device))
+            state = _to(state, torch.device("cpu"))
             actions = dist.sample(params)
             log_probs = dist.log_prob(params, actions).cpu()
             actions = actions.cpu()
@@ -228,6 +239,8 @@ class SerialGA3CEngine:
                 seg.terminated[t] = torch.from_numpy(step.terminated)
                 seg.truncated[t] = torch.from_numpy(step.truncated)
                 agent.obs, agent.starts = step.obs, np.maximum(step.terminated, step.truncated)
+                if state is not None:  # reset where the next obs starts an episode, by state_in()
+                    agent.state = (state[0][i * E:(i + 1) * E], state[1][i * E:(i + 1) * E])
                 agent.reporter.episodes(step.episodes)
                 finished[i] += len(step.episodes)
                 steps.append(step)
@@ -235,7 +248,9 @@ class SerialGA3CEngine:
             cut = [(i, env) for i, step in enumerate(steps) for env in sorted(step.final_obs)]
             if cut:
                 final = torch.as_tensor(np.stack([steps[i].final_obs[env] for i, env in cut]))
-                _, values, _ = self.shared.predict(final.to(self.device))
+                rows = [i * E + env for i, env in cut]  # each goes in with the state of the episode it ends
+                ended = None if state is None else (state[0][rows], state[1][rows])
+                _, values, _, _ = self.shared.predict(final.to(self.device), _to(ended, self.device))
                 for (i, env), value in zip(cut, values.cpu()):
                     segments[i].truncation_values[t, env] = value
         for i, (agent, seg) in enumerate(zip(agents, segments)):
@@ -265,3 +280,14 @@ class SerialGA3CEngine:
         messages = list(self.inbox) + ([losses] if losses is not None else [])
         self.inbox.clear()
         return messages
+
+
+def _joined(states: list[State]) -> State:
+    """Per-agent states [E, H] side by side: [A*E, H] (None for a feed-forward model)."""
+    if states[0] is None:
+        return None
+    return torch.cat([h for h, _ in states]), torch.cat([c for _, c in states])
+
+
+def _to(state: State, device: torch.device) -> State:
+    return None if state is None else (state[0].to(device), state[1].to(device))

@@ -7,6 +7,10 @@ and publishes the slot index down the same pipe. A step's reply also carries V(f
 for episodes the step cut by a time limit, so truncation bootstraps exactly as in
 rollout.RolloutCollector.
 
+A recurrent policy's state stays in the mailbox, where the predictor keeps it: the agent
+only flags where episodes start and, once per segment, copies the state the segment's
+first observation goes in with into the segment's h0/c0, which the trainer starts from.
+
 An agent holds no lock another process needs, so SIGKILL at any instant costs at most
 its unfinished segment: the learner reclaims its slots and the supervisor restarts it.
 """
@@ -41,12 +45,15 @@ class PredictorLink:
     def __init__(self, box: dict[str, np.ndarray], request, reply, running: Callable[[], bool]):
         self.box, self.request, self.reply, self.running = box, request, reply, running
 
-    def predict(self, obs: np.ndarray, final_obs: dict[int, np.ndarray]) -> Optional[Reply]:
-        """Actions for obs [E, *obs_shape] and values for the final observations; None if told to stop."""
+    def predict(self, obs: np.ndarray, starts: np.ndarray, final_obs: dict[int, np.ndarray]) -> Optional[Reply]:
+        """Actions for obs [E, *obs_shape] (starts [E]: 1.0 where obs begins an episode) and values for
+        the final observations; None if told to stop."""
         box = self.box
         box["obs"][:] = obs
+        box["starts"][:] = starts
         for row, env in enumerate(sorted(final_obs)):
             box["final_obs"][row] = final_obs[env]
+            box["final_envs"][row] = env
         box["waiting"][...] = 1
         # The note is the number of final-obs rows; the data itself is already in shared memory.
         self.request.send_bytes(len(final_obs).to_bytes(4, "little"))
@@ -56,6 +63,12 @@ class PredictorLink:
         box["waiting"][...] = 0
         return Reply(box["actions"].copy(), box["log_probs"].copy(), int(box["version"]),
                      box["final_values"][: len(final_obs)].copy())
+
+    def initial_state(self, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of the state the observations about to be posted go in with ([E, H] each; H = 0 for
+        a feed-forward policy), zero where they start an episode: a segment's h0/c0 when they are its obs[0]."""
+        keep = (1.0 - starts)[:, None]
+        return self.box["h"] * keep, self.box["c"] * keep
 
     def take_slot(self) -> Optional[int]:
         """The free slot the learner handed over, waiting for one if none is there yet (every
@@ -104,13 +117,15 @@ def agent_main(rank: int, incarnation: int, cfg, mail: Mailboxes, pool: SegmentP
 def run_agent(envs: EnvGroup, link: PredictorLink, pool: SegmentPool, box, running, reporter: Reporter,
               counters, t_max: int) -> None:
     obs = envs.reset()
-    starts = np.ones(envs.n, dtype=np.float32)
-    reply = link.predict(obs, {})
+    starts = np.ones(envs.n, dtype=np.float32)  # a (re)started agent begins every episode afresh
+    h0, c0 = link.initial_state(starts)
+    reply = link.predict(obs, starts, {})
     while reply is not None:
         slot = link.take_slot()
         if slot is None:
             break
-        seg = pool.numpy_slot(slot)  # views: obs [T+1, E, ...], rewards [T, E], versions [T], ...
+        seg = pool.numpy_slot(slot)  # views: obs [T+1, E, ...], rewards [T, E], versions [T], h0 [E, H], ...
+        seg["h0"][:], seg["c0"][:] = h0, c0
         episodes = 0
         for t in range(t_max):
             seg["obs"][t] = obs
@@ -122,15 +137,18 @@ def run_agent(envs: EnvGroup, link: PredictorLink, pool: SegmentPool, box, runni
             seg["rewards"][t] = step.rewards
             seg["terminated"][t] = step.terminated
             seg["truncated"][t] = step.truncated
+            obs, starts = step.obs, np.maximum(step.terminated, step.truncated)
+            if t == t_max - 1:
+                # The action for the next segment's obs[0] is asked for now: its initial state is this one.
+                h0, c0 = link.initial_state(starts)
             # One round trip: actions for s_{t+1} and V(final obs) of the envs step t truncated.
-            reply = link.predict(step.obs, step.final_obs)
+            reply = link.predict(obs, starts, step.final_obs)
             if reply is None:
                 break
             seg["truncation_values"][t] = 0.0
             if step.final_obs:
                 # A time limit is not the end of the task: the cut-off state is valued and bootstraps.
                 seg["truncation_values"][t, sorted(step.final_obs)] = reply.final_values
-            obs, starts = step.obs, np.maximum(step.terminated, step.truncated)
             episodes += len(step.episodes)
             reporter.episodes(step.episodes)
         if reply is None:  # told to stop mid-segment: the partial segment is dropped, the learner reclaims the slot

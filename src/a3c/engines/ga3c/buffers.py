@@ -12,8 +12,12 @@ multiprocessing.Queue.get leaves that lock taken for good, and every other agent
 it forever). Which slot belongs to whom is known only to the learner, which hands a free
 slot to an agent through its mailbox and takes it back when the agent publishes it or dies.
 
+A recurrent policy's state lives beside the mailbox too, one (h, c) per env: the predictor
+reads it for the batched forward pass and writes the new state back, so an agent's hot
+loop never touches the network and the learner never keeps per-agent state of its own.
+
 A = agent capacity (the most agents that can ever run), E = envs per agent,
-T = t_max, S = segment slots.
+T = t_max, S = segment slots, H = lstm_size (0 for a feed-forward policy).
 """
 
 from __future__ import annotations
@@ -36,7 +40,9 @@ class Mailboxes:
     """One row per agent: its request to the predictors and their reply."""
 
     obs: torch.Tensor  # [A, E, *obs_shape] observations that need actions
+    starts: torch.Tensor  # [A, E] 1.0 where obs begins an episode: the predictor resets that env's state
     final_obs: torch.Tensor  # [A, E, *obs_shape] first n rows: last obs of episodes cut by a time limit
+    final_envs: torch.Tensor  # [A, E] int64 first n rows: the env each final obs belongs to (whose state values it)
     actions: torch.Tensor  # [A, E, *action_shape] reply: sampled actions
     log_probs: torch.Tensor  # [A, E] reply: log mu(a|s) of the policy that sampled them
     final_values: torch.Tensor  # [A, E] reply: V(final_obs) for the first n rows
@@ -44,12 +50,19 @@ class Mailboxes:
     running: torch.Tensor  # [A] uint8: 1 while the agent should keep stepping; the engine clears it
     waiting: torch.Tensor  # [A] uint8: 1 while the agent waits for a reply (prediction queue depth)
     next_slot: torch.Tensor  # [A] int64: a free slot the learner handed the agent; the agent takes it and sets -1
+    # The recurrent state after each env's latest observation, the one its next observation
+    # goes in with; written only by the predictor answering that agent, while the agent waits.
+    h: torch.Tensor  # [A, E, H]
+    c: torch.Tensor  # [A, E, H]
 
     @classmethod
-    def allocate(cls, agents: int, envs: int, obs_shape, obs_dtype, dist: Distribution) -> "Mailboxes":
+    def allocate(cls, agents: int, envs: int, obs_shape, obs_dtype, dist: Distribution,
+                 lstm_size: int = 0) -> "Mailboxes":
         boxes = cls(
             obs=torch.zeros((agents, envs, *obs_shape), dtype=obs_dtype),
+            starts=torch.ones((agents, envs)),
             final_obs=torch.zeros((agents, envs, *obs_shape), dtype=obs_dtype),
+            final_envs=torch.zeros((agents, envs), dtype=torch.int64),
             actions=torch.zeros((agents, envs, *dist.action_shape), dtype=dist.action_dtype),
             log_probs=torch.zeros((agents, envs)),
             final_values=torch.zeros((agents, envs)),
@@ -57,6 +70,8 @@ class Mailboxes:
             running=torch.zeros(agents, dtype=torch.uint8),
             waiting=torch.zeros(agents, dtype=torch.uint8),
             next_slot=torch.full((agents,), -1, dtype=torch.int64),
+            h=torch.zeros((agents, envs, lstm_size)),
+            c=torch.zeros((agents, envs, lstm_size)),
         )
         for f in fields(boxes):
             getattr(boxes, f.name).share_memory_()
@@ -65,6 +80,16 @@ class Mailboxes:
     @property
     def envs_per_agent(self) -> int:
         return self.obs.shape[1]
+
+    @property
+    def recurrent(self) -> bool:
+        return self.h.shape[-1] > 0
+
+    def reset_state(self, rank: int) -> None:
+        """A new agent in this row starts from zero state, whatever its predecessor left."""
+        self.h[rank] = 0.0
+        self.c[rank] = 0.0
+        self.starts[rank] = 1.0
 
     def numpy_row(self, rank: int) -> dict[str, np.ndarray]:
         """Numpy views of one agent's row: the agent's hot loop writes through these, which
@@ -170,8 +195,9 @@ class SegmentPool:
             return sum(1 for o in self.owner if o == owner)
 
     @classmethod
-    def allocate(cls, slots: int, t_max: int, envs: int, obs_shape, obs_dtype, dist: Distribution, ctx):
-        rollout = Rollout.allocate(t_max, slots * envs, obs_shape, obs_dtype, dist).share_memory_()
+    def allocate(cls, slots: int, t_max: int, envs: int, obs_shape, obs_dtype, dist: Distribution, ctx,
+                 lstm_size: int = 0):
+        rollout = Rollout.allocate(t_max, slots * envs, obs_shape, obs_dtype, dist, lstm_size).share_memory_()
         versions = torch.zeros((slots, t_max), dtype=torch.int64).share_memory_()
         return cls(rollout, versions, envs)
 

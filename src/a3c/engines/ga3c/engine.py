@@ -28,7 +28,6 @@ from a3c.engines.ga3c.shared_model import SharedModel
 from a3c.engines.ga3c.stats import Stats, Totals
 from a3c.engines.ga3c.trainer import Trainer
 from a3c.envs import probe
-from a3c.errors import UserError
 
 SETTLE_TIMEOUT_S = 60.0  # longest the adjuster waits for a new agent to start before measuring
 
@@ -40,11 +39,6 @@ class GA3CEngine:
     )
 
     def __init__(self, cfg, model, optimizer, counters: SharedCounters, ctx):
-        if cfg.recurrent:
-            # Recurrent GA3C needs the predictors to keep each env's LSTM state between requests
-            # (and to stamp it into the segment's h0/c0); until they do, say so plainly.
-            raise UserError("recurrent=true is not supported with algo ga3c yet. Allowed: --algo a3c with "
-                            "recurrent=true, or --algo ga3c with recurrent=false.")
         self.cfg, self.counters, self.ctx = cfg, counters, ctx
         self.device = next(model.parameters()).device  # training.py put the model where it should run
         spec, action_space = probe(cfg)
@@ -58,11 +52,12 @@ class GA3CEngine:
             "trainers": cfg.trainers if fixed else max(cfg.trainers, cfg.max_trainers),
         }
         envs = cfg.envs_per_worker
-        self.mail = Mailboxes.allocate(self.limits["agents"], envs, obs_shape, obs_dtype, self.dist)
+        lstm_size = cfg.lstm_size if cfg.recurrent else 0  # each env's (h, c) lives beside its mailbox row
+        self.mail = Mailboxes.allocate(self.limits["agents"], envs, obs_shape, obs_dtype, self.dist, lstm_size)
         # One slot per agent being filled, plus a full batch waiting for every trainer: agents never
         # wait on a trainer that is itself waiting for segments, and the backlog (hence lag) is bounded.
         slots = self.limits["agents"] + cfg.train_batch * self.limits["trainers"]
-        self.pool = SegmentPool.allocate(slots, cfg.t_max, envs, obs_shape, obs_dtype, self.dist, ctx)
+        self.pool = SegmentPool.allocate(slots, cfg.t_max, envs, obs_shape, obs_dtype, self.dist, ctx, lstm_size)
         self.pool.mail = self.mail
         self.reports = ctx.Queue()  # agents' episode reports and crash notes
         self.shared = SharedModel(model, optimizer)
@@ -241,6 +236,7 @@ class GA3CEngine:
         self.mail.running[rank] = 1
         self.mail.waiting[rank] = 0
         self.mail.next_slot[rank] = -1
+        self.mail.reset_state(rank)  # a new incarnation remembers nothing of the one before
         proc = self.ctx.Process(
             target=agent_main, name=f"ga3c-agent-{rank}", daemon=True,
             args=(rank, self.incarnations[rank], self.cfg, self.mail, self.pool, request_writer, reply,

@@ -7,6 +7,11 @@ themselves already being in its shared mailbox. An 8-byte note starting with PUB
 hands a filled segment slot to the trainers instead. One predictor gathers at a time;
 the others run their forward passes meanwhile.
 
+For a recurrent policy the forward pass also reads each env's state from the mailboxes
+(zeroed where the agent flags an episode start) and the reply writes the new state back.
+A truncated episode's final observation goes in with its env's state before that reset:
+the state of the episode it ends.
+
 A predictor that raises hands its requests back (`requeue`) before it dies, so the next
 predictor answers them: an agent is never left waiting on a reply nobody will send.
 """
@@ -28,6 +33,7 @@ from a3c.engines.ga3c.agent import PUBLISH
 from a3c.engines.ga3c.buffers import Mailboxes
 from a3c.engines.ga3c.shared_model import SharedModel
 from a3c.engines.ga3c.stats import Stats
+from a3c.models import State
 
 POLL_S = 0.2  # longest a predictor waits for a first request before checking whether to stop
 
@@ -142,9 +148,10 @@ class RequestBoard:
         return requests
 
     def reply(self, requests: list[Request], actions: torch.Tensor, log_probs: torch.Tensor,
-              final_values: torch.Tensor, version: int) -> None:
-        """Write each agent's actions [E, ...], log-probs [E] and final values into its mailbox, then
-        wake it. actions/log_probs are [k, E, ...] in request order; final_values are concatenated."""
+              final_values: torch.Tensor, version: int, state: State = None) -> None:
+        """Write each agent's actions [E, ...], log-probs [E], final values and new recurrent state
+        ([k, E, H] each of h, c; None when feed-forward) into its mailbox, then wake it.
+        actions/log_probs are [k, E, ...] in request order; final_values are concatenated."""
         mail = self.mail
         with self._table_lock:
             # A request from an agent that has since died and been replaced is dropped, never answered.
@@ -156,6 +163,9 @@ class RequestBoard:
                 mail.actions[ranks] = actions[keep]
                 mail.log_probs[ranks] = log_probs[keep]
                 mail.version[ranks] = version
+                if state is not None:
+                    mail.h[ranks] = state[0][keep]
+                    mail.c[ranks] = state[1][keep]
             offset = 0
             for i, r in enumerate(requests):
                 if r.n_final and i in live_set:
@@ -198,12 +208,30 @@ class Predictor(threading.Thread):
         finals = [mail.final_obs[r.line.rank, : r.n_final] for r in requests if r.n_final]
         if finals:
             obs = torch.cat([obs, *finals])  # truncated episodes' last obs ride in the same pass
-        params, values, version = self.shared.predict(to_device(obs, self.device))
+        state = None
+        if mail.recurrent:
+            state = tuple(to_device(part, self.device) for part in recurrent_inputs(mail, requests, ranks))
+        params, values, state, version = self.shared.predict(to_device(obs, self.device), state)
         n = k * envs
         actions = self.dist.sample(params[:n])
         log_probs = self.dist.log_prob(params[:n], actions)
         actions, log_probs, final_values = actions.cpu(), log_probs.cpu(), values[n:].cpu()
+        if state is not None:  # the new state of the acting rows; the final rows' is of episodes that ended
+            state = tuple(part[:n].cpu().view(k, envs, -1) for part in state)
         self.stats.predicted(actions=n, rows=obs.shape[0])
         # The reply comes last: whatever raised before it, the requests can be requeued, never answered twice.
         self.board.reply(requests, actions.view(k, envs, *actions.shape[1:]), log_probs.view(k, envs),
-                         final_values, version)
+                         final_values, version, state)
+
+
+def recurrent_inputs(mail: Mailboxes, requests: list[Request], ranks: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """(h, c), each [k*E + finals, H], in the row order of the predictor's batch: each env's
+    state, zeroed where its observation starts an episode, then for each final observation the
+    state of the episode it ends (its env's state before that reset)."""
+    keep = (1.0 - mail.starts.index_select(0, ranks)).flatten(0, 1).unsqueeze(-1)  # [k*E, 1]
+    parts = []
+    for stored in (mail.h, mail.c):
+        rows = [stored.index_select(0, ranks).flatten(0, 1) * keep]
+        rows += [stored[r.line.rank, mail.final_envs[r.line.rank, : r.n_final]] for r in requests if r.n_final]
+        parts.append(torch.cat(rows))
+    return parts[0], parts[1]

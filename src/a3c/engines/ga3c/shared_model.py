@@ -13,7 +13,7 @@ import threading
 
 import torch
 
-from a3c.models import ActorCritic
+from a3c.models import ActorCritic, State
 
 
 class SharedModel:
@@ -24,11 +24,12 @@ class SharedModel:
         self._params = list(model.parameters())
 
     @torch.no_grad()
-    def predict(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """obs [B, *obs_shape] -> policy params [B, P], values [B], and the version that produced them."""
+    def predict(self, obs: torch.Tensor, state: State = None) -> tuple[torch.Tensor, torch.Tensor, State, int]:
+        """obs [B, *obs_shape] and the recurrent state they go in with (None: feed-forward) -> policy
+        params [B, P], values [B], the state after them, and the version that produced them."""
         with self.lock:
-            params, values, _ = self.model(obs)
-            return params, values, self.version
+            params, values, state = self.model(obs, state)
+            return params, values, state, self.version
 
     @torch.no_grad()
     def copy_to(self, local: ActorCritic) -> int:

@@ -50,8 +50,9 @@ class _RayEngine:
 
     def __init__(self, cfg, model, optimizer, counters: SharedCounters, ctx=None):
         if cfg.algo == "ga3c" and cfg.recurrent:
-            raise UserError("recurrent=true is not supported with algo ga3c yet. Allowed: --algo a3c with "
-                            "recurrent=true, or --algo ga3c with recurrent=false.")
+            raise UserError("recurrent=true is not supported with algo ga3c on the Ray backend yet. Allowed: "
+                            "--backend local with recurrent=true, --algo a3c with recurrent=true, or --algo ga3c "
+                            "with recurrent=false.")
         self.cfg, self.model, self.optimizer, self.counters = cfg, model, optimizer, counters
         began = time.monotonic()
         self.ray, self._ours = connect(cfg, cpus_wanted=cfg.workers)
