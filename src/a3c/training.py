@@ -245,7 +245,8 @@ def _train(cfg: Config, resume: Optional[str | Path], lock: Optional[RunLock]) -
     if cfg.algo == "ga3c":  # GA3C's predictors and trainers run on the device; A3C workers stay on the CPU
         move_to_device(model, optimizer, device)
     ctx = context()
-    counters = SharedCounters(ctx, counts)  # type: ignore[arg-type]
+    # A row for each worker or agent rank there can ever be (GA3C's adjuster adds agents up to max_agents).
+    counters = SharedCounters(ctx, counts, ranks=max(cfg.workers, cfg.max_agents))  # type: ignore[arg-type]
     # The engine may still refuse the config (a UserError): before anything is written, so a rejected
     # run leaves no directory behind and a rejected resume leaves the run's config.toml as it was.
     engine = _make_engine(cfg, model, optimizer, counters, ctx)

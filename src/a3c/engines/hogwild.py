@@ -10,7 +10,7 @@ import torch
 
 from a3c.distributions import distribution_for
 from a3c.engines.common import (
-    Reporter, RestartTracker, RoleFailed, SharedCounters, child_seed, context, drain_queue, parent_watch,
+    ReportPipes, Reporter, RestartTracker, RoleFailed, SharedCounters, StopFlag, child_seed, context, parent_watch,
     prepare_child, report_crash, stop_processes, update_is_finite,
 )
 from a3c.envs import rank_env_group
@@ -21,6 +21,8 @@ from a3c.rollout import RolloutCollector
 
 
 def worker_main(rank, incarnation, cfg, global_model, optim_state, counters, queue, stop_event) -> None:
+    """Worker `rank`'s life. counters is its own row (SharedCounters.for_rank), queue its own report
+    pipe, stop_event a StopFlag: nothing it can be SIGKILLed inside is shared with another worker."""
     try:
         seed = child_seed(cfg.seed, rank, incarnation)
         prepare_child(seed)
@@ -75,8 +77,8 @@ class HogwildEngine:
 
     def __init__(self, cfg, model, optimizer, counters: SharedCounters, ctx):
         self.cfg, self.model, self.optimizer, self.counters, self.ctx = cfg, model, optimizer, counters, ctx
-        self.queue = ctx.Queue()
-        self.stop_event = ctx.Event()
+        self.reports = ReportPipes(ctx)
+        self.stop_event = StopFlag(ctx)
         self.processes: list[Any] = [None] * cfg.workers
         self.incarnations = [0] * cfg.workers
         self.restarts = 0
@@ -90,12 +92,14 @@ class HogwildEngine:
         self.incarnations = [base] * self.cfg.workers
 
     def _spawn(self, rank: int) -> None:
+        sender = self.reports.sender()
         proc = self.ctx.Process(
             target=worker_main, name=f"a3c-worker-{rank}", daemon=True,
             args=(rank, self.incarnations[rank], self.cfg, self.model, self.optimizer.state_tensors(),
-                  self.counters, self.queue, self.stop_event),
+                  self.counters.for_rank(rank), sender, self.stop_event),
         )
         proc.start()
+        self.reports.started(sender)
         self.processes[rank] = proc
 
     def start(self) -> None:
@@ -103,7 +107,7 @@ class HogwildEngine:
             self._spawn(rank)
 
     def drain(self, timeout: float) -> list[dict]:
-        messages = drain_queue(self.queue, timeout)
+        messages = self.reports.drain(timeout)
         for msg in messages:
             if msg["kind"] == "report" and 0 <= msg.get("rank", -1) < len(self._reported):
                 self._reported[msg["rank"]] = True
@@ -149,9 +153,10 @@ class HogwildEngine:
         self.stop_event.set()
         deadline = time.monotonic() + 5.0
         leftover: list[dict] = []
-        # Keep draining while workers finish, so none blocks on a full queue pipe.
+        # Keep draining while workers finish, so none blocks on a full report pipe.
         while any(p is not None and p.is_alive() for p in self.processes) and time.monotonic() < deadline:
             leftover.extend(self.drain(0.05))
         stop_processes(self.processes, timeout=1.0)
         leftover.extend(self.drain(0.0))
+        self.reports.close()
         return leftover
