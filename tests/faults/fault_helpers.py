@@ -87,3 +87,16 @@ def summary(run_dir: Path) -> dict:
 
 def output(log: Path) -> str:
     return Path(f"{log}.out").read_text() + Path(f"{log}.err").read_text()
+
+
+def prepared_child_that_blocks_forever(ready) -> None:
+    """A run's child (prepare_child) stuck where no loop checks for a dead parent: a lock never released."""
+    import threading
+
+    from a3c.engines.common import prepare_child
+
+    prepare_child(0)
+    ready.set()
+    lock = threading.Lock()
+    lock.acquire()
+    lock.acquire()

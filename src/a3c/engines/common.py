@@ -225,8 +225,9 @@ def die_with_parent() -> None:
     """Ask the kernel to SIGKILL this process when its parent dies (Linux), whatever kills the parent.
 
     Under forkserver the parent is the fork server, which exits as soon as the main process
-    dies (its end of a pipe from the main process closes), so the chain main -> fork server
-    -> child holds for kill -9 too. Elsewhere the loops' own parent checks do the job.
+    dies (its end of a pipe from the main process closes; see release_fork_server), so the chain
+    main -> fork server -> child holds for kill -9 too, whatever the child is doing (blocked in a
+    C call, a lock, a stopped process). Elsewhere the loops' own parent checks do the job.
     """
     if not sys.platform.startswith("linux"):
         return
@@ -235,6 +236,30 @@ def die_with_parent() -> None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     except (OSError, AttributeError):
         return
+
+
+def release_fork_server() -> None:
+    """Close this child's copy of the fork server's "main process alive" pipe.
+
+    The fork server exits when every copy of that pipe's write end is closed, and it hands one to
+    each child it forks (so the child could start processes through it in turn). While a child
+    holds it, the fork server outlives a SIGKILLed main process, and so does the child, whose
+    parent-death signal is tied to the fork server: a child blocked where its loop never checks
+    for a dead parent lived on for good. Children of a run start no processes, so they let go of it.
+    """
+    try:
+        from multiprocessing import forkserver
+
+        server = forkserver._forkserver
+        fd = server._forkserver_alive_fd
+    except (ImportError, AttributeError):
+        return
+    if fd is not None and mp.parent_process() is not None:  # a forked child, never the main process
+        server._forkserver_alive_fd = None
+        try:
+            os.close(fd)
+        except OSError:
+            pass
 
 
 def parent_watch() -> Callable[[], bool]:
@@ -256,6 +281,7 @@ def prepare_child(seed: int) -> None:
     """Setup every child process shares: death with the run, one torch thread, seeded RNGs,
     and Ctrl-C left to the main process, which stops the children through their stop event."""
     die_with_parent()
+    release_fork_server()
     parent = mp.parent_process()
     if parent is not None and not parent.is_alive():  # it died before the death signal was armed
         os._exit(1)
