@@ -188,8 +188,7 @@ class Reporter:
 
     def env_errors(self, envs) -> None:
         """Send the tracebacks of env failures since the last call (each env already rebuilt)."""
-        take = getattr(envs, "take_errors", None)  # the env layer grows take_errors(); until then, nothing
-        for error in (take() if take is not None else []):
+        for error in envs.take_errors():
             self.queue.put(dict(kind="env_error", rank=self.rank, error=error))
 
     def maybe_send(self, force: bool = False) -> None:

@@ -118,6 +118,7 @@ class SerialA3CEngine:
         for worker in self.workers:  # one round, in rank order
             a3c_update(worker.local, self.model, self.optimizer, worker.collector, self.dist, self.settings,
                        self.cfg, self.counters, worker.reporter)
+            worker.reporter.env_errors(worker.envs)
             worker.reporter.maybe_send(force=True)
         messages = list(self.inbox)
         self.inbox.clear()
@@ -242,6 +243,7 @@ class SerialGA3CEngine:
             seg.starts[cfg.t_max] = torch.as_tensor(agent.starts)
             self.counters.add(env_steps=cfg.t_max * E, episodes=finished[i])
             self.pending.append((seg, versions))
+            agent.reporter.env_errors(agent.envs)
             agent.reporter.maybe_send(force=True)
 
     def supervise(self) -> list[str]:

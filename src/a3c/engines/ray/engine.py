@@ -45,6 +45,12 @@ def resolve_config(cfg):
     return cfg
 
 
+def env_error_messages(rank: int, result: dict) -> list[dict]:
+    """A runner's env failures (each env already rebuilt) as the local engines report them: the main
+    loop logs one traceback per kind to events.log and counts them all in metrics.csv env_errors."""
+    return [dict(kind="env_error", rank=rank, error=error) for error in result.get("env_errors", ())]
+
+
 class _RayEngine:
     columns: tuple[str, ...] = ("env_runners", "nodes", "restarts", "policy_lag")
 
@@ -115,6 +121,7 @@ class _RayEngine:
                 except self.ray.exceptions.RayError as exc:  # its process or node is gone
                     self.dead.append((rank, f"died ({type(exc).__name__})"))
                     continue
+                self.inbox.extend(env_error_messages(rank, result))
                 self._received(rank, result)
             self._after_drain()
         elif timeout > 0:
