@@ -312,7 +312,7 @@ def _train(cfg: Config, resume: Optional[str | Path], lock: Optional[RunLock]) -
         env_steps, updates, episodes = counters.read()
         meta = dict(
             config=cfg.to_dict(), counters=[env_steps, updates, episodes], resumes=resumes,
-            next_incarnation=engine.next_incarnation() if hasattr(engine, "next_incarnation") else incarnation + 1,
+            next_incarnation=engine.next_incarnation(),
             monitor=monitor.state(env_steps), reason=reason, obs_shape=list(spec.shape),
         )
         try:

@@ -84,7 +84,7 @@ class HogwildEngine:
         self.restarts = 0
         self._first_incarnation = 0
         self._reported = [False] * cfg.workers  # this incarnation of worker i has sent a report
-        self._tracker = RestartTracker(getattr(cfg, "restart_limit", 5))
+        self._tracker = RestartTracker(cfg.restart_limit)
 
     def set_incarnation_base(self, base: int) -> None:
         """A resumed run starts its workers on fresh random streams."""

@@ -100,6 +100,14 @@ class SerialA3CEngine:
     def set_incarnation_base(self, base: int) -> None:
         self.incarnation = base
 
+    def next_incarnation(self) -> int:
+        return self.incarnation + 1
+
+    def load_weights(self, model_tensors: dict, optim_tensors: dict) -> None:
+        with torch.no_grad():
+            self.model.load_state_dict(model_tensors)
+            self.optimizer.load_state_tensors(optim_tensors)
+
     def start(self) -> None:
         self._torch.enter()
         cfg = self.cfg
@@ -176,6 +184,14 @@ class SerialGA3CEngine:
 
     def set_incarnation_base(self, base: int) -> None:
         self.incarnation = base
+
+    def next_incarnation(self) -> int:
+        return self.incarnation + 1
+
+    def load_weights(self, model_tensors: dict, optim_tensors: dict) -> None:
+        with self.shared.lock, torch.no_grad():
+            self.shared.model.load_state_dict(model_tensors)
+            self.shared.optimizer.load_state_tensors(optim_tensors)
 
     def start(self) -> None:
         self._torch.enter()

@@ -72,7 +72,7 @@ class GA3CEngine:
         self.agents: dict[int, Any] = {}  # rank -> process
         self.lines: dict[int, AgentLine] = {}  # rank -> the learner's end of that agent (its progress)
         self.incarnations = [0] * self.limits["agents"]
-        self._tracker = RestartTracker(getattr(cfg, "restart_limit", 5))
+        self._tracker = RestartTracker(cfg.restart_limit)
         self.predictors: list[Predictor] = []
         self.trainers: list[Trainer] = []
         self.restarts = 0

@@ -94,6 +94,10 @@ class _RayEngine:
     def set_incarnation_base(self, base: int) -> None:
         self.incarnations = [base] * self.cfg.workers
 
+    def next_incarnation(self) -> int:
+        """An incarnation number no runner of this run has used: a resumed run starts from it."""
+        return max(self.incarnations) + 1
+
     def start(self) -> None:
         for rank in range(self.cfg.workers):
             self._setup(rank)
