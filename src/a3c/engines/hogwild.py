@@ -9,12 +9,13 @@ from typing import Any
 import torch
 
 from a3c.distributions import distribution_for
+from a3c.engines.a3c_step import a3c_gradients
 from a3c.engines.common import (
     ReportPipes, Reporter, RestartTracker, RoleFailed, SharedCounters, StopFlag, child_seed, context, parent_watch,
-    prepare_child, report_crash, stop_processes, update_is_finite,
+    prepare_child, report_crash, stop_processes,
 )
 from a3c.envs import rank_env_group
-from a3c.loss import loss_settings, rollout_loss
+from a3c.loss import loss_settings
 from a3c.models import build_model
 from a3c.optim import build_optimizer, scheduled_lr
 from a3c.rollout import RolloutCollector
@@ -36,33 +37,27 @@ def worker_main(rank, incarnation, cfg, global_model, optim_state, counters, que
         settings = loss_settings(cfg)
         global_params = list(global_model.parameters())
         local_params = list(local.parameters())
-        steps_per_rollout = cfg.t_max * cfg.envs_per_worker
         run_alive = parent_watch()
         # A dead main process sets no stop event: without the parent check a worker outlives its run.
         while not stop_event.is_set() and run_alive():
             # 1. sync: start every rollout from the current global parameters.
             local.load_state_dict(global_model.state_dict())
-            # 2. roll out t_max steps with the local copy.
-            rollout, finished = collector.collect()
-            # 3. returns, advantages and the loss, from the shared math.
-            terms = rollout_loss(local, dist, rollout, **settings)
-            local.zero_grad(set_to_none=True)
-            terms.total.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(local_params, cfg.max_grad_norm)
-            reporter.episodes(finished)
+            # 2. roll out t_max steps, returns, loss, backward, clip: the A3C step every engine shares.
+            step = a3c_gradients(local, collector, dist, settings, cfg.max_grad_norm)
+            reporter.episodes(step.finished)
             reporter.env_errors(envs)
-            if not update_is_finite(terms.total, grad_norm):  # skipped and counted; the main process decides
-                counters.add(env_steps=steps_per_rollout, episodes=len(finished))
+            if not step.finite:  # skipped and counted; the main process decides
+                counters.add(env_steps=step.env_steps, episodes=len(step.finished))
                 reporter.skipped()
                 reporter.maybe_send()
                 continue
-            # 4. apply the local gradients to the global parameters, lock-free.
+            # 3. apply the local gradients to the global parameters, lock-free.
             for global_p, local_p in zip(global_params, local_params):
                 global_p.grad = local_p.grad
-            env_steps = counters.add(env_steps=steps_per_rollout, updates=1, episodes=len(finished))
+            env_steps = counters.add(env_steps=step.env_steps, updates=1, episodes=len(step.finished))
             optimizer.set_lr(scheduled_lr(cfg, env_steps))
             optimizer.step()
-            reporter.losses(terms.policy.item(), terms.value.item(), terms.entropy.item(), grad_norm.item())
+            reporter.losses(step.policy_loss, step.value_loss, step.entropy, step.grad_norm)
             reporter.maybe_send()
         reporter.maybe_send(force=True)
     except Exception:

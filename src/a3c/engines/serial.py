@@ -65,15 +65,20 @@ class _DeterministicTorch:
 
 def a3c_update(local, global_model, optimizer, collector: RolloutCollector, dist, settings: dict, cfg,
                counters: SharedCounters, reporter: Reporter) -> None:
-    """One A3C worker step: sync, roll out, loss, backward, clip, apply to the global model."""
+    """One A3C worker step: sync, roll out, loss, backward, clip, apply to the global model (or skip
+    and count an update whose loss or gradient is NaN/inf, as the Hogwild worker does)."""
     local.load_state_dict(global_model.state_dict())
     step = a3c_gradients(local, collector, dist, settings, cfg.max_grad_norm)
+    reporter.episodes(step.finished)
+    if not step.finite:
+        counters.add(env_steps=step.env_steps, episodes=len(step.finished))
+        reporter.skipped()
+        return
     for global_p, local_p in zip(global_model.parameters(), local.parameters()):
         global_p.grad = local_p.grad
     env_steps = counters.add(env_steps=step.env_steps, updates=1, episodes=len(step.finished))
     optimizer.set_lr(scheduled_lr(cfg, env_steps))
     optimizer.step()
-    reporter.episodes(step.finished)
     reporter.losses(step.policy_loss, step.value_loss, step.entropy, step.grad_norm)
 
 
