@@ -188,3 +188,16 @@ def _die_writing_a_report(stop: bool) -> None:
         return original(self, buf)
 
     Connection._send = _send
+
+
+class CountsMainProcessBuildsEnv(_Corridor):
+    """Counts the instances built in the process that imported it first (a test's main process),
+    where only probing should build one: workers and agents build theirs in their own processes."""
+
+    main_process_builds = 0
+
+    def __init__(self, render_mode=None):
+        import multiprocessing
+
+        if multiprocessing.parent_process() is None:
+            CountsMainProcessBuildsEnv.main_process_builds += 1

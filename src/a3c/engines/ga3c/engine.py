@@ -27,7 +27,6 @@ from a3c.engines.ga3c.predictor import AgentLine, Predictor, RequestBoard
 from a3c.engines.ga3c.shared_model import SharedModel
 from a3c.engines.ga3c.stats import Stats, Totals
 from a3c.engines.ga3c.trainer import Trainer
-from a3c.envs import probe
 from a3c.errors import UserError
 
 SETTLE_TIMEOUT_S = 60.0  # longest the adjuster waits for a new agent to start before measuring
@@ -39,7 +38,8 @@ class GA3CEngine:
         "policy_lag", "importance_ratio", "restarts",
     )
 
-    def __init__(self, cfg, model, optimizer, counters: SharedCounters, ctx):
+    def __init__(self, cfg, model, optimizer, counters: SharedCounters, ctx, probed: tuple):
+        """probed: (ObsSpec, action space) of cfg's envs, as training.py probed them (envs.probe)."""
         if cfg.recurrent:
             # Recurrent GA3C needs the predictors to keep each env's LSTM state between requests
             # (and to stamp it into the segment's h0/c0); until they do, say so plainly.
@@ -47,7 +47,7 @@ class GA3CEngine:
                             "recurrent=true, or --algo ga3c with recurrent=false.")
         self.cfg, self.counters, self.ctx = cfg, counters, ctx
         self.device = next(model.parameters()).device  # training.py put the model where it should run
-        spec, action_space = probe(cfg)
+        spec, action_space = probed
         self.dist = distribution_for(action_space)
         obs_shape, obs_dtype = spec.shape, spec.torch_dtype  # uint8 frames stay uint8 in shared memory
 

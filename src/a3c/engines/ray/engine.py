@@ -30,7 +30,6 @@ from a3c.engines.a3c_step import params_to_vector, vector_to_grads
 from a3c.engines.common import SharedCounters
 from a3c.engines.ray.cluster import connect
 from a3c.engines.ray.runner import EnvRunner
-from a3c.envs import probe
 from a3c.errors import UserError
 from a3c.optim import scheduled_lr
 from a3c.rollout import Rollout
@@ -259,7 +258,8 @@ class RayGA3CEngine(_RayEngine):
 
     columns = _RayEngine.columns + ("importance_ratio",)
 
-    def __init__(self, cfg, model, optimizer, counters: SharedCounters, ctx=None):
+    def __init__(self, cfg, model, optimizer, counters: SharedCounters, ctx=None, *, probed: tuple):
+        """probed: (ObsSpec, action space) of cfg's envs, as training.py probed them (envs.probe)."""
         from a3c.engines.ga3c.shared_model import SharedModel
         from a3c.engines.ga3c.stats import Stats
         from a3c.engines.ga3c.trainer import Trainer
@@ -269,7 +269,7 @@ class RayGA3CEngine(_RayEngine):
         self.device = next(model.parameters()).device
         self.shared = SharedModel(model, optimizer)
         self.stats = Stats()
-        dist = distribution_for(probe(cfg)[1])
+        dist = distribution_for(probed[1])
         # The GA3C trainer's own update, called in the driver's loop: no thread is started.
         self.trainer = Trainer(0, cfg, None, self.shared, dist, counters, self.stats, self.device,
                                on_crash=lambda message: None)
