@@ -118,6 +118,11 @@ class DiesInsideSharedPlumbingEnv(_Corridor):
         report          SIGKILL half-way through writing a report to the main process
         report_stopped  SIGSTOP as it starts writing a report; it stays stopped
 
+    and one for the main process (the first instance built in it, when the run probes its env):
+
+        main_counters   SIGKILL the main process inside its 40th read of the counters (about 2 s into
+                        training), after the read's first line
+
     The marker file gets the pid of the process, for the test to check it is gone afterwards."""
 
     def __init__(self, render_mode=None):
@@ -125,7 +130,7 @@ class DiesInsideSharedPlumbingEnv(_Corridor):
         import os
 
         fault, _, marker = os.environ.get("A3C_TEST_FAULT", "").partition(":")
-        if not fault or multiprocessing.parent_process() is None:
+        if not fault or (multiprocessing.parent_process() is None) != fault.startswith("main_"):
             return
         try:
             fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
@@ -133,18 +138,22 @@ class DiesInsideSharedPlumbingEnv(_Corridor):
             return
         os.write(fd, str(os.getpid()).encode())
         os.close(fd)
-        if fault in ("counters", "stop_check"):
+        if fault == "main_counters":
+            _die_inside("read", nth=40)
+        elif fault in ("counters", "stop_check"):
             _die_inside("add" if fault == "counters" else "is_set")
         else:
             _die_writing_a_report(stop=fault == "report_stopped")
 
 
-def _die_inside(function: str) -> None:
-    """SIGKILL this process inside the next call of `function` from a3c or multiprocessing, after
-    the call's first line (a `with lock:` there has taken the lock), or as it returns if it has one line."""
+def _die_inside(function: str, nth: int = 1) -> None:
+    """SIGKILL this process inside the `nth` call from now of `function` from a3c or multiprocessing,
+    after the call's first line (a `with lock:` there has taken the lock), or as it returns if it has one line."""
     import os
     import signal
     import sys
+
+    seen = [0]
 
     def kill(frame, event, arg):
         os.kill(os.getpid(), signal.SIGKILL)
@@ -152,6 +161,9 @@ def _die_inside(function: str) -> None:
     def calls(frame, event, arg):
         code = frame.f_code
         if code.co_name != function or not ("/a3c/" in code.co_filename or "multiprocessing" in code.co_filename):
+            return None
+        seen[0] += 1
+        if seen[0] < nth:
             return None
         lines = [0]
 

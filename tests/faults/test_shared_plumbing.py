@@ -13,10 +13,11 @@ multiprocessing.Queue for all reports) each of these wedges the run: the lock st
 """
 
 import subprocess
+import time
 
 import psutil
 import pytest
-from fault_helpers import output, read_metrics, start_train, summary
+from fault_helpers import alive, output, read_metrics, run_tree, start_train, summary
 
 TIME_LIMIT_S = 6.0
 
@@ -99,3 +100,32 @@ def test_a_report_pipe_cut_mid_message_is_dropped_and_blocks_nobody():
     got = pipes.drain(1.0) + pipes.drain(0.0)
     assert got == [dict(kind="report", rank=1)]
     assert len(pipes._readers) == 1  # the dead child's pipe is forgotten
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algo", ["a3c", "ga3c"])
+def test_a_main_process_killed_inside_the_counters_leaves_no_process_behind(algo, tmp_path):
+    """The main process reads the counters many times a second: a kill -9 that lands inside a read
+    must not leave the children waiting on anything it held (the flaky "agent alive 3 s after
+    kill -9 of the main process" of the kill-main test)."""
+    marker, log = tmp_path / "injected", tmp_path / "log"
+    proc = start_train("envs_for_tests:DiesInsideSharedPlumbingEnv", "--algo", algo, "--workers", 2,
+                       "--time-limit", 60, "--target-return", 1e9, "--run-dir", tmp_path / "run",
+                       "--set", "dynamic_adjust=false", log=log, env_vars={"A3C_TEST_FAULT": f"main_counters:{marker}"})
+    seen: dict[int, psutil.Process] = {}
+    while proc.poll() is None:  # every process of the run, until the main process kills itself
+        try:
+            for member in run_tree(proc.pid):
+                seen.setdefault(member.pid, member)
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+    assert proc.returncode == -9 and int(marker.read_text()) == proc.pid, output(log)
+    assert len(others := [p for p in seen.values() if p.pid != proc.pid]) >= 3, seen
+    deadline = time.monotonic() + 3.0
+    while alive(others) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = alive(others)
+    for survivor in left:
+        survivor.kill()
+    assert not left, f"alive 3 s after the main process died inside a counters read: {left}"
