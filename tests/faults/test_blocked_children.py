@@ -46,6 +46,8 @@ def test_children_blocked_forever_die_within_3_s_of_the_main_process(tmp_path):
         while alive(tree) and time.monotonic() < deadline:
             time.sleep(0.05)
         left = alive(tree)
+        print(f"\n[blocked children] all {len(tree) - 1} processes of the main one gone "
+              f"{3.0 - (deadline - time.monotonic()):.2f} s after its kill -9; left: {len(left)}")
         for survivor in left:
             survivor.kill()
         assert not left, f"alive 3 s after the main process was killed: {[p.cmdline()[-1][:60] for p in left]}"

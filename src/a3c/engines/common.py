@@ -224,9 +224,11 @@ def die_with_parent() -> None:
     """Ask the kernel to SIGKILL this process when its parent dies (Linux), whatever kills the parent.
 
     Under forkserver the parent is the fork server, which exits as soon as the main process
-    dies (its end of a pipe from the main process closes; see release_fork_server), so the chain
-    main -> fork server -> child holds for kill -9 too, whatever the child is doing (blocked in a
-    C call, a lock, a stopped process). Elsewhere the loops' own parent checks do the job.
+    dies (its end of a pipe from the main process closes; see release_fork_server and
+    fork_server_exit), so the chain main -> fork server -> child holds for kill -9 too, whatever
+    the child is doing (blocked in a C call, a lock, a stopped process). Besides, each child's
+    exit_with_main_process thread ends it the moment the main process dies, and the loops' own
+    parent checks are a last resort.
     """
     if not sys.platform.startswith("linux"):
         return
@@ -261,6 +263,25 @@ def release_fork_server() -> None:
             pass
 
 
+def exit_with_main_process() -> None:
+    """Start a daemon thread that ends this child the instant the main process of the run dies.
+
+    It waits on multiprocessing's sentinel of the process that started us (readable once that
+    process is gone), so it reacts at once, wherever the child's own loop is: between two polls
+    of its parent check, blocked in a call that never polls, or busy in a long env step. There is
+    nothing to clean up in a child of a dead run, so it exits without Python's shutdown.
+    """
+    parent = mp.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        mp_connection.wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="a3c-exit-with-main", daemon=True).start()
+
+
 def parent_watch() -> Callable[[], bool]:
     """A cheap check, for a child's loop, that the main process of the run still lives.
 
@@ -277,13 +298,15 @@ def parent_watch() -> Callable[[], bool]:
 
 
 def prepare_child(seed: int) -> None:
-    """Setup every child process shares: death with the run, one torch thread, seeded RNGs,
+    """Setup every child process shares: death with the run (within tens of ms of a kill -9 of the
+    main process, wherever the child is blocked), one torch thread, seeded RNGs,
     and Ctrl-C left to the main process, which stops the children through their stop event."""
     die_with_parent()
     release_fork_server()
     parent = mp.parent_process()
     if parent is not None and not parent.is_alive():  # it died before the death signal was armed
         os._exit(1)
+    exit_with_main_process()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
     random.seed(seed)
@@ -301,7 +324,8 @@ def child_seed(base_seed: int, rank: int, incarnation: int) -> int:
 # from it starts in milliseconds instead of spending a second or two importing torch.
 # torch._dynamo too: the first torch.optim.Optimizer a process builds imports it (about a second),
 # which every restarted worker would otherwise pay before its first update.
-CHILD_PRELOAD = ["a3c.engines.hogwild", "a3c.engines.ga3c.agent", "torch._dynamo"]
+# fork_server_exit last: it makes the fork server's own exit immediate (see there).
+CHILD_PRELOAD = ["a3c.engines.hogwild", "a3c.engines.ga3c.agent", "torch._dynamo", "a3c.engines.fork_server_exit"]
 
 
 def context():
