@@ -186,17 +186,20 @@ def _die_writing_a_report(stop: bool) -> None:
     multiprocessing pipe, from any thread of this process, dies half-way (or stops before it)."""
     import os
     import signal
+    import threading
     from multiprocessing.connection import Connection
 
     original = Connection._send
 
     def _send(self, buf, write=os.write):
         if len(buf) > 64:
+            # Sent to this thread: it stops (or dies) right here, with the whole process. A signal sent
+            # to the process may be taken by another thread, and this one write on before it stops.
             if stop:
-                os.kill(os.getpid(), signal.SIGSTOP)
+                signal.pthread_kill(threading.get_ident(), signal.SIGSTOP)
             else:
                 write(self._handle, bytes(buf[: len(buf) // 2]))
-                os.kill(os.getpid(), signal.SIGKILL)
+                signal.pthread_kill(threading.get_ident(), signal.SIGKILL)
         return original(self, buf)
 
     Connection._send = _send

@@ -4,9 +4,9 @@ What a worker or agent shares with the other processes of a run: the step counte
 channel its reports travel on, and (A3C) the stop signal. Each test makes one child die inside
 one of them the first time it gets there (envs_for_tests.DiesInsideSharedPlumbingEnv: SIGKILL
 inside the counters' add() or the stop check, SIGKILL half-way through writing a report, SIGSTOP
-as it starts writing one), then checks that the run goes on to its time limit, that the other
-children's reports keep arriving until the end, that the counters keep counting, and that the
-child is gone afterwards.
+as it starts writing one), then checks that the run goes on to its step budget (a budget, not a
+time limit: a loaded machine slows the run, it does not fail it), that the other children's reports
+keep arriving until the end, that the counters keep counting, and that the child is gone afterwards.
 
 With a lock shared by every child (a multiprocessing Array's or Event's, or the write lock of one
 multiprocessing.Queue for all reports) each of these wedges the run: the lock stays taken for good.
@@ -19,7 +19,7 @@ import psutil
 import pytest
 from fault_helpers import alive, output, read_metrics, run_tree, start_train, summary
 
-TIME_LIMIT_S = 6.0
+STEPS = 5000
 
 
 def episodes(run):
@@ -37,11 +37,11 @@ def episodes(run):
 def test_a_child_that_dies_inside_shared_plumbing_blocks_nobody(algo, fault, tmp_path):
     run, marker, log = tmp_path / "run", tmp_path / "injected", tmp_path / "log"
     proc = start_train("envs_for_tests:DiesInsideSharedPlumbingEnv", "--algo", algo, "--workers", 2,
-                       "--time-limit", TIME_LIMIT_S, "--target-return", 1e9, "--run-dir", run,
+                       "--total-steps", STEPS, "--time-limit", 150, "--target-return", 1e9, "--run-dir", run,
                        "--set", "log_interval_s=0.5", "--set", "dynamic_adjust=false",
                        log=log, env_vars={"A3C_TEST_FAULT": f"{fault}:{marker}"})
     try:
-        code = proc.wait(timeout=90)
+        code = proc.wait(timeout=180)
     except subprocess.TimeoutExpired:
         proc.kill()  # its children die with it (parent-death signal)
         proc.wait()
@@ -49,10 +49,10 @@ def test_a_child_that_dies_inside_shared_plumbing_blocks_nobody(algo, fault, tmp
     assert code == 0, output(log)
     victim = int(marker.read_text())  # the fault was injected, in this child
 
-    assert summary(run)["stop_reason"] == "time_limit"
+    assert summary(run)["stop_reason"] == "total_steps"
     # The other children's reports arrived until the end, not just until the fault.
-    late = [e for e in episodes(run) if float(e["wall_s"]) > TIME_LIMIT_S - 2.0]
-    assert late, f"no episode reported in the last 2 s of the run:\n{output(log)}"
+    late = [e for e in episodes(run) if int(e["env_steps"]) >= 0.75 * STEPS]
+    assert late, f"no episode reported in the last quarter of the run:\n{output(log)}"
     rows = read_metrics(run)
     if fault != "report_stopped":  # a SIGKILLed child is restarted, and the counters go on
         restarted = [i for i, row in enumerate(rows) if int(row["restarts"]) >= 1]
