@@ -53,7 +53,7 @@ def run_ours(algo: str, env_id: str, seed: int, seconds: float, work: Path) -> d
                float(r["mean_return_100"]) if r["mean_return_100"] else None) for r in rows]
     summary = json.loads((run_dir / "summary.json").read_text())
     return dict(series=series, mean_return_100=summary["mean_return_100"], env_steps=summary["env_steps"],
-                rc=proc["rc"], process_wall_s=proc["process_wall_s"], peak_rss_mb=proc.get("peak_rss_mb"))
+                rc=proc["rc"], process_wall_s=proc["process_wall_s"], peak_pss_mb=proc.get("peak_pss_mb"))
 
 
 # ----- SB3 A2C: the child process -----
@@ -138,7 +138,8 @@ def run_sb3(task: str, seed: int, seconds: float, work: Path) -> dict[str, Any]:
     out = work / f"sb3-a2c-{task}-s{seed}.json"
     cmd = [sys.executable, str(HERE / "pixels.py"), "sb3-child", task, str(seed), str(seconds), str(out)]
     proc = measure(cmd, work / f"{out.stem}.log", hard_limit_s=seconds + 300)
-    return dict(json.loads(out.read_text()), rc=proc["rc"], process_wall_s=proc["process_wall_s"])
+    return dict(json.loads(out.read_text()), rc=proc["rc"], process_wall_s=proc["process_wall_s"],
+                peak_pss_mb=proc.get("peak_pss_mb"))
 
 
 # ----- the raw limit -----

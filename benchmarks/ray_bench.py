@@ -20,7 +20,6 @@ import platform
 import re
 import shlex
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,24 +27,27 @@ from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "results"
 RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+sys.path.insert(0, str(OUT.parent))
+from systems import measure  # noqa: E402  (runs a command, sampling its process tree's PSS)
 
 
 def run(algo: str, backend: str, seed: int, extra: list[str], work: Path) -> dict:
     run_dir = work / f"{algo}-{backend}-{seed}-{len(list(work.iterdir()))}"
     cmd = [sys.executable, "-m", "a3c", "train", "CartPole-v1", "--algo", algo, "--backend", backend,
            "--seed", str(seed), "--run-dir", str(run_dir), "--set", "progress=false", *extra]
-    began = time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **RAY_ENV}, timeout=600)
-    process_s = time.monotonic() - began
-    if proc.returncode != 0:
-        raise RuntimeError(f"{shlex.join(cmd)} exited {proc.returncode}:\n{proc.stderr[-2000:]}")
+    log = work / f"{run_dir.name}.log"
+    proc = measure(cmd, log, hard_limit_s=600)  # the Ray processes a local run starts are in its tree
+    process_s = proc["process_wall_s"]
+    if proc["rc"] != 0:
+        raise RuntimeError(f"{shlex.join(cmd)} exited {proc['rc']}:\n{log.read_text()[-2000:]}")
     summary = json.loads((run_dir / "summary.json").read_text())
     startup = re.search(r"start-up took ([0-9.]+) s", (run_dir / "events.log").read_text())
     return dict(algo=algo, backend=backend, seed=seed, solved=summary["solved"],
                 time_to_target_s=summary["time_to_target_s"], steps_to_target=summary["steps_to_target"],
                 env_steps=summary["env_steps"], wall_seconds=summary["wall_seconds"],
                 steps_per_second=summary["steps_per_second"], process_s=round(process_s, 1),
-                ray_startup_s=float(startup.group(1)) if startup else None, command=shlex.join(cmd[1:]))
+                ray_startup_s=float(startup.group(1)) if startup else None, peak_pss_mb=proc["peak_pss_mb"],
+                command=shlex.join(cmd[1:]))
 
 
 def med(values) -> str:
@@ -72,6 +74,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="raybench") as tmp:
         work = Path(tmp)
         os.environ.setdefault("RAY_TMPDIR", tempfile.mkdtemp(prefix="ray", dir="/tmp"))
+        os.environ.update(RAY_ENV)  # measure() passes os.environ on to every run
         for seed in range(args.seeds):
             for algo in args.algos:
                 order = ["local", "ray"] if seed % 2 == 0 else ["ray", "local"]
@@ -104,16 +107,20 @@ def write_report(results: list[dict], args) -> None:
         *([args.note, ""] if args.note else []),
         "Median [min, max] over seeds. Training clock from summary.json; Ray start-up (ray.init and the",
         "env runners' imports) is before that clock starts, shown apart; process = the whole `a3c train`.",
+        "Peak PSS: proportional set size summed over the `a3c train` process tree (a local Ray's",
+        "processes included), sampled every 0.2 s; '-' for results taken before it was measured.",
         "",
-        "| algo | backend | solved | time to target, s | steps to target | Ray start-up, s | process, s |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| algo | backend | solved | time to target, s | steps to target | Ray start-up, s | process, s "
+        "| peak PSS, MB |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for algo in args.algos:
         for backend in ("local", "ray"):
             rs = [r for r in results if r["kind"] == "to_target" and r["algo"] == algo and r["backend"] == backend]
             lines.append(f"| {algo} | {backend} | {sum(r['solved'] for r in rs)}/{len(rs)} | "
                          f"{med([r['time_to_target_s'] for r in rs])} | {med([r['steps_to_target'] for r in rs])} | "
-                         f"{med([r['ray_startup_s'] for r in rs])} | {med([r['process_s'] for r in rs])} |")
+                         f"{med([r['ray_startup_s'] for r in rs])} | {med([r['process_s'] for r in rs])} | "
+                         f"{med([r.get('peak_pss_mb') for r in rs])} |")
     lines += ["", f"Throughput: {args.throughput_steps:,} env steps, no target, env steps/s (summary.json).", "",
               "| algo | backend | env steps/s | ray / local (medians) |", "| --- | --- | --- | --- |"]
     for algo in args.algos:

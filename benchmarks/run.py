@@ -25,7 +25,7 @@ from typing import Any, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import systems  # noqa: E402
-from systems import REPO, RUNNERS, SYSTEMS, measure, raw_env_rate  # noqa: E402
+from systems import REPO, RUNNERS, SYSTEMS, measure, peak_memory, raw_env_rate  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 
@@ -104,12 +104,38 @@ def summarize(records: list[dict], raw: dict[str, Any]) -> list[dict]:
                 steps_to_target_median=statistics.median(solved_steps) if solved_steps else None,
                 steps_per_second_median=throughput,
                 fraction_of_limit=throughput / limit if limit else None,
-                peak_rss_mb_median=statistics.median(r["peak_rss_mb"] for r in runs),
-                peak_rss_mb_max=max(r["peak_rss_mb"] for r in runs),
+                **memory_summary(runs),
                 peak_threads_max=max(r["peak_threads"] for r in runs),
                 settings=runs[0]["settings"],
             ))
     return rows
+
+
+def memory_summary(runs: list[dict]) -> dict[str, Any]:
+    """Median and max peak memory of some runs, and what it is: "PSS" (summed over the process tree),
+    "RSS" (summed, in results written before PSS), or "PSS/RSS" where a summary mixes both."""
+    measured = [peak_memory(r) for r in runs]
+    values = [mb for mb, _ in measured if mb is not None]
+    return dict(peak_mb_median=statistics.median(values) if values else None,
+                peak_mb_max=max(values) if values else None,
+                memory="/".join(sorted({kind for mb, kind in measured if mb is not None})) or "-")
+
+
+def memory_label(rows: list[dict]) -> str:
+    kinds = sorted({k for r in rows for k in r.get("memory", "-").split("/") if k != "-"}) or ["PSS"]
+    return "/".join(kinds)
+
+
+def memory_note(label: str) -> str:
+    notes = {"PSS": "PSS: peak proportional set size summed over the process and its children (each shared "
+                    "page split among the processes that map it).",
+             "RSS": "RSS: peak resident memory summed over the process and its children (results taken before "
+                    "PSS; it counts pages shared by forked processes once per process, overstating them)."}
+    return " ".join(notes[kind] for kind in label.split("/") if kind in notes)
+
+
+def _mb(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:,.0f}"
 
 
 def markdown(rows: list[dict], raw: dict[str, Any], meta: dict[str, Any]) -> str:
@@ -130,10 +156,10 @@ def markdown(rows: list[dict], raw: dict[str, Any], meta: dict[str, Any]) -> str
         "reached the target (median [min, max] over seeds; an unsolved seed counts as the cap, shown as >=). "
         "Process: the same, counted from the launch of the subprocess. Throughput: env steps / training "
         "seconds over the whole run. Limit: random-action env steps/s of the machine (one gym.make env per "
-        "core, all cores at once). RSS: peak resident memory summed over the process and its children.", "",
+        "core, all cores at once). " + memory_note(memory_label(rows)), "",
     ]
     header = ("| env | system | solved | time to target, s | process time, s | startup, s | steps to target "
-              "| env steps/s | % of limit | peak RSS, MB | threads |")
+              f"| env steps/s | % of limit | peak {memory_label(rows)}, MB | threads |")
     for env_id in dict.fromkeys(r["env_id"] for r in rows):
         lim = raw.get(env_id, {})
         lines += [f"## {env_id} (target {meta['targets'][env_id]})", "",
@@ -151,7 +177,7 @@ def markdown(rows: list[dict], raw: dict[str, Any], meta: dict[str, Any]) -> str
                 f"| {med_ge}{r['time_median_s']:.1f} [{r['time_min_s']:.1f}, {ge}{r['time_max_s']:.1f}] "
                 f"| {med_ge}{r['process_time_median_s']:.1f} | {r['startup_median_s']:.1f} | {steps} "
                 f"| {r['steps_per_second_median']:,.0f} | {frac} "
-                f"| {r['peak_rss_mb_median']:,.0f} (max {r['peak_rss_mb_max']:,.0f}) | {r['peak_threads_max']} |")
+                f"| {_mb(r['peak_mb_median'])} (max {_mb(r['peak_mb_max'])}) | {r['peak_threads_max']} |")
         lines += ["", f"![{env_id}]({env_id}.png)", ""]
     lines += ["## Settings", ""]
     for r in rows:
@@ -204,7 +230,7 @@ def summarize_throughput(records: list[dict], raw: dict[str, Any]) -> list[dict]
                 fraction_of_limit=rate / limit if limit else None,
                 vs_sb3_a2c=rate / medians["sb3-a2c"][0] if medians.get("sb3-a2c", (0,))[0] else None,
                 vs_a3c=rate / medians["a3c"][0] if medians.get("a3c", (0,))[0] else None,
-                peak_rss_mb_median=statistics.median(r["peak_rss_mb"] for r in runs),
+                **memory_summary(runs),
             ))
     return rows
 
@@ -216,14 +242,14 @@ def throughput_markdown(rows: list[dict]) -> str:
              "Each system trains for the same number of env steps with no target (so no run stops early); "
              "throughput is env steps / train-call seconds, start-up of workers included. Median over seeds.", "",
              "| env | system | env steps | runs | env steps/s (each run) | % of limit | x SB3 A2C | x a3c "
-             "| peak RSS, MB |", "|" + "---|" * 9]
+             f"| peak {memory_label(rows)}, MB |", "|" + "---|" * 9]
     for r in rows:
         frac = f"{100 * r['fraction_of_limit']:.1f}%" if r["fraction_of_limit"] is not None else "-"
         ratio = lambda x: f"{x:.2f}" if x is not None else "-"  # noqa: E731
         each = ", ".join(f"{x:,.0f}" for x in r["steps_per_second_all"])
         lines.append(f"| {r['env_id']} | {r['system']} | {r['fixed_steps']:,} | {r['runs']} "
                      f"| {r['steps_per_second_median']:,.0f} ({each}) | {frac} | {ratio(r['vs_sb3_a2c'])} "
-                     f"| {ratio(r['vs_a3c'])} | {r['peak_rss_mb_median']:,.0f} |")
+                     f"| {ratio(r['vs_a3c'])} | {_mb(r['peak_mb_median'])} |")
     return "\n".join(lines) + "\n"
 
 
@@ -304,7 +330,8 @@ def main() -> None:
                 ttt = rec["time_to_target_s"]
                 print(f"[{time.monotonic() - started:7.0f}s] {env_id} {system} seed {seed}: "
                       f"{'solved in %.1f s' % ttt if ttt is not None else 'not solved'} ({rec['stop_reason']}, "
-                      f"rc {rec['rc']}), {rec['steps_per_second']:,.0f} steps/s, {rec['peak_rss_mb']:,.0f} MB",
+                      f"rc {rec['rc']}), {rec['steps_per_second']:,.0f} steps/s, "
+                      f"{_mb(peak_memory(rec)[0])} MB {peak_memory(rec)[1]}",
                       flush=True)
                 report(out_dir, meta, records)  # keep results current if the run is cut short
 

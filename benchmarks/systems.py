@@ -27,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 LOG_INTERVAL_S = 2.0  # how often a learning-curve point is logged; a3c's default log_interval_s
 WINDOW = 100  # finished training episodes in the "solved" mean, as in a3c's summary.json
-SAMPLE_S = 0.2  # RSS sampling period
+SAMPLE_S = 0.2  # memory sampling period
 SYSTEMS = ("a3c", "ga3c", "sb3-a2c", "sb3-ppo")
 
 
@@ -38,29 +38,34 @@ def child_env() -> dict[str, str]:
 
 # ----- measuring a subprocess -----
 def measure(cmd: list[str], log_path: Path, hard_limit_s: float) -> dict[str, Any]:
-    """Run cmd; sample the RSS and thread count of it and all its children every SAMPLE_S.
+    """Run cmd; sample the memory and thread count of it and all its children every SAMPLE_S.
 
-    Summed RSS counts pages shared between processes (torch's libraries) once per process,
-    so it overstates a multi-process system's footprint a little; it is what `ps` would add up.
+    Memory is proportional set size (PSS) summed over the process tree, as a3c's own metrics.csv
+    pss_mb: each shared page is split among the processes that map it, so forked workers and the
+    libraries they share (torch) count once in all, not once per process as summed RSS would.
     """
-    peak_rss = peak_threads = 0
+    from a3c.engines.common import run_pss_mb
+
+    peak_pss = 0.0
+    peak_threads = 0
     start = time.time()
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=child_env(), cwd=REPO)
         root = psutil.Process(proc.pid)
         while True:
-            rss = threads = 0
+            threads = 0
             try:
                 tree = [root] + root.children(recursive=True)
             except psutil.NoSuchProcess:
                 tree = []
             for p in tree:
                 try:
-                    rss += p.memory_info().rss
                     threads += p.num_threads()
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
                     pass
-            peak_rss, peak_threads = max(peak_rss, rss), max(peak_threads, threads)
+            if tree:
+                peak_pss = max(peak_pss, run_pss_mb(proc.pid) or 0.0)
+            peak_threads = max(peak_threads, threads)
             try:
                 proc.wait(timeout=SAMPLE_S)  # returns as soon as the child exits: exact end time
                 break
@@ -78,7 +83,16 @@ def measure(cmd: list[str], log_path: Path, hard_limit_s: float) -> dict[str, An
                 break
     end = time.time()
     return dict(rc=proc.returncode, launched_at=start, process_wall_s=end - start,
-                peak_rss_mb=round(peak_rss / 2**20, 1), peak_threads=peak_threads)
+                peak_pss_mb=round(peak_pss, 1), peak_threads=peak_threads)
+
+
+def peak_memory(record: dict[str, Any]) -> tuple[Optional[float], str]:
+    """A run's peak memory in MB and what was measured: "PSS" summed over the process tree, or
+    "RSS" summed over it in records written before PSS (it counts pages shared by forked processes
+    once per process, so it overstates multi-process systems)."""
+    if record.get("peak_pss_mb") is not None:
+        return record["peak_pss_mb"], "PSS"
+    return record.get("peak_rss_mb"), "RSS"
 
 
 def _record(system: str, env_id: str, seed: int, cap_s: float, target: Optional[float], run: dict[str, Any],
@@ -101,7 +115,7 @@ def _record(system: str, env_id: str, seed: int, cap_s: float, target: Optional[
         steps_per_second=round(steps / train_wall, 1) if train_wall else 0.0,
         steps_per_second_process=round(steps / run["process_wall_s"], 1),
         mean_return_100=result.get("mean_return_100"),
-        peak_rss_mb=run["peak_rss_mb"], peak_threads=run["peak_threads"],
+        peak_pss_mb=run["peak_pss_mb"], peak_threads=run["peak_threads"],
         settings=settings, series=series,  # series: [train wall_s, env_steps, mean_return_100]
     )
 

@@ -152,3 +152,111 @@ class NaNObservationEnv(_Corridor):
         if NaNObservationEnv.count % 30 == 0:
             obs = np.array([np.nan, 1.0], dtype=np.float32)
         return obs, reward, term, trunc, info
+class DiesInsideSharedPlumbingEnv(_Corridor):
+    """The first of these built in a child process of a run (a worker or an agent; the marker file
+    is claimed atomically, so one child per run) makes that process die, or stop, inside plumbing
+    it shares with the run, the first time it gets there. A3C_TEST_FAULT=<fault>:<marker path>:
+
+        counters        SIGKILL inside the shared step counters' add(), after its first line
+        stop_check      SIGKILL inside the worker's stop check (an is_set()), after its first line
+        report          SIGKILL half-way through writing a report to the main process
+        report_stopped  SIGSTOP as it starts writing a report; it stays stopped
+
+    and one for the main process (the first instance built in it, when the run probes its env):
+
+        main_counters   SIGKILL the main process inside its 40th read of the counters (about 2 s into
+                        training), after the read's first line
+
+    The marker file gets the pid of the process, for the test to check it is gone afterwards."""
+
+    def __init__(self, render_mode=None):
+        import multiprocessing
+        import os
+
+        fault, _, marker = os.environ.get("A3C_TEST_FAULT", "").partition(":")
+        if not fault or (multiprocessing.parent_process() is None) != fault.startswith("main_"):
+            return
+        try:
+            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        if fault == "main_counters":
+            _die_inside("read", nth=40)
+        elif fault in ("counters", "stop_check"):
+            _die_inside("add" if fault == "counters" else "is_set")
+        else:
+            _die_writing_a_report(stop=fault == "report_stopped")
+
+
+def _die_inside(function: str, nth: int = 1) -> None:
+    """SIGKILL this process inside the `nth` call from now of `function` from a3c or multiprocessing,
+    after the call's first line (a `with lock:` there has taken the lock), or as it returns if it has one line."""
+    import os
+    import signal
+    import sys
+
+    seen = [0]
+
+    def kill(frame, event, arg):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def calls(frame, event, arg):
+        code = frame.f_code
+        if code.co_name != function or not ("/a3c/" in code.co_filename or "multiprocessing" in code.co_filename):
+            return None
+        seen[0] += 1
+        if seen[0] < nth:
+            return None
+        lines = [0]
+
+        def inside(frame, event, arg):
+            if event == "line":
+                lines[0] += 1
+                if lines[0] == 2:
+                    kill(frame, event, arg)
+            elif event == "return":
+                kill(frame, event, arg)
+            return inside
+
+        return inside
+
+    sys.settrace(calls)  # this thread: the one that steps the envs, counts and checks for stop
+
+
+def _die_writing_a_report(stop: bool) -> None:
+    """The next write of more than a note (a pickled report, not GA3C's 4- or 8-byte notes) to any
+    multiprocessing pipe, from any thread of this process, dies half-way (or stops before it)."""
+    import os
+    import signal
+    import threading
+    from multiprocessing.connection import Connection
+
+    original = Connection._send
+
+    def _send(self, buf, write=os.write):
+        if len(buf) > 64:
+            # Sent to this thread: it stops (or dies) right here, with the whole process. A signal sent
+            # to the process may be taken by another thread, and this one write on before it stops.
+            if stop:
+                signal.pthread_kill(threading.get_ident(), signal.SIGSTOP)
+            else:
+                write(self._handle, bytes(buf[: len(buf) // 2]))
+                signal.pthread_kill(threading.get_ident(), signal.SIGKILL)
+        return original(self, buf)
+
+    Connection._send = _send
+
+
+class CountsMainProcessBuildsEnv(_Corridor):
+    """Counts the instances built in the process that imported it first (a test's main process),
+    where only probing should build one: workers and agents build theirs in their own processes."""
+
+    main_process_builds = 0
+
+    def __init__(self, render_mode=None):
+        import multiprocessing
+
+        if multiprocessing.parent_process() is None:
+            CountsMainProcessBuildsEnv.main_process_builds += 1

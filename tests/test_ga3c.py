@@ -391,6 +391,19 @@ def test_a_run_stops_every_child_and_logs_the_ga3c_columns(tmp_path):
     assert any(r["policy_lag"] for r in working)
 
 
+def test_the_main_process_probes_the_env_once(tmp_path):
+    """training.py probes the env (for Atari that builds a vector env) and hands the spec and action
+    space to the engine, which does not probe again."""
+    import envs_for_tests
+
+    envs_for_tests.CountsMainProcessBuildsEnv.main_process_builds = 0
+    cfg = a3c.Config.for_env("envs_for_tests:CountsMainProcessBuildsEnv", algo="ga3c", workers=1,
+                             total_steps=1000, target_return=1e9, time_limit=30, progress=False,
+                             tensorboard=False, run_dir=str(tmp_path / "run"))
+    assert a3c.train(cfg).env_steps >= 1000
+    assert envs_for_tests.CountsMainProcessBuildsEnv.main_process_builds == 1
+
+
 # Recurrent: the replacement starts from zero state in its row, whatever its predecessor left there.
 @pytest.mark.parametrize("policy", [[], ["--set", "recurrent=true"]], ids=["feed-forward", "recurrent"])
 def test_a_killed_agent_is_restarted_and_the_run_finishes(tmp_path, capsys, policy):

@@ -108,6 +108,9 @@ class ScriptedEnvs:
         self.t[:] = 0
         return self.t[:, None].astype(np.float32)
 
+    def take_errors(self) -> list[str]:
+        return []  # these envs never fail
+
     def step(self, actions) -> StepResult:
         self.t += 1
         terminated, truncated = np.zeros(2, np.float32), np.zeros(2, np.float32)

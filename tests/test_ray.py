@@ -64,6 +64,41 @@ def test_bad_ray_address_exits_2(tmp_path, capsys, address, words):
     assert not (tmp_path / "run").exists()
 
 
+# ----- env errors: a runner's reply carries them, the driver forwards them as the local engines do -----
+
+@pytest.mark.parametrize("job", ["a3c_step", "ga3c_segment"])
+def test_env_runner_replies_carry_the_errors_of_envs_that_raised(job, monkeypatch):
+    """The EnvRunner class called directly (no Ray): FlakyStepEnv raises every 97th step."""
+    from a3c.config import Config
+    from a3c.engines.ray.engine import env_error_messages
+    from a3c.engines.ray.runner import EnvRunner
+
+    monkeypatch.setattr(EnvRunner, "where", lambda self: {})  # setup's reply; needs no Ray here
+    runner = EnvRunner(Config.for_env("envs_for_tests:FlakyStepEnv", workers=1, t_max=5))
+    runner.setup(0, 0)
+    messages = []
+    for _ in range(30):  # 150 steps
+        messages += env_error_messages(3, getattr(runner, job)(0, None))
+    assert messages and all(m["kind"] == "env_error" and m["rank"] == 3 for m in messages)
+    assert "ValueError: flaky env: lost its simulator connection" in messages[0]["error"]
+    runner.close()
+
+
+@pytest.mark.slow
+def test_local_ray_logs_and_counts_env_errors(run_cli, tmp_path):
+    pytest.importorskip("ray")
+    run = tmp_path / "run"
+    result = run_cli("train", "envs_for_tests:FlakyStepEnv", "--backend", "ray", "--workers", "2",
+                     "--time-limit", "5", "--run-dir", run, "--set", "progress=false", "--set", "log_interval_s=0.5",
+                     timeout=180)
+    assert result.returncode == 0, result.stderr
+    events = (run / "events.log").read_text()
+    assert events.count("raised (rebuilt it;") == 1, events  # one traceback for the kind
+    assert "ValueError: flaky env: lost its simulator connection" in events
+    rows = _metrics(run)
+    assert int(rows[-1]["env_errors"]) > 1 and int(rows[-1]["restarts"]) == 0
+
+
 # ----- local Ray (no address: a new Ray on this machine, started and shut down by the run) -----
 
 @pytest.mark.slow

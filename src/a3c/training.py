@@ -69,14 +69,18 @@ def default_run_dir(cfg: Config) -> Path:
     return Path("runs") / f"{name}-{cfg.algo}-{stamp}"
 
 
-def _make_engine(cfg: Config, model, optimizer, counters, ctx) -> Engine:
+def _make_engine(cfg: Config, model, optimizer, counters, ctx, probed) -> Engine:
+    """The engine cfg asks for. probed: (ObsSpec, action space) from envs.probe, made once per run
+    (for Atari it builds a vector env); the engines that need them take them from here."""
     if cfg.backend == "ray":
         if cfg.deterministic:
             raise UserError("deterministic=true runs in one process and cannot use --backend ray. "
                             "Allowed: --backend local with deterministic=true, or deterministic=false.")
         from a3c.engines.ray import RayA3CEngine, RayGA3CEngine
 
-        return (RayGA3CEngine if cfg.algo == "ga3c" else RayA3CEngine)(cfg, model, optimizer, counters, ctx)
+        if cfg.algo == "ga3c":
+            return RayGA3CEngine(cfg, model, optimizer, counters, ctx, probed=probed)
+        return RayA3CEngine(cfg, model, optimizer, counters, ctx)
     if cfg.deterministic:
         from a3c.engines.serial import SerialA3CEngine, SerialGA3CEngine
 
@@ -84,7 +88,7 @@ def _make_engine(cfg: Config, model, optimizer, counters, ctx) -> Engine:
     if cfg.algo == "ga3c":
         from a3c.engines.ga3c import GA3CEngine
 
-        return GA3CEngine(cfg, model, optimizer, counters, ctx)
+        return GA3CEngine(cfg, model, optimizer, counters, ctx, probed=probed)
     from a3c.engines.hogwild import HogwildEngine
 
     return HogwildEngine(cfg, model, optimizer, counters, ctx)
@@ -247,10 +251,11 @@ def _train(cfg: Config, resume: Optional[str | Path], lock: Optional[RunLock]) -
     if cfg.algo == "ga3c":  # GA3C's predictors and trainers run on the device; A3C workers stay on the CPU
         move_to_device(model, optimizer, device)
     ctx = context()
-    counters = SharedCounters(ctx, counts)  # type: ignore[arg-type]
+    # A row for each worker or agent rank there can ever be (GA3C's adjuster adds agents up to max_agents).
+    counters = SharedCounters(ctx, counts, ranks=max(cfg.workers, cfg.max_agents))  # type: ignore[arg-type]
     # The engine may still refuse the config (a UserError): before anything is written, so a rejected
     # run leaves no directory behind and a rejected resume leaves the run's config.toml as it was.
-    engine = _make_engine(cfg, model, optimizer, counters, ctx)
+    engine = _make_engine(cfg, model, optimizer, counters, ctx, (spec, action_space))
     run_dir.mkdir(parents=True, exist_ok=True)
     if lock is None:  # a new directory: lock it before writing into it
         lock = RunLock(run_dir)
@@ -313,7 +318,7 @@ def _train(cfg: Config, resume: Optional[str | Path], lock: Optional[RunLock]) -
         env_steps, updates, episodes = counters.read()
         meta = dict(
             config=cfg.to_dict(), counters=[env_steps, updates, episodes], resumes=resumes,
-            next_incarnation=engine.next_incarnation() if hasattr(engine, "next_incarnation") else incarnation + 1,
+            next_incarnation=engine.next_incarnation(),
             monitor=monitor.state(env_steps), reason=reason, obs_shape=list(spec.shape),
         )
         try:

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import psutil
 
@@ -18,10 +18,10 @@ TESTS_DIR = Path(__file__).resolve().parents[1]
 QUIET = ["--set", "progress=false", "--set", "tensorboard=false"]
 
 
-def start_train(*args, log: Path) -> subprocess.Popen:
+def start_train(*args, log: Path, env_vars: Optional[dict] = None) -> subprocess.Popen:
     """`python -m a3c train ARGS` as a user runs it; tests/ on PYTHONPATH for the custom envs.
     Output goes to files: a pipe nobody reads could block the run."""
-    env = dict(os.environ)
+    env = dict(os.environ, **(env_vars or {}))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS_DIR), env.get("PYTHONPATH")]))
     out, err = open(f"{log}.out", "w"), open(f"{log}.err", "w")
     return subprocess.Popen([sys.executable, "-m", "a3c", "train", *map(str, args), *QUIET],
@@ -87,3 +87,16 @@ def summary(run_dir: Path) -> dict:
 
 def output(log: Path) -> str:
     return Path(f"{log}.out").read_text() + Path(f"{log}.err").read_text()
+
+
+def prepared_child_that_blocks_forever(ready) -> None:
+    """A run's child (prepare_child) stuck where no loop checks for a dead parent: a lock never released."""
+    import threading
+
+    from a3c.engines.common import prepare_child
+
+    prepare_child(0)
+    ready.set()
+    lock = threading.Lock()
+    lock.acquire()
+    lock.acquire()

@@ -7,7 +7,7 @@ import signal
 import time
 
 import pytest
-from fault_helpers import age_s, children_of_fork_server, output, read_metrics, start_train, summary, wait_for
+from fault_helpers import age_s, alive, children_of_fork_server, output, read_metrics, start_train, summary, wait_for
 
 KILLS = 20
 
@@ -29,7 +29,9 @@ def test_20_kills_of_workers_or_agents_and_the_run_still_solves_cartpole(algo, t
         while len(killed) < KILLS and proc.poll() is None:
             # A child that has been at work a while (one killed on start-up, every time, is a crash
             # loop, which stops the run by design: test_supervision covers that).
-            victims = [p for p in children_of_fork_server(proc.pid) if age_s(p) > 0.8]
+            # Never one already killed: until the fork server reaps it, it is still listed (a zombie),
+            # and killing it again would count one death twice.
+            victims = [p for p in alive(children_of_fork_server(proc.pid)) if age_s(p) > 0.8 and p.pid not in killed]
             if victims:
                 victim = rng.choice(victims)
                 victim.send_signal(signal.SIGKILL)

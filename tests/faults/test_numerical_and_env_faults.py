@@ -18,10 +18,11 @@ def rows(run):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("algo", ["a3c", "ga3c"])
-def test_an_occasional_inf_loss_is_skipped_counted_and_logged(algo, tmp_path, capsys):
+@pytest.mark.parametrize("engine", [["--algo", "a3c"], ["--algo", "ga3c"], ["--set", "deterministic=true"]],
+                         ids=["a3c", "ga3c", "serial"])
+def test_an_occasional_inf_loss_is_skipped_counted_and_logged(engine, tmp_path, capsys):
     run = tmp_path / "run"
-    code = main(["train", "envs_for_tests:HugeRewardEnv", "--algo", algo, "--workers", "2", "--time-limit", "5",
+    code = main(["train", "envs_for_tests:HugeRewardEnv", *engine, "--workers", "2", "--time-limit", "5",
                  "--run-dir", str(run), "--set", "nonfinite_patience=1000", *QUIET])
     assert code == 0, capsys.readouterr().err
     last = rows(run)[-1]
@@ -30,10 +31,11 @@ def test_an_occasional_inf_loss_is_skipped_counted_and_logged(algo, tmp_path, ca
 
 
 @pytest.mark.slow
-def test_updates_that_stay_inf_restore_the_last_good_checkpoint_then_stop(tmp_path, capsys):
+@pytest.mark.parametrize("engine", [[], ["--set", "deterministic=true"]], ids=["a3c", "serial"])
+def test_updates_that_stay_inf_restore_the_last_good_checkpoint_then_stop(engine, tmp_path, capsys):
     run = tmp_path / "run"
     code = main(["train", "envs_for_tests:AlwaysHugeRewardEnv", "--workers", "2", "--time-limit", "60",
-                 "--run-dir", str(run), *QUIET])
+                 "--run-dir", str(run), *engine, *QUIET])
     err = capsys.readouterr().err
     assert code == 1, err
     assert "updates keep coming out NaN/inf" in err and "Traceback" not in err, err
@@ -43,14 +45,16 @@ def test_updates_that_stay_inf_restore_the_last_good_checkpoint_then_stop(tmp_pa
 
 
 @pytest.mark.slow
-def test_an_env_that_raises_is_rebuilt_logged_once_and_counted(tmp_path, capsys):
+@pytest.mark.parametrize("engine", [[], ["--algo", "ga3c"], ["--set", "deterministic=true"]],
+                         ids=["a3c", "ga3c", "serial"])
+def test_an_env_that_raises_is_rebuilt_logged_once_and_counted(engine, tmp_path, capsys):
     run = tmp_path / "run"
     code = main(["train", "envs_for_tests:FlakyStepEnv", "--workers", "2", "--time-limit", "5",
-                 "--run-dir", str(run), *QUIET])
+                 "--run-dir", str(run), *engine, *QUIET])
     assert code == 0, capsys.readouterr().err
     events = (run / "events.log").read_text()
     # One event for the kind (its traceback shows the message twice: the raise line and the error).
     assert events.count("raised (rebuilt it;") == 1, events
     assert "ValueError: flaky env: lost its simulator connection" in events
     assert int(rows(run)[-1]["env_errors"]) > 1
-    assert int(rows(run)[-1]["restarts"]) == 0
+    assert int(rows(run)[-1].get("restarts") or 0) == 0

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from a3c.engines.common import update_is_finite
 from a3c.envs import EpisodeStats
 from a3c.loss import rollout_loss
 from a3c.rollout import RolloutCollector
@@ -23,6 +24,7 @@ class A3CStep:
     value_loss: float
     entropy: float
     grad_norm: float  # before clipping
+    finite: bool  # loss and gradient free of NaN/inf (update_is_finite): only then may the update be applied
 
 
 def a3c_gradients(local: torch.nn.Module, collector: RolloutCollector, dist, settings: dict,
@@ -34,7 +36,7 @@ def a3c_gradients(local: torch.nn.Module, collector: RolloutCollector, dist, set
     terms.total.backward()
     grad_norm = torch.nn.utils.clip_grad_norm_(list(local.parameters()), max_grad_norm)
     return A3CStep(rollout.t_max * rollout.n_envs, finished, terms.policy.item(), terms.value.item(),
-                   terms.entropy.item(), grad_norm.item())
+                   terms.entropy.item(), grad_norm.item(), update_is_finite(terms.total, grad_norm))
 
 
 # Flat float32 vectors: how weights and gradients cross a process or machine boundary (one

@@ -13,6 +13,10 @@ global model; the main loop owns everything else. The loop, in full:
         monitor.log(..., engine.extra_metrics())   # when a row is due
     leftover = engine.close()                # stop everything; reports still in flight
 
+and, at any time between start() and close():
+    engine.load_weights(model, optimizer)    # NaN/inf streak: put the last good checkpoint back
+    engine.next_incarnation()                # saved with each checkpoint, for the resume after it
+
 Messages are dicts with a "kind":
     report  rank, returns [float], lengths [int], sums {policy_loss, value_loss, entropy,
             grad_norm}, count (updates summed in sums), extra {} (unused by the loop)
@@ -44,6 +48,14 @@ class Engine(Protocol):
 
     def extra_metrics(self) -> dict[str, Optional[float]]:
         """Values of `columns` since the previous call (None where there is nothing to report)."""
+
+    def load_weights(self, model_tensors: dict, optim_tensors: dict) -> None:
+        """Put a checkpoint's model weights and optimizer statistics in place of the current ones,
+        so that every role acts and learns from them from its next step on."""
+
+    def next_incarnation(self) -> int:
+        """An incarnation number no child of this run has used yet: a run resumed from a checkpoint
+        saved now starts its children there, on random streams nothing has drawn from."""
 
     def close(self) -> list[dict]:
         """Stop every role and return the messages still in flight. Called once, always."""

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import ctypes
 import multiprocessing as mp
-import queue as queue_lib
+import multiprocessing.connection as mp_connection
 import os
 import random
 import signal
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -25,34 +26,137 @@ ENV_STEPS, UPDATES, EPISODES = 0, 1, 2
 
 
 class SharedCounters:
-    """Env steps, updates and episodes over all processes, in shared memory.
+    """Env steps, updates and episodes over all processes, in shared memory, with no lock.
 
-    A lock guards each increment: workers add a whole rollout at a time, so the lock is
-    taken a few dozen times a second, and no count is ever lost to a race.
+    One row per writer: row 0 is the main process's (the counts a resumed run starts from, GA3C
+    trainer threads, the Ray and serial engines), row 1 + r is worker or agent rank r's, which only
+    that process writes (engines restart a rank only after its process died); readers sum the rows.
+    A lock shared with the children would be one that a child SIGKILLed inside add() leaves taken
+    for good, and every other process would wait on it forever. A kill inside add() costs at most
+    part of that one rollout's count.
     """
 
-    def __init__(self, ctx, initial: tuple[int, int, int] = (0, 0, 0)):
-        self._values = ctx.Array("q", list(initial))
+    def __init__(self, ctx, initial: tuple[int, int, int] = (0, 0, 0), ranks: int = 0):
+        self._shared = ctx.RawArray("q", 3 * (1 + ranks))  # [1 + ranks, 3] int64
+        self._shared[:3] = list(initial)
+        self._row = 0
+        self._attach()
+
+    def _attach(self) -> None:
+        self._table = np.frombuffer(self._shared, dtype=np.int64).reshape(-1, 3)
+        self._mine = self._table[self._row]
+        self._lock = threading.Lock()  # threads of one process that share its row (GA3C trainers)
+
+    def __getstate__(self) -> dict:
+        return {"shared": self._shared, "row": self._row}
+
+    def __setstate__(self, state: dict) -> None:
+        self._shared, self._row = state["shared"], state["row"]
+        self._attach()
+
+    def for_rank(self, rank: int) -> "SharedCounters":
+        """The same counters, adding to rank's own row: what worker or agent `rank` is given."""
+        if not 0 <= rank < len(self._table) - 1:
+            raise ValueError(f"rank {rank} has no counter row ({len(self._table) - 1} ranks)")
+        view = SharedCounters.__new__(SharedCounters)
+        view.__setstate__({"shared": self._shared, "row": 1 + rank})
+        return view
 
     def add(self, env_steps: int = 0, updates: int = 0, episodes: int = 0) -> int:
-        with self._values.get_lock():
-            self._values[ENV_STEPS] += env_steps
-            self._values[UPDATES] += updates
-            self._values[EPISODES] += episodes
-            return self._values[ENV_STEPS]
+        """Count into this process's row; returns the run's env steps, all rows together."""
+        with self._lock:
+            self._mine[ENV_STEPS] += env_steps
+            self._mine[UPDATES] += updates
+            self._mine[EPISODES] += episodes
+        return self.env_steps
 
     def read(self) -> tuple[int, int, int]:
-        with self._values.get_lock():
-            return tuple(self._values[:3])  # type: ignore[return-value]
+        env_steps, updates, episodes = self._table.sum(axis=0).tolist()
+        return env_steps, updates, episodes
 
     @property
     def env_steps(self) -> int:
-        return self._values[ENV_STEPS]
+        return int(self._table[:, ENV_STEPS].sum())
+
+
+class StopFlag:
+    """The main process's "stop now" to its children, a byte in shared memory they poll.
+
+    Not multiprocessing.Event: its is_set() takes a lock, and a child SIGKILLed inside it leaves
+    that lock taken, so every other child's next check, and the main process's set(), wait forever.
+    """
+
+    def __init__(self, ctx):
+        self._flag = ctx.RawValue("b", 0)
+
+    def set(self) -> None:
+        self._flag.value = 1
+
+    def is_set(self) -> bool:
+        return bool(self._flag.value)
+
+
+class ReportSender:
+    """A child's end of its report pipe (what Reporter and report_crash `put` to)."""
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def put(self, message: dict) -> None:
+        self.conn.send(message)
+
+
+class ReportPipes:
+    """Messages from the children to the main process: one pipe per child, which only that child writes.
+
+    Not one multiprocessing.Queue for all: a child's queue writes go through a lock shared by
+    every writer, held while its feeder thread writes to the pipe, so a child SIGKILLed (or
+    stopped) mid-write leaves it taken and every other child's reports wait behind it forever;
+    a message cut in half leaves the one reader waiting for its other half. Here a dead child
+    only closes its own pipe: the main process reads end-of-file (dropping a half-written
+    message with it) and forgets that pipe.
+    """
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self._readers: list = []  # also the pipes of dead children, until their last message is read
+
+    def sender(self) -> ReportSender:
+        """A new pipe for a child about to start; call started() once it has."""
+        reader, writer = self.ctx.Pipe(duplex=False)
+        self._readers.append(reader)
+        return ReportSender(writer)
+
+    @staticmethod
+    def started(sender: ReportSender) -> None:
+        """The child holds its end now: close ours, so that its death reads as end-of-file."""
+        sender.conn.close()
+
+    def drain(self, timeout: float) -> list[dict]:
+        """Every message waiting: wait up to timeout for the first, then take what is there."""
+        if not self._readers:
+            time.sleep(timeout)
+            return []
+        messages: list[dict] = []
+        for reader in mp_connection.wait(self._readers, timeout):
+            try:
+                while reader.poll():
+                    messages.append(reader.recv())
+            except (EOFError, OSError):  # the child is gone; so is any message it had half written
+                reader.close()
+                self._readers.remove(reader)
+        return messages
+
+    def close(self) -> None:
+        for reader in self._readers:
+            reader.close()
+        self._readers = []
 
 
 class Reporter:
     """Gathers a worker's episode returns and loss terms and sends them to the main process
-    a few times a second, so the queue carries small batches rather than one message per step."""
+    a few times a second, so its report pipe carries small batches rather than one message per step.
+    `queue` is anything with put(message): a ReportSender, or the serial engines' inbox."""
 
     def __init__(self, queue, rank: int, every_s: float = 0.25):
         self.queue, self.rank, self.every_s = queue, rank, every_s
@@ -84,8 +188,7 @@ class Reporter:
 
     def env_errors(self, envs) -> None:
         """Send the tracebacks of env failures since the last call (each env already rebuilt)."""
-        take = getattr(envs, "take_errors", None)  # the env layer grows take_errors(); until then, nothing
-        for error in (take() if take is not None else []):
+        for error in envs.take_errors():
             self.queue.put(dict(kind="env_error", rank=self.rank, error=error))
 
     def maybe_send(self, force: bool = False) -> None:
@@ -97,19 +200,6 @@ class Reporter:
                                 sums=self.sums, count=self.count, extra=self.extra, nonfinite=self.nonfinite))
         self._reset()
         self._last = now
-
-
-def drain_queue(q, timeout: float) -> list:
-    """Every message waiting on q: wait up to timeout for the first (not at all if timeout
-    is 0), then take the rest without blocking. A queue torn down at shutdown reads as empty."""
-    messages = []
-    try:
-        messages.append(q.get(timeout=timeout) if timeout > 0 else q.get_nowait())
-        while True:
-            messages.append(q.get_nowait())
-    except (queue_lib.Empty, EOFError, OSError):
-        pass
-    return messages
 
 
 def report_crash(queue, rank: int, role: str) -> None:
@@ -134,8 +224,11 @@ def die_with_parent() -> None:
     """Ask the kernel to SIGKILL this process when its parent dies (Linux), whatever kills the parent.
 
     Under forkserver the parent is the fork server, which exits as soon as the main process
-    dies (its end of a pipe from the main process closes), so the chain main -> fork server
-    -> child holds for kill -9 too. Elsewhere the loops' own parent checks do the job.
+    dies (its end of a pipe from the main process closes; see release_fork_server and
+    fork_server_exit), so the chain main -> fork server -> child holds for kill -9 too, whatever
+    the child is doing (blocked in a C call, a lock, a stopped process). Besides, each child's
+    exit_with_main_process thread ends it the moment the main process dies, and the loops' own
+    parent checks are a last resort.
     """
     if not sys.platform.startswith("linux"):
         return
@@ -144,6 +237,49 @@ def die_with_parent() -> None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     except (OSError, AttributeError):
         return
+
+
+def release_fork_server() -> None:
+    """Close this child's copy of the fork server's "main process alive" pipe.
+
+    The fork server exits when every copy of that pipe's write end is closed, and it hands one to
+    each child it forks (so the child could start processes through it in turn). While a child
+    holds it, the fork server outlives a SIGKILLed main process, and so does the child, whose
+    parent-death signal is tied to the fork server: a child blocked where its loop never checks
+    for a dead parent lived on for good. Children of a run start no processes, so they let go of it.
+    """
+    try:
+        from multiprocessing import forkserver
+
+        server = forkserver._forkserver
+        fd = server._forkserver_alive_fd
+    except (ImportError, AttributeError):
+        return
+    if fd is not None and mp.parent_process() is not None:  # a forked child, never the main process
+        server._forkserver_alive_fd = None
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def exit_with_main_process() -> None:
+    """Start a daemon thread that ends this child the instant the main process of the run dies.
+
+    It waits on multiprocessing's sentinel of the process that started us (readable once that
+    process is gone), so it reacts at once, wherever the child's own loop is: between two polls
+    of its parent check, blocked in a call that never polls, or busy in a long env step. There is
+    nothing to clean up in a child of a dead run, so it exits without Python's shutdown.
+    """
+    parent = mp.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        mp_connection.wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="a3c-exit-with-main", daemon=True).start()
 
 
 def parent_watch() -> Callable[[], bool]:
@@ -162,12 +298,15 @@ def parent_watch() -> Callable[[], bool]:
 
 
 def prepare_child(seed: int) -> None:
-    """Setup every child process shares: death with the run, one torch thread, seeded RNGs,
+    """Setup every child process shares: death with the run (within tens of ms of a kill -9 of the
+    main process, wherever the child is blocked), one torch thread, seeded RNGs,
     and Ctrl-C left to the main process, which stops the children through their stop event."""
     die_with_parent()
+    release_fork_server()
     parent = mp.parent_process()
     if parent is not None and not parent.is_alive():  # it died before the death signal was armed
         os._exit(1)
+    exit_with_main_process()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
     random.seed(seed)
@@ -185,7 +324,8 @@ def child_seed(base_seed: int, rank: int, incarnation: int) -> int:
 # from it starts in milliseconds instead of spending a second or two importing torch.
 # torch._dynamo too: the first torch.optim.Optimizer a process builds imports it (about a second),
 # which every restarted worker would otherwise pay before its first update.
-CHILD_PRELOAD = ["a3c.engines.hogwild", "a3c.engines.ga3c.agent", "torch._dynamo"]
+# fork_server_exit last: it makes the fork server's own exit immediate (see there).
+CHILD_PRELOAD = ["a3c.engines.hogwild", "a3c.engines.ga3c.agent", "torch._dynamo", "a3c.engines.fork_server_exit"]
 
 
 def context():

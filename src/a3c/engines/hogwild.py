@@ -9,12 +9,13 @@ from typing import Any
 import torch
 
 from a3c.distributions import distribution_for
+from a3c.engines.a3c_step import a3c_gradients
 from a3c.engines.common import (
-    Reporter, RestartTracker, RoleFailed, SharedCounters, child_seed, context, drain_queue, parent_watch,
-    prepare_child, report_crash, stop_processes, update_is_finite,
+    ReportPipes, Reporter, RestartTracker, RoleFailed, SharedCounters, StopFlag, child_seed, context, parent_watch,
+    prepare_child, report_crash, stop_processes,
 )
 from a3c.envs import rank_env_group
-from a3c.loss import loss_settings, rollout_loss
+from a3c.loss import loss_settings
 from a3c.models import build_model
 from a3c.normalization import shared_stats_writer
 from a3c.optim import build_optimizer, scheduled_lr
@@ -22,6 +23,8 @@ from a3c.rollout import RolloutCollector
 
 
 def worker_main(rank, incarnation, cfg, global_model, optim_state, counters, queue, stop_event) -> None:
+    """Worker `rank`'s life. counters is its own row (SharedCounters.for_rank), queue its own report
+    pipe, stop_event a StopFlag: nothing it can be SIGKILLed inside is shared with another worker."""
     try:
         seed = child_seed(cfg.seed, rank, incarnation)
         prepare_child(seed)
@@ -36,33 +39,27 @@ def worker_main(rank, incarnation, cfg, global_model, optim_state, counters, que
         settings = loss_settings(cfg)
         global_params = list(global_model.parameters())
         local_params = list(local.parameters())
-        steps_per_rollout = cfg.t_max * cfg.envs_per_worker
         run_alive = parent_watch()
         # A dead main process sets no stop event: without the parent check a worker outlives its run.
         while not stop_event.is_set() and run_alive():
             # 1. sync: start every rollout from the current global parameters.
             local.load_state_dict(global_model.state_dict())
-            # 2. roll out t_max steps with the local copy.
-            rollout, finished = collector.collect()
-            # 3. returns, advantages and the loss, from the shared math.
-            terms = rollout_loss(local, dist, rollout, **settings)
-            local.zero_grad(set_to_none=True)
-            terms.total.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(local_params, cfg.max_grad_norm)
-            reporter.episodes(finished)
+            # 2. roll out t_max steps, returns, loss, backward, clip: the A3C step every engine shares.
+            step = a3c_gradients(local, collector, dist, settings, cfg.max_grad_norm)
+            reporter.episodes(step.finished)
             reporter.env_errors(envs)
-            if not update_is_finite(terms.total, grad_norm):  # skipped and counted; the main process decides
-                counters.add(env_steps=steps_per_rollout, episodes=len(finished))
+            if not step.finite:  # skipped and counted; the main process decides
+                counters.add(env_steps=step.env_steps, episodes=len(step.finished))
                 reporter.skipped()
                 reporter.maybe_send()
                 continue
-            # 4. apply the local gradients to the global parameters, lock-free.
+            # 3. apply the local gradients to the global parameters, lock-free.
             for global_p, local_p in zip(global_params, local_params):
                 global_p.grad = local_p.grad
-            env_steps = counters.add(env_steps=steps_per_rollout, updates=1, episodes=len(finished))
+            env_steps = counters.add(env_steps=step.env_steps, updates=1, episodes=len(step.finished))
             optimizer.set_lr(scheduled_lr(cfg, env_steps))
             optimizer.step()
-            reporter.losses(terms.policy.item(), terms.value.item(), terms.entropy.item(), grad_norm.item())
+            reporter.losses(step.policy_loss, step.value_loss, step.entropy, step.grad_norm)
             reporter.maybe_send()
         reporter.maybe_send(force=True)
     except Exception:
@@ -77,14 +74,14 @@ class HogwildEngine:
 
     def __init__(self, cfg, model, optimizer, counters: SharedCounters, ctx):
         self.cfg, self.model, self.optimizer, self.counters, self.ctx = cfg, model, optimizer, counters, ctx
-        self.queue = ctx.Queue()
-        self.stop_event = ctx.Event()
+        self.reports = ReportPipes(ctx)
+        self.stop_event = StopFlag(ctx)
         self.processes: list[Any] = [None] * cfg.workers
         self.incarnations = [0] * cfg.workers
         self.restarts = 0
         self._first_incarnation = 0
         self._reported = [False] * cfg.workers  # this incarnation of worker i has sent a report
-        self._tracker = RestartTracker(getattr(cfg, "restart_limit", 5))
+        self._tracker = RestartTracker(cfg.restart_limit)
 
     def set_incarnation_base(self, base: int) -> None:
         """A resumed run starts its workers on fresh random streams."""
@@ -92,12 +89,14 @@ class HogwildEngine:
         self.incarnations = [base] * self.cfg.workers
 
     def _spawn(self, rank: int) -> None:
+        sender = self.reports.sender()
         proc = self.ctx.Process(
             target=worker_main, name=f"a3c-worker-{rank}", daemon=True,
             args=(rank, self.incarnations[rank], self.cfg, self.model, self.optimizer.state_tensors(),
-                  self.counters, self.queue, self.stop_event),
+                  self.counters.for_rank(rank), sender, self.stop_event),
         )
         proc.start()
+        self.reports.started(sender)
         self.processes[rank] = proc
 
     def start(self) -> None:
@@ -105,7 +104,7 @@ class HogwildEngine:
             self._spawn(rank)
 
     def drain(self, timeout: float) -> list[dict]:
-        messages = drain_queue(self.queue, timeout)
+        messages = self.reports.drain(timeout)
         for msg in messages:
             if msg["kind"] == "report" and 0 <= msg.get("rank", -1) < len(self._reported):
                 self._reported[msg["rank"]] = True
@@ -151,9 +150,10 @@ class HogwildEngine:
         self.stop_event.set()
         deadline = time.monotonic() + 5.0
         leftover: list[dict] = []
-        # Keep draining while workers finish, so none blocks on a full queue pipe.
+        # Keep draining while workers finish, so none blocks on a full report pipe.
         while any(p is not None and p.is_alive() for p in self.processes) and time.monotonic() < deadline:
             leftover.extend(self.drain(0.05))
         stop_processes(self.processes, timeout=1.0)
         leftover.extend(self.drain(0.0))
+        self.reports.close()
         return leftover

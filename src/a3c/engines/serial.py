@@ -65,15 +65,20 @@ class _DeterministicTorch:
 
 def a3c_update(local, global_model, optimizer, collector: RolloutCollector, dist, settings: dict, cfg,
                counters: SharedCounters, reporter: Reporter) -> None:
-    """One A3C worker step: sync, roll out, loss, backward, clip, apply to the global model."""
+    """One A3C worker step: sync, roll out, loss, backward, clip, apply to the global model (or skip
+    and count an update whose loss or gradient is NaN/inf, as the Hogwild worker does)."""
     local.load_state_dict(global_model.state_dict())
     step = a3c_gradients(local, collector, dist, settings, cfg.max_grad_norm)
+    reporter.episodes(step.finished)
+    if not step.finite:
+        counters.add(env_steps=step.env_steps, episodes=len(step.finished))
+        reporter.skipped()
+        return
     for global_p, local_p in zip(global_model.parameters(), local.parameters()):
         global_p.grad = local_p.grad
     env_steps = counters.add(env_steps=step.env_steps, updates=1, episodes=len(step.finished))
     optimizer.set_lr(scheduled_lr(cfg, env_steps))
     optimizer.step()
-    reporter.episodes(step.finished)
     reporter.losses(step.policy_loss, step.value_loss, step.entropy, step.grad_norm)
 
 
@@ -100,6 +105,14 @@ class SerialA3CEngine:
     def set_incarnation_base(self, base: int) -> None:
         self.incarnation = base
 
+    def next_incarnation(self) -> int:
+        return self.incarnation + 1
+
+    def load_weights(self, model_tensors: dict, optim_tensors: dict) -> None:
+        with torch.no_grad():
+            self.model.load_state_dict(model_tensors)
+            self.optimizer.load_state_tensors(optim_tensors)
+
     def start(self) -> None:
         self._torch.enter()
         cfg = self.cfg
@@ -118,6 +131,7 @@ class SerialA3CEngine:
         for worker in self.workers:  # one round, in rank order
             a3c_update(worker.local, self.model, self.optimizer, worker.collector, self.dist, self.settings,
                        self.cfg, self.counters, worker.reporter)
+            worker.reporter.env_errors(worker.envs)
             worker.reporter.maybe_send(force=True)
         messages = list(self.inbox)
         self.inbox.clear()
@@ -180,6 +194,14 @@ class SerialGA3CEngine:
 
     def set_incarnation_base(self, base: int) -> None:
         self.incarnation = base
+
+    def next_incarnation(self) -> int:
+        return self.incarnation + 1
+
+    def load_weights(self, model_tensors: dict, optim_tensors: dict) -> None:
+        with self.shared.lock, torch.no_grad():
+            self.shared.model.load_state_dict(model_tensors)
+            self.shared.optimizer.load_state_tensors(optim_tensors)
 
     def start(self) -> None:
         self._torch.enter()
@@ -258,6 +280,7 @@ class SerialGA3CEngine:
             seg.starts[cfg.t_max] = torch.as_tensor(agent.starts)
             self.counters.add(env_steps=cfg.t_max * E, episodes=finished[i])
             self.pending.append((seg, versions))
+            agent.reporter.env_errors(agent.envs)
             agent.reporter.maybe_send(force=True)
 
     def supervise(self) -> list[str]:

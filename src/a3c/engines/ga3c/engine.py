@@ -19,7 +19,7 @@ from typing import Any, Optional
 from a3c.distributions import distribution_for
 import torch
 
-from a3c.engines.common import RestartTracker, RoleFailed, SharedCounters, drain_queue, stop_processes
+from a3c.engines.common import ReportPipes, RestartTracker, RoleFailed, SharedCounters, stop_processes
 from a3c.engines.ga3c.adjust import DynamicAdjuster
 from a3c.engines.ga3c.agent import agent_main
 from a3c.engines.ga3c.buffers import Mailboxes, SegmentPool
@@ -27,7 +27,6 @@ from a3c.engines.ga3c.predictor import AgentLine, Predictor, RequestBoard
 from a3c.engines.ga3c.shared_model import SharedModel
 from a3c.engines.ga3c.stats import Stats, Totals
 from a3c.engines.ga3c.trainer import Trainer
-from a3c.envs import probe
 
 SETTLE_TIMEOUT_S = 60.0  # longest the adjuster waits for a new agent to start before measuring
 
@@ -38,10 +37,11 @@ class GA3CEngine:
         "policy_lag", "importance_ratio", "restarts",
     )
 
-    def __init__(self, cfg, model, optimizer, counters: SharedCounters, ctx):
+    def __init__(self, cfg, model, optimizer, counters: SharedCounters, ctx, probed: tuple):
+        """probed: (ObsSpec, action space) of cfg's envs, as training.py probed them (envs.probe)."""
         self.cfg, self.counters, self.ctx = cfg, counters, ctx
         self.device = next(model.parameters()).device  # training.py put the model where it should run
-        spec, action_space = probe(cfg)
+        spec, action_space = probed
         self.dist = distribution_for(action_space, cfg.action_squash)
         obs_shape, obs_dtype = spec.shape, spec.torch_dtype  # uint8 frames stay uint8 in shared memory
 
@@ -59,7 +59,7 @@ class GA3CEngine:
         slots = self.limits["agents"] + cfg.train_batch * self.limits["trainers"]
         self.pool = SegmentPool.allocate(slots, cfg.t_max, envs, obs_shape, obs_dtype, self.dist, ctx, lstm_size)
         self.pool.mail = self.mail
-        self.reports = ctx.Queue()  # agents' episode reports and crash notes
+        self.reports = ReportPipes(ctx)  # agents' episode reports and crash notes, a pipe each
         self.shared = SharedModel(model, optimizer)
         self.board = RequestBoard(self.mail, on_publish=self.pool.published)
         self.stats = Stats()
@@ -67,7 +67,7 @@ class GA3CEngine:
         self.agents: dict[int, Any] = {}  # rank -> process
         self.lines: dict[int, AgentLine] = {}  # rank -> the learner's end of that agent (its progress)
         self.incarnations = [0] * self.limits["agents"]
-        self._tracker = RestartTracker(getattr(cfg, "restart_limit", 5))
+        self._tracker = RestartTracker(cfg.restart_limit)
         self.predictors: list[Predictor] = []
         self.trainers: list[Trainer] = []
         self.restarts = 0
@@ -104,7 +104,7 @@ class GA3CEngine:
         if losses is not None:
             messages.append(losses)
         # Messages already in hand: no reason to wait for the agents' queue.
-        return messages + drain_queue(self.reports, 0.0 if messages else timeout)
+        return messages + self.reports.drain(0.0 if messages else timeout)
 
     def supervise(self) -> list[str]:
         """Restart any agent process or predictor/trainer thread that died; returns what happened.
@@ -181,7 +181,7 @@ class GA3CEngine:
                 thread.stop_event.set()
         leftover: list[dict] = []
         deadline = time.monotonic() + 5.0
-        # Keep draining while agents finish, so none blocks on a full queue pipe.
+        # Keep draining while agents finish, so none blocks on a full report pipe.
         while any(p.is_alive() for p in self.agents.values()) and time.monotonic() < deadline:
             leftover.extend(self.drain(0.05))
         stop_processes(list(self.agents.values()), timeout=1.0)
@@ -190,6 +190,7 @@ class GA3CEngine:
         for rank in list(self.agents):
             self.board.disconnect(rank)
         leftover.extend(self.drain(0.0))
+        self.reports.close()
         return leftover
 
     # ----- the controls the dynamic adjuster turns -----
@@ -237,13 +238,15 @@ class GA3CEngine:
         self.mail.waiting[rank] = 0
         self.mail.next_slot[rank] = -1
         self.mail.reset_state(rank)  # a new incarnation remembers nothing of the one before
+        sender = self.reports.sender()
         proc = self.ctx.Process(
             target=agent_main, name=f"ga3c-agent-{rank}", daemon=True,
             args=(rank, self.incarnations[rank], self.cfg, self.mail, self.pool, request_writer, reply,
-                  self.reports, self.counters),
+                  sender, self.counters.for_rank(rank)),
         )
         proc.start()
         request_writer.close()  # the agent holds the only writer, so its death reads as end-of-file
+        self.reports.started(sender)
         line = AgentLine(rank, self.incarnations[rank], request_reader, reply)
         self.board.connect(line)
         self.lines[rank] = line

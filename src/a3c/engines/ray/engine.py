@@ -30,7 +30,6 @@ from a3c.engines.a3c_step import params_to_vector, vector_to_grads
 from a3c.engines.common import SharedCounters
 from a3c.engines.ray.cluster import connect
 from a3c.engines.ray.runner import EnvRunner
-from a3c.envs import probe
 from a3c.errors import UserError
 from a3c.optim import scheduled_lr
 from a3c.rollout import Rollout
@@ -43,6 +42,12 @@ def resolve_config(cfg):
     if cfg.algo == "ga3c" and not cfg.vtrace:
         return cfg.replace(vtrace=True)
     return cfg
+
+
+def env_error_messages(rank: int, result: dict) -> list[dict]:
+    """A runner's env failures (each env already rebuilt) as the local engines report them: the main
+    loop logs one traceback per kind to events.log and counts them all in metrics.csv env_errors."""
+    return [dict(kind="env_error", rank=rank, error=error) for error in result.get("env_errors", ())]
 
 
 class _RayEngine:
@@ -89,6 +94,10 @@ class _RayEngine:
     def set_incarnation_base(self, base: int) -> None:
         self.incarnations = [base] * self.cfg.workers
 
+    def next_incarnation(self) -> int:
+        """An incarnation number no runner of this run has used: a resumed run starts from it."""
+        return max(self.incarnations) + 1
+
     def start(self) -> None:
         for rank in range(self.cfg.workers):
             self._setup(rank)
@@ -116,6 +125,7 @@ class _RayEngine:
                 except self.ray.exceptions.RayError as exc:  # its process or node is gone
                     self.dead.append((rank, f"died ({type(exc).__name__})"))
                     continue
+                self.inbox.extend(env_error_messages(rank, result))
                 self._received(rank, result)
             self._after_drain()
         elif timeout > 0:
@@ -252,7 +262,8 @@ class RayGA3CEngine(_RayEngine):
 
     columns = _RayEngine.columns + ("importance_ratio",)
 
-    def __init__(self, cfg, model, optimizer, counters: SharedCounters, ctx=None):
+    def __init__(self, cfg, model, optimizer, counters: SharedCounters, ctx=None, *, probed: tuple):
+        """probed: (ObsSpec, action space) of cfg's envs, as training.py probed them (envs.probe)."""
         from a3c.engines.ga3c.shared_model import SharedModel
         from a3c.engines.ga3c.stats import Stats
         from a3c.engines.ga3c.trainer import Trainer
@@ -262,7 +273,7 @@ class RayGA3CEngine(_RayEngine):
         self.device = next(model.parameters()).device
         self.shared = SharedModel(model, optimizer)
         self.stats = Stats()
-        dist = distribution_for(probe(cfg)[1], cfg.action_squash)
+        dist = distribution_for(probed[1], cfg.action_squash)
         # The GA3C trainer's own update, called in the driver's loop: no thread is started.
         self.trainer = Trainer(0, cfg, None, self.shared, dist, counters, self.stats, self.device,
                                on_crash=lambda message: None)

@@ -6,6 +6,9 @@ weight vectors the driver puts in the object store, and serves either engine:
     ga3c_segment(version, weights) -> one t_max-step Rollout segment (numpy; uint8 frames stay
                                       uint8), acted by the local policy copy (IMPALA's actor)
 
+Either reply carries env_errors: the tracebacks of envs that raised during it (each already
+rebuilt by the env group), which the driver logs and counts as the local engines do.
+
 Nothing here writes files or keeps state the driver needs: a dead runner is replaced by a new
 one with a fresh random stream (rank, incarnation) and loses at most one rollout.
 """
@@ -74,6 +77,7 @@ class EnvRunner:
             returns=[ep.ret for ep in step.finished], lengths=[ep.length for ep in step.finished],
             sums=dict(policy_loss=step.policy_loss, value_loss=step.value_loss, entropy=step.entropy,
                       grad_norm=step.grad_norm),
+            env_errors=self.envs.take_errors(),
         )
 
     def ga3c_segment(self, version: int, weights: Optional[np.ndarray]) -> dict:
@@ -84,6 +88,7 @@ class EnvRunner:
             # .numpy() shares the collector's buffer; Ray copies it when it serializes the reply.
             segment={name: t.numpy() for name, t in segment.tensors().items()},
             returns=[ep.ret for ep in finished], lengths=[ep.length for ep in finished],
+            env_errors=self.envs.take_errors(),
         )
 
     def close(self) -> None:
