@@ -102,3 +102,12 @@ def test_model_sequence_equals_acting_step_by_step():
         p, v, (h, c) = model(obs[t], (h * keep, c * keep))
         torch.testing.assert_close(params[t], p, atol=1e-6, rtol=0)
         torch.testing.assert_close(values[t], v, atol=1e-6, rtol=0)
+
+
+def test_starts_are_left_as_they_were():
+    cell = nn.LSTMCell(3, 4)
+    starts = torch.zeros(5, 2, dtype=torch.long)
+    starts[2, 1] = 1
+    before = starts.clone()
+    lstm_over_episodes(cell, torch.randn(5, 2, 3), (torch.zeros(2, 4), torch.zeros(2, 4)), starts)
+    assert torch.equal(starts, before)

@@ -137,7 +137,7 @@ def lstm_over_episodes(cell: nn.LSTMCell, x: torch.Tensor, state: tuple[torch.Te
     weights = [cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh]
     keep0 = (1.0 - starts[0]).unsqueeze(-1)
     h0, c0 = state[0] * keep0, state[1] * keep0
-    begins = starts.detach().to(torch.long)
+    begins = starts.detach().to(torch.long, copy=True)  # never write into the caller's starts
     begins[0] = 1
     segment = begins.cumsum(0) - 1  # [T, B] which of its env's segments step t is in
     if steps == 1 or not bool(segment[-1].any()):
