@@ -197,6 +197,7 @@ def markdown(data: dict) -> str:
     lines += [f"Measured {data['started']} – {data['finished']} with `{data['command']}` "
               f"(commit {data['commit']}), {data['cpus']} CPUs. Each run held `{data['lock']}` (flock) "
               "while it trained, one torch thread per process.", ""]
+    lines += [f"- {note}" for note in data.get("notes", [])] + ([""] if data.get("notes") else [])
     lines += ["Machine load (other engineers' jobs shared the 2 cores):", ""]
     lines += [f"- {m['at']}: load average {', '.join(f'{x:.2f}' for x in m['loadavg'])}" for m in data["load"]]
     lines.append("")
@@ -266,10 +267,15 @@ def main() -> None:
     parser.add_argument("--lock", default="/tmp/a3c-bench.lock")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--note", action="append", default=[], help="a line for recurrent.md (repeatable)")
     args = parser.parse_args()
     out_json, out_md = args.out / "recurrent.json", args.out / "recurrent.md"
     if args.report_only:
-        out_md.write_text(markdown(json.loads(out_json.read_text())))
+        data = json.loads(out_json.read_text())
+        if args.note:
+            data["notes"] = data.get("notes", []) + args.note
+            out_json.write_text(json.dumps(data, indent=1) + "\n")
+        out_md.write_text(markdown(data))
         return
     work_dir = args.out / "recurrent-work"
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE).stdout
