@@ -215,7 +215,11 @@ def markdown(data: dict) -> str:
                   f"| feed-forward | {', '.join(f'{v:,.0f}' for v in ff)} | {_fmt(_median(ff), 0)} |",
                   f"| LSTM | {', '.join(f'{v:,.0f}' for v in lstm)} | {_fmt(_median(lstm), 0)} |", ""]
         if ff and lstm:
-            lines += [f"LSTM / feed-forward, ratio of medians: **{_median(lstm) / _median(ff):.2f}**", ""]
+            # Same seed, run back to back: the pair saw the most similar machine load.
+            pairs = [a / b for a, b in zip(lstm, ff)]
+            lines += [f"LSTM / feed-forward, ratio of medians: **{_median(lstm) / _median(ff):.2f}**; per seed "
+                      f"(the two runs of a seed ran back to back): {', '.join(f'{x:.2f}' for x in pairs)}, "
+                      f"median **{_median(pairs):.2f}**", ""]
     ms = by("masked")
     if ms:
         lines += ["## Masked (partially observed) tasks: preset with recurrent=true vs false", "",
@@ -246,6 +250,8 @@ def markdown(data: dict) -> str:
                 f"{_fmt(_median([r['time_to_target_s'] for r in rs]))} | "
                 f"{_fmt(_median([r['steps_to_target'] for r in rs]), 0)} | "
                 f"{_fmt(_median([r['time_to_target_process_s'] for r in rs]))} |")
+        lines += ["", "Process time counts from the launch of the subprocess, so it includes the wait for the "
+                  "benchmark lock (another run holding it), not only start-up; compare train-call times."]
         settings = next((r["settings"] for r in rp if r["system"] == "rppo"), {})
         lines += ["", f"RecurrentPPO: {settings.get('source', '')}: `{json.dumps(settings.get('hyperparams', {}))}`, "
                   f"{settings.get('policy', '')}, {settings.get('vec_env', '')}. a3c: `a3c train "
