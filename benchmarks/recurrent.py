@@ -34,7 +34,7 @@ from typing import Any, Optional
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from systems import LOG_INTERVAL_S, WINDOW, _record, _workdir, _write, measure, run_a3c  # noqa: E402
+from systems import LOCK_WAIT_S, LOG_INTERVAL_S, WINDOW, _record, _workdir, _write, measure, run_a3c  # noqa: E402
 
 MASKED_TARGETS = {"a3c/MaskedCartPole-v1": 475.0, "a3c/MaskedAcrobot-v1": -100.0, "a3c/MaskedPendulum-v1": -300.0}
 # rl-baselines3-zoo hyperparams/ppo_lstm.yml, CartPoleNoVel-v1 (CartPole without velocities, as
@@ -57,7 +57,8 @@ def run_rppo(env_id: str, seed: int, cap_s: float, target: float, out_dir: Path,
     child_json = work / "child.json"
     cmd = [sys.executable, str(HERE / "recurrent.py"), "rppo-child", env_id, str(seed), str(cap_s), str(target),
            str(child_json)]
-    run = measure((["flock", lock] if lock else []) + cmd, work / "log.txt", hard_limit_s=cap_s + 120)
+    run = measure((["flock", lock] if lock else []) + cmd, work / "log.txt",
+                  hard_limit_s=cap_s + 120 + (LOCK_WAIT_S if lock else 0))
     result = json.loads(child_json.read_text()) if child_json.exists() else {}
     series = result.pop("series", [])
     settings = result.pop("settings", {})

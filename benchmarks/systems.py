@@ -29,6 +29,7 @@ LOG_INTERVAL_S = 2.0  # how often a learning-curve point is logged; a3c's defaul
 WINDOW = 100  # finished training episodes in the "solved" mean, as in a3c's summary.json
 SAMPLE_S = 0.2  # RSS sampling period
 SYSTEMS = ("a3c", "ga3c", "sb3-a2c", "sb3-ppo")
+LOCK_WAIT_S = 3600.0  # the hang guard does not count time spent waiting for the benchmark lock
 
 
 def child_env() -> dict[str, str]:
@@ -141,7 +142,8 @@ def run_a3c(env_id: str, seed: int, cap_s: float, target: Optional[float], out_d
         cmd += ["--total-steps", str(fixed_steps), "--target-return", "1e18"]  # a target no run reaches
     elif target is not None:
         cmd += ["--target-return", str(target)]
-    run = measure((["flock", lock] if lock else []) + cmd, work / "log.txt", hard_limit_s=cap_s + 120)
+    run = measure((["flock", lock] if lock else []) + cmd, work / "log.txt",
+                  hard_limit_s=cap_s + 120 + (LOCK_WAIT_S if lock else 0))
     result: dict[str, Any] = {}
     series: list[list[float]] = []
     summary_path, metrics_path = run_dir / "summary.json", run_dir / "metrics.csv"
