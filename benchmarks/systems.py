@@ -29,6 +29,7 @@ LOG_INTERVAL_S = 2.0  # how often a learning-curve point is logged; a3c's defaul
 WINDOW = 100  # finished training episodes in the "solved" mean, as in a3c's summary.json
 SAMPLE_S = 0.2  # memory sampling period
 SYSTEMS = ("a3c", "ga3c", "sb3-a2c", "sb3-ppo")
+LOCK_WAIT_S = 3600.0  # the hang guard does not count time spent waiting for the benchmark lock
 
 
 def child_env() -> dict[str, str]:
@@ -137,19 +138,26 @@ def _workdir(out_dir: Path, system: str, env_id: str, seed: int) -> Path:
 
 # ----- a3c and ga3c: the CLI, read back through summary.json and metrics.csv -----
 def run_a3c(env_id: str, seed: int, cap_s: float, target: Optional[float], out_dir: Path,
-            fixed_steps: Optional[int] = None, algo: str = "a3c") -> dict[str, Any]:
-    work = _workdir(out_dir, algo + ("-throughput" if fixed_steps else ""), env_id, seed)
+            fixed_steps: Optional[int] = None, algo: str = "a3c", system: Optional[str] = None,
+            sets: tuple[str, ...] = (), lock: Optional[str] = None) -> dict[str, Any]:
+    """`system` names the record (default: algo); `sets` are extra `--set key=value` pairs;
+    `lock` a file the run holds with flock(1) while it trains, one benchmark at a time."""
+    system = system or algo
+    work = _workdir(out_dir, system + ("-throughput" if fixed_steps else ""), env_id, seed)
     run_dir = work / "run"
     cmd = [sys.executable, "-m", "a3c", "train", env_id, "--algo", algo, "--seed", str(seed),
            "--run-dir", str(run_dir), "--time-limit", str(cap_s),
            "--set", "progress=false", "--set", "tensorboard=false"]
+    for pair in sets:
+        cmd += ["--set", pair]
     if algo == "a3c":
         cmd += ["--workers", "2"]
     if fixed_steps:
         cmd += ["--total-steps", str(fixed_steps), "--target-return", "1e18"]  # a target no run reaches
     elif target is not None:
         cmd += ["--target-return", str(target)]
-    run = measure(cmd, work / "log.txt", hard_limit_s=cap_s + 120)
+    run = measure((["flock", lock] if lock else []) + cmd, work / "log.txt",
+                  hard_limit_s=cap_s + 120 + (LOCK_WAIT_S if lock else 0))
     result: dict[str, Any] = {}
     series: list[list[float]] = []
     summary_path, metrics_path = run_dir / "summary.json", run_dir / "metrics.csv"
@@ -167,7 +175,8 @@ def run_a3c(env_id: str, seed: int, cap_s: float, target: Optional[float], out_d
             result["train_started_at"] = metrics_path.stat().st_mtime - float(rows[-1]["wall_s"])
     settings = dict(command=" ".join(["a3c"] + cmd[3:]).replace(str(REPO) + "/", ""),
                     config="a3c preset for the env (config.toml in the run dir)")
-    return _write(_record(algo, env_id, seed, cap_s, target, run, result, series, settings, fixed_steps), out_dir)
+    return _write(_record(system, env_id, seed, cap_s, target, run, result, series, settings, fixed_steps),
+                  out_dir)
 
 
 def run_ga3c(env_id: str, seed: int, cap_s: float, target: Optional[float], out_dir: Path,

@@ -130,14 +130,52 @@ class ActorCritic(nn.Module):
             params, values = self._heads(features)
             return params.reshape(steps, batch, -1), values.reshape(steps, batch)
         features = features.reshape(steps, batch, -1)
-        h, c = state if state is not None else self.initial_state(batch)
-        outputs = []
-        for t in range(steps):
-            keep = (1.0 - starts[t]).unsqueeze(-1)
-            h, c = self.lstm(features[t], (h * keep, c * keep))
-            outputs.append(h)
-        params, values = self._heads(torch.stack(outputs).reshape(steps * batch, -1))
+        hidden = lstm_over_episodes(
+            self.lstm, features, state if state is not None else self.initial_state(batch), starts)
+        params, values = self._heads(hidden.reshape(steps * batch, -1))
         return params.reshape(steps, batch, -1), values.reshape(steps, batch)
+
+
+def lstm_over_episodes(cell: nn.LSTMCell, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor],
+                       starts: torch.Tensor) -> torch.Tensor:
+    """x [T, B, I], state (h, c) each [B, H], starts [T, B] -> hidden outputs [T, B, H].
+
+    Equal to stepping `cell` through t = 0..T-1 with the state zeroed wherever starts[t] is 1,
+    but in one fused torch.lstm call instead of T cell calls: a Python loop of LSTMCell costs
+    ~10 small autograd nodes per step, and on CartPole-sized nets that overhead, not the
+    arithmetic, was most of a recurrent update's time.
+
+    Resets split an env's steps into segments. Each segment becomes its own row of a packed
+    batch [L, R, I] (L the longest segment, R the number of segments), left-aligned and
+    zero-padded at the end, so padding only ever follows a segment's real steps and cannot
+    change them. A segment that begins at t = 0 carries the given state (zeroed if
+    starts[0]); one that begins at a reset starts from zeros, as the step loop would.
+    """
+    steps, batch = starts.shape
+    weights = [cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh]
+    keep0 = (1.0 - starts[0]).unsqueeze(-1)
+    h0, c0 = state[0] * keep0, state[1] * keep0
+    begins = starts.detach().to(torch.long, copy=True)  # never write into the caller's starts
+    begins[0] = 1
+    segment = begins.cumsum(0) - 1  # [T, B] which of its env's segments step t is in
+    if steps == 1 or not bool(segment[-1].any()):
+        # No reset after t = 0: the rollout is one segment per env, no packing needed.
+        out, _, _ = torch.lstm(x, (h0.unsqueeze(0), c0.unsqueeze(0)), weights, True, 1, 0.0, False, False, False)
+        return out
+    n_segments = segment[-1] + 1  # [B]
+    first_row = n_segments.cumsum(0) - n_segments  # [B] the packed row of each env's first segment
+    row = first_row + segment  # [T, B]
+    t = torch.arange(steps, device=starts.device).unsqueeze(1).expand(steps, batch)
+    position = t - (t * begins).cummax(0).values  # [T, B] steps since the segment began
+    rows, length = int(n_segments.sum()), int(position.max()) + 1
+    flat = (position * rows + row).reshape(-1)  # where each (t, b) sits in the packed [L * R]
+    packed = x.new_zeros(length * rows, x.shape[-1]).index_copy(0, flat, x.reshape(steps * batch, -1))
+    hidden = cell.hidden_size
+    h_init = h0.new_zeros(rows, hidden).index_copy(0, first_row, h0).unsqueeze(0)
+    c_init = c0.new_zeros(rows, hidden).index_copy(0, first_row, c0).unsqueeze(0)
+    out, _, _ = torch.lstm(packed.view(length, rows, -1), (h_init, c_init), weights, True, 1, 0.0, False, False,
+                           False)
+    return out.reshape(length * rows, hidden).index_select(0, flat).view(steps, batch, hidden)
 
 
 def _mlp_torso(in_size: int, hidden_sizes: Sequence[int], act: type[nn.Module]) -> tuple[nn.Module, int]:

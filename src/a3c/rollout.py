@@ -121,9 +121,10 @@ class RolloutCollector:
                 buf.truncation_values[t, idx] = final_values
             finished.extend(step.episodes)
             self.obs = torch.as_tensor(step.obs)
-            ended = torch.from_numpy(np.maximum(step.terminated, step.truncated))
-            self.start = ended
-            self.state = _reset_where(next_state, ended)
+            ended = np.maximum(step.terminated, step.truncated)
+            self.start = torch.from_numpy(ended)
+            # Most steps end no episode: then the state carries over untouched.
+            self.state = _reset_where(next_state, self.start) if ended.any() else next_state
         buf.obs[buf.t_max] = self.obs
         buf.starts[buf.t_max] = self.start
         if self.observe is not None:  # rows 0..T-1: row T comes back as the next rollout's row 0

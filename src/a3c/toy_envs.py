@@ -1,32 +1,51 @@
 """Small environments that ship with a3c, registered under the "a3c/" namespace.
 
-a3c/MaskedCartPole-v1 is CartPole-v1 with the two velocities hidden: the observation
-is (cart position, pole angle) only. A feed-forward policy sees a single frame and
-cannot tell which way the pole is moving; a recurrent policy can infer it from the
-history. It is the quick check that `recurrent=true` really carries state.
+Partially observed versions of classic-control tasks: the velocities are hidden, so one
+observation says where the system is, not where it is going. A feed-forward policy sees a
+single frame and cannot tell; a recurrent policy can infer the velocities from the history.
+They are the check that `recurrent=true` really carries state.
+
+| id | base task | observation kept (indices of the base observation) |
+| --- | --- | --- |
+| a3c/MaskedCartPole-v1 | CartPole-v1 | cart position, pole angle (0, 2) |
+| a3c/MaskedAcrobot-v1 | Acrobot-v1 | cos/sin of both joint angles (0-3); both angular velocities hidden |
+| a3c/MaskedPendulum-v1 | Pendulum-v1 | cos/sin of the angle (0, 1); the angular velocity hidden |
 """
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import gymnasium as gym
 import numpy as np
 
+# id -> (base id, indices of the base observation that stay visible, reward threshold)
+MASKED: dict[str, tuple[str, tuple[int, ...], float | None]] = {
+    "a3c/MaskedCartPole-v1": ("CartPole-v1", (0, 2), 475.0),
+    "a3c/MaskedAcrobot-v1": ("Acrobot-v1", (0, 1, 2, 3), -100.0),
+    "a3c/MaskedPendulum-v1": ("Pendulum-v1", (0, 1), None),
+}
 
-class MaskVelocity(gym.ObservationWrapper):
-    def __init__(self, env: gym.Env):
+
+class KeepIndices(gym.ObservationWrapper):
+    """Keep only the given entries of a flat Box observation (and of its bounds)."""
+
+    def __init__(self, env: gym.Env, keep: Sequence[int]):
         super().__init__(env)
-        high = np.array([4.8, 0.42], dtype=np.float32)
-        self.observation_space = gym.spaces.Box(-high, high, dtype=np.float32)
+        self.keep = np.asarray(keep, dtype=np.intp)
+        space = env.observation_space
+        self.observation_space = gym.spaces.Box(space.low[self.keep], space.high[self.keep], dtype=np.float32)
 
     def observation(self, observation):
-        return np.array([observation[0], observation[2]], dtype=np.float32)
+        return np.asarray(observation, dtype=np.float32)[self.keep]
 
 
-def masked_cartpole(**kwargs) -> gym.Env:
-    return MaskVelocity(gym.make("CartPole-v1", **kwargs))
+def make_masked(base_id: str, keep: Sequence[int], **kwargs) -> gym.Env:
+    return KeepIndices(gym.make(base_id, **kwargs), keep)
 
 
 def register() -> None:
-    if "a3c/MaskedCartPole-v1" not in gym.registry:
-        gym.register("a3c/MaskedCartPole-v1", entry_point=masked_cartpole, reward_threshold=475.0,
-                     disable_env_checker=True, order_enforce=False)
+    for env_id, (base_id, keep, threshold) in MASKED.items():
+        if env_id not in gym.registry:
+            gym.register(env_id, entry_point=make_masked, kwargs=dict(base_id=base_id, keep=keep),
+                         reward_threshold=threshold, disable_env_checker=True, order_enforce=False)
