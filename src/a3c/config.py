@@ -236,6 +236,12 @@ TABLE_FIELDS = ("env_kwargs",)
 
 
 # ----- per-environment presets -----
+# What every continuous-control preset below shares: GAE over 16-step rollouts, Adam,
+# normalized observations and advantages, no entropy bonus, the gradient norm clipped to 0.5.
+_CONTINUOUS = dict(
+    t_max=16, advantage="gae", gae_lambda=0.95, gamma=0.99, optimizer="adam", normalize_obs=True,
+    normalize_advantage=True, entropy_coef=0.0, max_grad_norm=0.5, hidden_sizes=(64, 64),
+)
 # Tuned on a 2-core machine; each applies unless the user sets the field.
 PRESETS: dict[str, dict[str, Any]] = {
     # Returns of up to ~100 (gamma 0.99) make the value error dominate the clipped gradient;
@@ -281,61 +287,21 @@ PRESETS: dict[str, dict[str, Any]] = {
     # already bounded); tanh squash 422k; lr 2e-3 with t_max 8 295-357k but one seed of three
     # missed; normalize_reward in place of reward_scale 0.1 did not get there in 100 s.
     "Pendulum-v1": dict(
-        envs_per_worker=8,
-        t_max=16,
-        gamma=0.9,
-        advantage="gae",
-        gae_lambda=0.95,
-        optimizer="adam",
-        lr=1e-3,
-        reward_scale=0.1,
-        normalize_obs=True,
-        normalize_advantage=True,
-        entropy_coef=0.0,
-        max_grad_norm=0.5,
-        hidden_sizes=(64, 64),
-        total_steps=2_000_000,
+        _CONTINUOUS, envs_per_worker=8, gamma=0.9, lr=1e-3, reward_scale=0.1, total_steps=2_000_000,
     ),
     # MuJoCo: rewards of ~-1..+10 per step over 1000-step episodes, observations of mixed scale.
     # Tuned on 2 cores (machine loaded), mean return of the last 100 episodes at 400k steps,
     # seed 0: log_std_init -1 650, log_std_init 0 394, 256x256 ReLU -134. A smaller initial
     # spread keeps the early random torques from drowning the gradient.
     "HalfCheetah-v5": dict(
-        envs_per_worker=4,
-        t_max=16,
-        gamma=0.99,
-        advantage="gae",
-        gae_lambda=0.95,
-        optimizer="adam",
-        lr=3e-4,
-        normalize_obs=True,
-        normalize_reward=True,
-        normalize_advantage=True,
-        entropy_coef=0.0,
-        max_grad_norm=0.5,
-        log_std_init=-1.0,
-        hidden_sizes=(64, 64),
-        total_steps=10_000_000,
+        _CONTINUOUS, envs_per_worker=4, lr=3e-4, normalize_reward=True, log_std_init=-1.0, total_steps=10_000_000,
     ),
     # Box2D lander: shaped rewards with +-100 at the end of an episode. Partly tuned on a loaded
     # 2-core machine, seed 0: lr 3e-4 and a unit initial std reached -103 after 970k steps;
     # lr 1e-3, log std -1 and 128x128 +86 at best by 1M and ~+10 (best of the last 100) at 2.4M
     # steps (420 s). "Solved" (200) needs millions more steps (rl-zoo3's A2C budget is 5M).
     "LunarLanderContinuous-v3": dict(
-        envs_per_worker=8,
-        t_max=16,
-        gamma=0.99,
-        advantage="gae",
-        gae_lambda=0.95,
-        optimizer="adam",
-        lr=1e-3,
-        normalize_obs=True,
-        normalize_reward=True,
-        normalize_advantage=True,
-        entropy_coef=0.0,
-        max_grad_norm=0.5,
-        log_std_init=-1.0,
-        hidden_sizes=(128, 128),
+        _CONTINUOUS, envs_per_worker=8, lr=1e-3, normalize_reward=True, log_std_init=-1.0, hidden_sizes=(128, 128),
         total_steps=10_000_000,
     ),
     # The partially observed toy envs (toy_envs.py): velocities hidden, so only a recurrent
