@@ -28,13 +28,13 @@ import statistics
 import subprocess
 import sys
 import time
-from collections import deque
 from pathlib import Path
 from typing import Any, Optional
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from systems import LOCK_WAIT_S, LOG_INTERVAL_S, WINDOW, _record, _workdir, _write, measure, run_a3c  # noqa: E402
+from systems import LOCK_WAIT_S, _record, _workdir, _write, measure, run_a3c, solved_callback  # noqa: E402
+from zoo_hyperparams import schedule  # noqa: E402
 
 MASKED_TARGETS = {"a3c/MaskedCartPole-v1": 475.0, "a3c/MaskedAcrobot-v1": -100.0, "a3c/MaskedPendulum-v1": -300.0}
 # rl-baselines3-zoo hyperparams/ppo_lstm.yml, CartPoleNoVel-v1 (CartPole without velocities, as
@@ -70,7 +70,6 @@ def rppo_child(env_id: str, seed: int, cap_s: float, target: float, out_path: Pa
 
     torch.set_num_threads(1)
     from sb3_contrib import RecurrentPPO
-    from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import DummyVecEnv
 
@@ -78,44 +77,14 @@ def rppo_child(env_id: str, seed: int, cap_s: float, target: float, out_path: Pa
 
     toy_envs.register()
 
-    class Solved(BaseCallback):
-        """a3c's rule on the Monitor's training returns: mean of the last WINDOW >= target."""
-
-        def __init__(self, started: float):
-            super().__init__()
-            self.started, self.last_log = started, -LOG_INTERVAL_S
-            self.returns: deque[float] = deque(maxlen=WINDOW)
-            self.series: list[list[float]] = []
-            self.stop_reason, self.time_to_target, self.steps_to_target = "total_steps", None, None
-
-        def mean(self) -> Optional[float]:
-            return sum(self.returns) / len(self.returns) if self.returns else None
-
-        def _on_step(self) -> bool:
-            self.returns.extend(float(i["episode"]["r"]) for i in self.locals["infos"] if "episode" in i)
-            wall = time.monotonic() - self.started
-            if wall - self.last_log >= LOG_INTERVAL_S and self.returns:
-                self.series.append([round(wall, 3), self.num_timesteps, round(self.mean(), 4)])
-                self.last_log = wall
-            if len(self.returns) == WINDOW and self.mean() >= target:
-                self.stop_reason, self.time_to_target, self.steps_to_target = "target_reached", wall, self.num_timesteps
-                return False
-            if wall >= cap_s:
-                self.stop_reason = "time_limit"
-                return False
-            return True
-
-    def lin(start: float):
-        return lambda progress_remaining: progress_remaining * start
-
     hp = dict(RPPO_ZOO)
     n_envs, n_timesteps = hp.pop("n_envs"), hp.pop("n_timesteps")
-    hp["learning_rate"] = lin(float(hp["learning_rate"][4:]))
-    hp["clip_range"] = lin(float(hp["clip_range"][4:]))
+    hp["learning_rate"] = schedule(hp["learning_rate"])
+    hp["clip_range"] = schedule(hp["clip_range"])
     env = make_vec_env(env_id, n_envs=n_envs, seed=seed, vec_env_cls=DummyVecEnv)
     model = RecurrentPPO("MlpLstmPolicy", env, seed=seed, device="cpu", verbose=0, **hp)
     started_at, started = time.time(), time.monotonic()
-    callback = Solved(started)
+    callback = solved_callback(started, target, cap_s)
     model.learn(total_timesteps=int(n_timesteps), callback=callback)
     wall = time.monotonic() - started
     out_path.write_text(json.dumps(dict(

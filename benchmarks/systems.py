@@ -211,25 +211,13 @@ def run_sb3_ppo(env_id, seed, cap_s, target, out_dir, fixed_steps=None):
 RUNNERS = {"a3c": run_a3c, "ga3c": run_ga3c, "sb3-a2c": run_sb3_a2c, "sb3-ppo": run_sb3_ppo}
 
 
-def sb3_child(algo: str, env_id: str, seed: int, cap_s: float, target: Optional[float], out_path: Path,
-              fixed_steps: int = 0) -> None:
-    """In the child: train SB3 until the a3c "solved" rule holds, the cap, or the zoo's budget
-    (or, with fixed_steps, for exactly that many env steps)."""
-    import torch
-
-    torch.set_num_threads(1)
-    from stable_baselines3 import A2C, PPO
+def solved_callback(started: float, target: Optional[float], cap_s: float):
+    """An SB3 callback that stops training by a3c's "solved" rule (the mean of the last WINDOW
+    returns of SB3's episode Monitor >= target) or at cap_s, and logs a learning curve."""
     from stable_baselines3.common.callbacks import BaseCallback
-    from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
-
-    sys.path.insert(0, str(HERE))
-    from zoo_hyperparams import ZOO, sb3_settings
 
     class SolvedCallback(BaseCallback):
-        """The a3c rule on SB3's episode Monitor: mean of the last WINDOW training returns >= target."""
-
-        def __init__(self, started: float):
+        def __init__(self):
             super().__init__()
             self.started, self.last_log = started, -LOG_INTERVAL_S
             self.returns: deque[float] = deque(maxlen=WINDOW)
@@ -259,6 +247,23 @@ def sb3_child(algo: str, env_id: str, seed: int, cap_s: float, target: Optional[
                 return False
             return True
 
+    return SolvedCallback()
+
+
+def sb3_child(algo: str, env_id: str, seed: int, cap_s: float, target: Optional[float], out_path: Path,
+              fixed_steps: int = 0) -> None:
+    """In the child: train SB3 until the a3c "solved" rule holds, the cap, or the zoo's budget
+    (or, with fixed_steps, for exactly that many env steps)."""
+    import torch
+
+    torch.set_num_threads(1)
+    from stable_baselines3 import A2C, PPO
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    sys.path.insert(0, str(HERE))
+    from zoo_hyperparams import ZOO, sb3_settings
+
     run, kwargs, source = sb3_settings(algo, env_id)
     if fixed_steps:
         run["n_timesteps"] = fixed_steps
@@ -267,7 +272,7 @@ def sb3_child(algo: str, env_id: str, seed: int, cap_s: float, target: Optional[
         env = VecNormalize(env)
     model = {"a2c": A2C, "ppo": PPO}[algo]("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **kwargs)
     started_at, started = time.time(), time.monotonic()
-    callback = SolvedCallback(started)
+    callback = solved_callback(started, target, cap_s)
     model.learn(total_timesteps=int(run["n_timesteps"]), callback=callback)
     wall = time.monotonic() - started
     callback.log(wall)

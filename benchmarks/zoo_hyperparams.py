@@ -48,7 +48,7 @@ ZOO: dict[str, dict[str, dict[str, Any]]] = {
 DEFAULTS = dict(n_envs=1, n_timesteps=1e6)  # what an env without zoo hyperparameters gets
 
 
-def _schedule(value: Union[str, float]) -> Union[float, Callable[[float], float]]:
+def schedule(value: Union[str, float]) -> Union[float, Callable[[float], float]]:
     if isinstance(value, str) and value.startswith("lin_"):
         start = float(value[len("lin_"):])
         return lambda progress_remaining: progress_remaining * start  # SB3 counts progress 1 -> 0
@@ -62,7 +62,7 @@ def sb3_settings(algo: str, env_id: str) -> tuple[dict[str, Any], dict[str, Any]
     params = dict(DEFAULTS, **(tuned or {}))
     run = {k: params.pop(k) for k in ("n_envs", "n_timesteps")}
     run["normalize"] = params.pop("normalize", False)
-    kwargs = {k: _schedule(v) if k in ("learning_rate", "clip_range") else v for k, v in params.items()}
+    kwargs = {k: schedule(v) if k in ("learning_rate", "clip_range") else v for k, v in params.items()}
     if "policy_kwargs" in kwargs:  # the zoo writes nn.ReLU; kept here as a name so this file imports no torch
         policy_kwargs = dict(kwargs["policy_kwargs"])
         if policy_kwargs.get("activation_fn") == "relu":
