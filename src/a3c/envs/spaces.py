@@ -15,6 +15,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from a3c.distributions import distribution_for
 from a3c.errors import UserError
 
 LAYOUTS = ("auto", "chw", "hwc")
@@ -36,14 +37,15 @@ class ObsSpec:
 
 
 def check_action_space(env_id: str, space: gym.Space) -> None:
-    # A Box of any shape works: the Gaussian head has one dimension per element.
-    ok = (isinstance(space, gym.spaces.Discrete) and int(space.start) == 0) or (
-        isinstance(space, gym.spaces.Box) and len(space.shape) >= 1 and np.issubdtype(space.dtype, np.floating))
-    if not ok:
+    """The env's action space must be one a distribution fits (distributions.distribution_for
+    holds the rule); the error names the env."""
+    try:
+        distribution_for(space)
+    except UserError:
         raise UserError(
             f"environment '{env_id}' has action space {space}, which is not supported. "
             "Allowed: Discrete(n) (starting at 0), or a Box of floats (any shape) for continuous actions."
-        )
+        ) from None
 
 
 def _check_observation_space(env_id: str, space: gym.Space) -> gym.spaces.Box:
