@@ -1,7 +1,9 @@
-"""Pixel benchmarks, side by side in one run: Pong throughput and MinAtar Breakout learning.
+"""Pixel benchmarks, side by side in one run: Pong throughput, and learning on Atari or MinAtar.
 
     python benchmarks/pixels.py throughput --seconds 60 --seeds 3
     python benchmarks/pixels.py minatar --seconds 300 --seeds 2
+    python benchmarks/pixels.py learn --env MinAtar/SpaceInvaders-v1 --seconds 300 --seeds 2
+    python benchmarks/pixels.py learn --env ALE/Pong-v5 --seconds 1500 --seeds 1
 
 throughput: steady-state agent steps/s on ALE/Pong-v5 (the papers' preprocessing in every
 system) of `a3c` (A3C, 2 workers), `ga3c`, Stable-Baselines3 A2C with rl-zoo3's Atari
@@ -9,9 +11,12 @@ settings (16 envs, AtariWrapper, 4-stack, CnnPolicy, RMSpropTFLike), and the raw
 ale-py's AtariVectorEnv, 16 games on 2 threads, random actions, no learning. The rate is
 taken between 10 s after training starts and the end, so start-up costs count for nobody.
 
-minatar: mean return of the last 100 training episodes after `--seconds` of training on
-MinAtar/Breakout-v1, for `a3c`, `ga3c` and SB3 A2C with the same small CNN (16 3x3
-filters, FC 128) on 16 envs and rl-zoo3's Atari A2C settings (no zoo entry exists for MinAtar).
+learn: mean return of the last 100 training episodes after `--seconds` of training on `--env`
+(default MinAtar/Breakout-v1; `minatar` is this task on that env), for `a3c`, `ga3c` and SB3 A2C
+with rl-zoo3's Atari A2C settings: for ALE ids the zoo's whole recipe (the NoFrameskip-v4 game,
+AtariWrapper, 4-stack, 16 envs, CnnPolicy), for MinAtar ids the same small CNN as a3c's
+`minatar` torso (16 3x3 filters, FC 128) on 16 envs (no zoo entry exists for MinAtar). The
+table also gives each run's mean return at a quarter, half and three quarters of the time.
 
 Systems alternate within each seed, the first one rotating, so drift on a shared machine
 falls on all of them. Each process uses one torch thread. Results: results/pixels-*.json
@@ -57,7 +62,13 @@ def run_ours(algo: str, env_id: str, seed: int, seconds: float, work: Path) -> d
 
 
 # ----- SB3 A2C: the child process -----
-def sb3_child(task: str, seed: int, seconds: float, out_path: Path) -> None:
+def zoo_atari_id(env_id: str) -> str:
+    """The id rl-zoo3 trains a game under: ALE/Pong-v5 -> PongNoFrameskip-v4 (no sticky actions,
+    no frame skip of its own: AtariWrapper adds the papers' protocol, as a3c does for ALE ids)."""
+    return env_id.split("/", 1)[1].rsplit("-v", 1)[0] + "NoFrameskip-v4"
+
+
+def sb3_child(env_id: str, seed: int, seconds: float, out_path: Path) -> None:
     import gymnasium as gym
     import torch
     from torch import nn
@@ -73,11 +84,11 @@ def sb3_child(task: str, seed: int, seconds: float, out_path: Path) -> None:
     # rl-zoo3 a2c.yml, atari: 16 envs, 4-stack, CnnPolicy, ent 0.01, vf 0.25, RMSpropTFLike eps 1e-5.
     zoo = dict(ent_coef=0.01, vf_coef=0.25)
     optimizer = dict(optimizer_class=RMSpropTFLike, optimizer_kwargs=dict(eps=1e-5))
-    if task == "throughput":
+    if env_id.startswith("ALE/"):
         import ale_py
 
         gym.register_envs(ale_py)
-        env = VecFrameStack(make_atari_env("PongNoFrameskip-v4", n_envs=16, seed=seed), n_stack=4)
+        env = VecFrameStack(make_atari_env(zoo_atari_id(env_id), n_envs=16, seed=seed), n_stack=4)
         model = A2C("CnnPolicy", env, seed=seed, device="cpu", policy_kwargs=optimizer, **zoo)
     else:
         import minatar.gym
@@ -103,7 +114,7 @@ def sb3_child(task: str, seed: int, seconds: float, out_path: Path) -> None:
             def forward(self, obs):
                 return self.net(obs)
 
-        env = make_vec_env("MinAtar/Breakout-v1", n_envs=16, seed=seed, wrapper_class=Float, vec_env_cls=DummyVecEnv)
+        env = make_vec_env(env_id, n_envs=16, seed=seed, wrapper_class=Float, vec_env_cls=DummyVecEnv)
         model = A2C("MlpPolicy", env, seed=seed, device="cpu", **zoo,
                     policy_kwargs=dict(optimizer, features_extractor_class=MinAtarNet, net_arch=[]))
 
@@ -134,9 +145,9 @@ def sb3_child(task: str, seed: int, seconds: float, out_path: Path) -> None:
     out_path.write_text(json.dumps(dict(series=clock.series, mean_return_100=mean, env_steps=model.num_timesteps)))
 
 
-def run_sb3(task: str, seed: int, seconds: float, work: Path) -> dict[str, Any]:
-    out = work / f"sb3-a2c-{task}-s{seed}.json"
-    cmd = [sys.executable, str(HERE / "pixels.py"), "sb3-child", task, str(seed), str(seconds), str(out)]
+def run_sb3(env_id: str, seed: int, seconds: float, work: Path) -> dict[str, Any]:
+    out = work / f"sb3-a2c-{env_id.replace('/', '_')}-s{seed}.json"
+    cmd = [sys.executable, str(HERE / "pixels.py"), "sb3-child", env_id, str(seed), str(seconds), str(out)]
     proc = measure(cmd, work / f"{out.stem}.log", hard_limit_s=seconds + 300)
     return dict(json.loads(out.read_text()), rc=proc["rc"], process_wall_s=proc["process_wall_s"],
                 peak_pss_mb=proc.get("peak_pss_mb"))
@@ -174,22 +185,29 @@ def steady_rate(series: list) -> Optional[float]:
     return (late[-1][1] - late[0][1]) / (late[-1][0] - late[0][0])
 
 
+def return_at(series: list, wall_s: float) -> Optional[float]:
+    """The mean return of the last 100 episodes as it stood wall_s seconds into training."""
+    seen = [p[2] for p in series if p[0] <= wall_s and p[2] is not None]
+    return seen[-1] if seen else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("task", choices=["throughput", "minatar", "sb3-child", "raw-child"])
+    parser.add_argument("task", choices=["throughput", "learn", "minatar", "sb3-child", "raw-child"])
     parser.add_argument("rest", nargs="*")
+    parser.add_argument("--env", default="MinAtar/Breakout-v1", help="learn: the Atari or MinAtar id")
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--systems", nargs="+", default=None)
     parser.add_argument("--note", default="")
     args = parser.parse_args()
     if args.task == "sb3-child":
-        task, seed, seconds, out = args.rest
-        return sb3_child(task, int(seed), float(seconds), Path(out))
+        env_id, seed, seconds, out = args.rest
+        return sb3_child(env_id, int(seed), float(seconds), Path(out))
     if args.task == "raw-child":
         return raw_child(float(args.rest[0]), Path(args.rest[1]))
 
-    env_id = "ALE/Pong-v5" if args.task == "throughput" else "MinAtar/Breakout-v1"
+    env_id = {"throughput": "ALE/Pong-v5", "minatar": "MinAtar/Breakout-v1"}.get(args.task, args.env)
     systems = args.systems or (["raw", "a3c", "ga3c", "sb3-a2c"] if args.task == "throughput"
                                else ["a3c", "ga3c", "sb3-a2c"])
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -203,10 +221,11 @@ def main() -> None:
             if system == "raw":
                 result = run_raw(args.seconds, work, seed)
             elif system == "sb3-a2c":
-                result = run_sb3(args.task, seed, args.seconds, work)
+                result = run_sb3(env_id, seed, args.seconds, work)
             else:
                 result = run_ours(system, env_id, seed, args.seconds, work)
-            result.update(system=system, seed=seed, steps_per_s=steady_rate(result["series"]))
+            result.update(system=system, seed=seed, steps_per_s=steady_rate(result["series"]),
+                          curve=[return_at(result["series"], args.seconds * q) for q in (0.25, 0.5, 0.75)])
             records.append(result)
             print(f"    steps/s {result['steps_per_s']:.0f}  mean_return_100 {result.get('mean_return_100')}", flush=True)
 
@@ -226,24 +245,29 @@ def main() -> None:
                 ratios[f"{s}/sb3-a2c steps/s"] = by[s]["median_steps_per_s"] / by["sb3-a2c"]["median_steps_per_s"]
             if s in by and "raw" in by and by[s]["median_steps_per_s"]:
                 ratios[f"{s}/raw limit"] = by[s]["median_steps_per_s"] / by["raw"]["median_steps_per_s"]
-    if args.task == "minatar" and "sb3-a2c" in by and by["sb3-a2c"]["median_return_100"]:
+    # A ratio of returns means something where both are above zero (Pong's run from -21 to 21 is not).
+    if args.task != "throughput" and "sb3-a2c" in by and (by["sb3-a2c"]["median_return_100"] or 0) > 0:
         for s in ("a3c", "ga3c"):
             if s in by and by[s]["median_return_100"] is not None:
                 ratios[f"{s}/sb3-a2c return"] = by[s]["median_return_100"] / by["sb3-a2c"]["median_return_100"]
     meta = dict(command=" ".join(["python", "benchmarks/pixels.py", *sys.argv[1:]]), date=stamp,
                 python=platform.python_version(), cpus=__import__("os").cpu_count(), note=args.note,
                 load_avg_at_end=__import__("os").getloadavg())
-    (OUT / f"pixels-{args.task}-{stamp}.json").write_text(json.dumps(dict(meta=meta, rows=rows, ratios=ratios,
+    task_name = args.task if args.task != "learn" else f"learn-{env_id.replace('/', '_')}"
+    (OUT / f"pixels-{task_name}-{stamp}.json").write_text(json.dumps(dict(meta=meta, rows=rows, ratios=ratios,
                                                                            records=records), indent=1))
     lines = [f"\n## {args.task} ({env_id}), {stamp}", "", f"`{meta['command']}`", "",
              f"{args.seeds} seeds x {args.seconds:.0f} s, systems alternating. {args.note}", "",
-             "| system | runs | median steps/s | median mean_return_100 | per run (steps/s; return) |",
-             "| --- | --- | --- | --- | --- |"]
+             "| system | runs | median steps/s | median mean_return_100 | per run (steps/s; return) "
+             "| per run, return at 1/4, 1/2, 3/4 of the time |",
+             "| --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         med_rate = f"{r['median_steps_per_s']:,.0f}" if r["median_steps_per_s"] else "-"
         med_ret = f"{r['median_return_100']:.2f}" if r["median_return_100"] is not None else "-"
         per = "; ".join(f"{a:,}" for a in r["rates"]) + " | " + "; ".join(f"{x:.2f}" for x in r["returns"])
-        lines.append(f"| {r['system']} | {r['runs']} | {med_rate} | {med_ret} | {per} |")
+        curves = "; ".join(" / ".join("-" if x is None else f"{x:.1f}" for x in c["curve"])
+                           for c in records if c["system"] == r["system"])
+        lines.append(f"| {r['system']} | {r['runs']} | {med_rate} | {med_ret} | {per} | {curves} |")
     lines += [""] + [f"- {k}: **{v:.2f}x**" for k, v in ratios.items()]
     with open(OUT / "pixels.md", "a") as fh:
         fh.write("\n".join(lines) + "\n")

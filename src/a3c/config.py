@@ -242,43 +242,45 @@ _CONTINUOUS = dict(
     t_max=16, advantage="gae", gae_lambda=0.95, gamma=0.99, optimizer="adam", normalize_obs=True,
     normalize_advantage=True, entropy_coef=0.0, max_grad_norm=0.5, hidden_sizes=(64, 64),
 )
+# Returns of up to ~100 (gamma 0.99) make the value error dominate the clipped gradient;
+# scaled rewards and normalized advantages let the policy term through. With them every
+# seed solves in ~100k steps instead of ~550k.
+_CARTPOLE = dict(
+    envs_per_worker=8,
+    t_max=8,
+    advantage="gae",
+    gae_lambda=0.95,
+    optimizer="adam",
+    lr=3e-3,
+    reward_scale=0.1,
+    normalize_advantage=True,
+    entropy_coef=0.0,
+    value_coef=0.5,
+    hidden_sizes=(64, 64),
+    max_grad_norm=0.5,
+    total_steps=2_000_000,
+)
+# -1 per step until the goal: without reward scaling the value targets sit near -100 and
+# the policy gradient drowns in value error; with it, every seed solves in ~40k steps.
+_ACROBOT = dict(
+    envs_per_worker=8,
+    t_max=16,
+    advantage="gae",
+    gae_lambda=0.95,
+    optimizer="adam",
+    lr=1e-3,
+    reward_scale=0.01,
+    normalize_advantage=True,
+    entropy_coef=0.01,
+    hidden_sizes=(64, 64),
+    max_grad_norm=0.5,
+    total_steps=2_000_000,
+    target_return=-100.0,
+)
 # Tuned on a 2-core machine; each applies unless the user sets the field.
 PRESETS: dict[str, dict[str, Any]] = {
-    # Returns of up to ~100 (gamma 0.99) make the value error dominate the clipped gradient;
-    # scaled rewards and normalized advantages let the policy term through. With them every
-    # seed solves in ~100k steps instead of ~550k.
-    "CartPole-v1": dict(
-        envs_per_worker=8,
-        t_max=8,
-        advantage="gae",
-        gae_lambda=0.95,
-        optimizer="adam",
-        lr=3e-3,
-        reward_scale=0.1,
-        normalize_advantage=True,
-        entropy_coef=0.0,
-        value_coef=0.5,
-        hidden_sizes=(64, 64),
-        max_grad_norm=0.5,
-        total_steps=2_000_000,
-    ),
-    # -1 per step until the goal: without reward scaling the value targets sit near -100 and
-    # the policy gradient drowns in value error; with it, every seed solves in ~40k steps.
-    "Acrobot-v1": dict(
-        envs_per_worker=8,
-        t_max=16,
-        advantage="gae",
-        gae_lambda=0.95,
-        optimizer="adam",
-        lr=1e-3,
-        reward_scale=0.01,
-        normalize_advantage=True,
-        entropy_coef=0.01,
-        hidden_sizes=(64, 64),
-        max_grad_norm=0.5,
-        total_steps=2_000_000,
-        target_return=-100.0,
-    ),
+    "CartPole-v1": _CARTPOLE,
+    "Acrobot-v1": _ACROBOT,
     # Continuous control. Pendulum pays -16..0 per step: without normalized observations and
     # scaled rewards the value error swamps the policy term. gamma 0.9 as in rl-zoo3 (a swing-up
     # pays off within ~20 steps). Tuned on 2 cores, steps until the mean of the last 100 returns
@@ -311,41 +313,17 @@ PRESETS: dict[str, dict[str, Any]] = {
     # 147 to 250 in 1.2M steps, depending on the seed. Measured over 3 seeds in
     # benchmarks/results/recurrent.md.
     "a3c/MaskedCartPole-v1": dict(
+        _CARTPOLE,
         recurrent=True,
         lstm_size=64,
-        envs_per_worker=8,
         t_max=16,
-        advantage="gae",
         gamma=0.98,  # a shorter horizon, as rl-zoo3's RecurrentPPO uses on CartPoleNoVel
         gae_lambda=0.9,
-        optimizer="adam",
-        lr=3e-3,
-        reward_scale=0.1,
-        normalize_advantage=True,
-        entropy_coef=0.0,
-        hidden_sizes=(64, 64),
-        max_grad_norm=0.5,
         total_steps=3_000_000,
     ),
     # Acrobot's preset, with memory and half its step size: at lr 1e-3 the LSTM policy
     # collapsed to never reaching the goal (-500) on one seed of three.
-    "a3c/MaskedAcrobot-v1": dict(
-        recurrent=True,
-        lstm_size=64,
-        envs_per_worker=8,
-        t_max=16,
-        advantage="gae",
-        gae_lambda=0.95,
-        optimizer="adam",
-        lr=5e-4,
-        reward_scale=0.01,
-        normalize_advantage=True,
-        entropy_coef=0.01,
-        hidden_sizes=(64, 64),
-        max_grad_norm=0.5,
-        total_steps=2_000_000,
-        target_return=-100.0,
-    ),
+    "a3c/MaskedAcrobot-v1": dict(_ACROBOT, recurrent=True, lstm_size=64, lr=5e-4),
     # Pendulum has no reward threshold; -300 is a pendulum swung up and held most episodes.
     "a3c/MaskedPendulum-v1": dict(
         recurrent=True,
