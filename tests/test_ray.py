@@ -211,6 +211,28 @@ def test_ga3c_on_ray_solves_cartpole_with_vtrace(run_cli, tmp_path, cluster):
 
 
 @pytest.mark.slow
+def test_recurrent_ga3c_on_ray_learns_a_cue_that_only_memory_holds(run_cli, tmp_path):
+    """memory_envs:CueRecall pays +1 for recalling a cue seen 4 steps before the query, which looks
+    the same whichever the cue was: a feed-forward policy earns 0 on average (test_ga3c_lstm.py
+    pins that), and only state carried from step to step, and across the runners' segments
+    (5-step episodes in 8-step segments), earns 0.9. A local Ray: its runners inherit tests/ on
+    PYTHONPATH from the `a3c train` process that starts it."""
+    pytest.importorskip("ray")
+    run = tmp_path / "run"
+    result = run_cli("train", "memory_envs:CueRecall", "--algo", "ga3c", "--backend", "ray", "--workers", "2",
+                     "--seed", "0", "--total-steps", "400000", "--time-limit", "90", "--target-return", "0.9",
+                     "--run-dir", run, "--set", "progress=false", "--set", "recurrent=true",
+                     "--set", "envs_per_worker=16", "--set", "t_max=8", "--set", "lr=3e-3", "--set", "optimizer=adam",
+                     "--set", "entropy_coef=0.01", "--set", "hidden_sizes=[32]", "--set", "lstm_size=32",
+                     "--set", "train_batch=1", "--set", "gamma=0.9", timeout=240)
+    assert result.returncode == 0, result.stderr
+    summary = _summary(run)
+    assert summary["stop_reason"] == "target_reached" and summary["best_mean_return_100"] >= 0.9, summary
+    config = (run / "config.toml").read_text()
+    assert "recurrent = true" in config and "vtrace = true" in config
+
+
+@pytest.mark.slow
 def test_ray_a3c_keeps_the_observation_statistics_of_every_runner(run_cli, tmp_path, cluster):
     """normalize_obs on Ray: each runner's rollout moments merge in the driver (its row), the
     merged statistics travel with the weights, and the checkpoint holds them all."""

@@ -9,7 +9,10 @@ over the cluster's nodes, step the envs.
                    version: policy_lag = updates applied between those weights and this gradient.
     RayGA3CEngine  GA3C across machines, IMPALA-style: runners act with their local policy copy
                    and ship Rollout segments; the driver trains batches of them with V-trace
-                   (on the device when there is one) and refreshes runners by version.
+                   (on the device when there is one) and refreshes runners by version. With an
+                   LSTM, each runner carries its envs' recurrent state (reset where an episode
+                   starts) and every segment holds the state it began with (h0, c0), which the
+                   learner backpropagates through the segment from, as local GA3C's trainer does.
 
 One gradient or segment is in flight per runner. A runner that dies (killed process, lost node,
 a Python error) is replaced by a new actor on a fresh random stream; the run goes on.
@@ -54,10 +57,6 @@ class _RayEngine:
     columns: tuple[str, ...] = ("env_runners", "nodes", "restarts", "policy_lag")
 
     def __init__(self, cfg, model, optimizer, counters: SharedCounters, ctx=None):
-        if cfg.algo == "ga3c" and cfg.recurrent:
-            raise UserError("recurrent=true is not supported with algo ga3c on the Ray backend yet. Allowed: "
-                            "--backend local with recurrent=true, --algo a3c with recurrent=true, or --algo ga3c "
-                            "with recurrent=false.")
         self.cfg, self.model, self.optimizer, self.counters = cfg, model, optimizer, counters
         began = time.monotonic()
         self.ray, self._ours = connect(cfg, cpus_wanted=cfg.workers)
