@@ -258,9 +258,9 @@ def main() -> None:
                                                                            records=records), indent=1))
     lines = [f"\n## {args.task} ({env_id}), {stamp}", "", f"`{meta['command']}`", "",
              f"{args.seeds} seeds x {args.seconds:.0f} s, systems alternating. {args.note}", "",
-             "| system | runs | median steps/s | median mean_return_100 | per run (steps/s; return) "
+             "| system | runs | median steps/s | median mean_return_100 | steps/s per run | return per run "
              "| per run, return at 1/4, 1/2, 3/4 of the time |",
-             "| --- | --- | --- | --- | --- | --- |"]
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         med_rate = f"{r['median_steps_per_s']:,.0f}" if r["median_steps_per_s"] else "-"
         med_ret = f"{r['median_return_100']:.2f}" if r["median_return_100"] is not None else "-"
