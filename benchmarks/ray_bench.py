@@ -108,7 +108,7 @@ def write_report(results: list[dict], args) -> None:
         "Median [min, max] over seeds. Training clock from summary.json; Ray start-up (ray.init and the",
         "env runners' imports) is before that clock starts, shown apart; process = the whole `a3c train`.",
         "Peak PSS: proportional set size summed over the `a3c train` process tree (a local Ray's",
-        "processes included), sampled every 0.2 s; '-' for results taken before it was measured.",
+        "processes included), sampled every 2 s; '-' for results taken before it was measured.",
         "",
         "| algo | backend | solved | time to target, s | steps to target | Ray start-up, s | process, s "
         "| peak PSS, MB |",
