@@ -43,7 +43,7 @@ def child_env() -> dict[str, str]:
 
 # ----- measuring a subprocess -----
 def measure(cmd: list[str], log_path: Path, hard_limit_s: float) -> dict[str, Any]:
-    """Run cmd; sample the memory and thread count of it and all its children every SAMPLE_S.
+    """Run cmd; sample the thread count of it and all its children every SAMPLE_S and their PSS every PSS_SAMPLE_S.
 
     Memory is proportional set size (PSS) summed over the process tree, as a3c's own metrics.csv
     pss_mb: each shared page is split among the processes that map it, so forked workers and the
