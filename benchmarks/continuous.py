@@ -3,6 +3,7 @@ rl-zoo3's tuned settings (benchmarks/zoo_hyperparams.py).
 
     python benchmarks/continuous.py pendulum --seeds 3 --cap-s 200
     python benchmarks/continuous.py halfcheetah --seeds 2 --cap-s 600
+    python benchmarks/continuous.py lunarlander --seeds 1 --cap-s 300
 
 pendulum: training seconds until the mean return of the last 100 training episodes of
 Pendulum-v1 reaches -250 (an unsolved seed counts as the cap), for a3c and ga3c on their
@@ -10,6 +11,7 @@ presets and SB3 PPO and A2C with the zoo's settings (gSDE, VecNormalize where th
 
 halfcheetah: mean return of the last 100 training episodes of HalfCheetah-v5 after
 `--cap-s` seconds of training, a3c against SB3 A2C (the zoo's mujoco defaults) and PPO.
+lunarlander: the same on LunarLanderContinuous-v3 (`.[box2d]`), against the zoo's PPO and A2C.
 
 Every system runs in its own subprocess with one torch thread (benchmarks/systems.py);
 systems alternate within each seed, the first one rotating. Results: results/continuous-<task>.json
@@ -37,6 +39,7 @@ OUT = HERE / "results"
 TASKS = {
     "pendulum": dict(env_id="Pendulum-v1", target=-250.0, systems=["a3c", "ga3c", "sb3-ppo", "sb3-a2c"]),
     "halfcheetah": dict(env_id="HalfCheetah-v5", target=None, systems=["a3c", "sb3-a2c", "sb3-ppo"]),
+    "lunarlander": dict(env_id="LunarLanderContinuous-v3", target=None, systems=["a3c", "sb3-ppo", "sb3-a2c"]),
 }
 
 
