@@ -11,6 +11,12 @@ return is 0 whatever it learns; a policy that remembers the cue can earn 1 every
 import gymnasium as gym
 import numpy as np
 
+# GA3C settings that learn CueRecall in seconds with an LSTM (and not at all without one): the
+# local (test_ga3c_lstm.py) and Ray (test_ray.py) learning tests share them.
+GA3C_SETTINGS = dict(workers=2, envs_per_worker=16, t_max=8, lr=3e-3, optimizer="adam", entropy_coef=0.01,
+                     hidden_sizes=(32,), lstm_size=32, train_batch=1, dynamic_adjust=False, gamma=0.9,
+                     target_return=0.9)
+
 CUE_LEFT, CUE_RIGHT, QUERY = 0, 1, 2  # observation features
 
 

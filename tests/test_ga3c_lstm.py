@@ -27,6 +27,7 @@ from a3c.engines.ga3c.stats import Stats
 from a3c.envs import rank_env_group
 from a3c.envs.group import EpisodeStats, StepResult
 from a3c.models import ActorCritic
+from memory_envs import GA3C_SETTINGS
 
 # ----- one agent, one predictor, one segment pool, in threads -----
 
@@ -208,16 +209,12 @@ def _config(tmp_path, name: str, env_id: str, **settings) -> a3c.Config:
                               run_dir=str(tmp_path / name), **settings)
 
 
-MEMORY = dict(workers=2, envs_per_worker=16, t_max=8, lr=3e-3, optimizer="adam", entropy_coef=0.01,
-              hidden_sizes=(32,), lstm_size=32, train_batch=1, dynamic_adjust=False, gamma=0.9, target_return=0.9)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("vtrace", [False, True])
 def test_recurrent_ga3c_learns_a_cue_that_only_memory_holds(tmp_path, vtrace):
     # 5-step episodes in 8-step segments: about half the cues are seen in one segment, their query in the next.
     result = a3c.train(_config(tmp_path, "lstm", "memory_envs:CueRecall", recurrent=True, vtrace=vtrace,
-                               total_steps=400_000, time_limit=45, **MEMORY))
+                               total_steps=400_000, time_limit=45, **GA3C_SETTINGS))
     # Solved: the 100-episode mean reached 0.9. The final mean_return_100 also counts the episodes
     # the agents finished while the run shut down, and may sit a little lower.
     assert result.stop_reason == "target_reached" and result.best_mean_return_100 >= 0.9, result
@@ -227,7 +224,7 @@ def test_recurrent_ga3c_learns_a_cue_that_only_memory_holds(tmp_path, vtrace):
 @pytest.mark.slow
 def test_feed_forward_ga3c_cannot_learn_the_cue(tmp_path):
     result = a3c.train(_config(tmp_path, "ff", "memory_envs:CueRecall", recurrent=False, total_steps=100_000,
-                               **MEMORY))
+                               **GA3C_SETTINGS))
     # +-1 at chance: the mean of 100 episodes strays from 0 by ~0.1; 0.5 is five of those.
     assert result.stop_reason == "total_steps" and result.mean_return_100 < 0.5, result
 

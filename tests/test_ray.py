@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from memory_envs import GA3C_SETTINGS
 
 from a3c import cli
 
@@ -219,12 +220,11 @@ def test_recurrent_ga3c_on_ray_learns_a_cue_that_only_memory_holds(run_cli, tmp_
     PYTHONPATH from the `a3c train` process that starts it."""
     pytest.importorskip("ray")
     run = tmp_path / "run"
-    result = run_cli("train", "memory_envs:CueRecall", "--algo", "ga3c", "--backend", "ray", "--workers", "2",
-                     "--seed", "0", "--total-steps", "400000", "--time-limit", "90", "--target-return", "0.9",
-                     "--run-dir", run, "--set", "progress=false", "--set", "recurrent=true",
-                     "--set", "envs_per_worker=16", "--set", "t_max=8", "--set", "lr=3e-3", "--set", "optimizer=adam",
-                     "--set", "entropy_coef=0.01", "--set", "hidden_sizes=[32]", "--set", "lstm_size=32",
-                     "--set", "train_batch=1", "--set", "gamma=0.9", timeout=240)
+    settings = [arg for key, value in GA3C_SETTINGS.items()
+                for arg in ("--set", f"{key}={value if isinstance(value, str) else json.dumps(value)}")]
+    result = run_cli("train", "memory_envs:CueRecall", "--algo", "ga3c", "--backend", "ray", "--seed", "0",
+                     "--total-steps", "400000", "--time-limit", "90", "--run-dir", run, "--set", "progress=false",
+                     "--set", "recurrent=true", *settings, timeout=240)
     assert result.returncode == 0, result.stderr
     summary = _summary(run)
     assert summary["stop_reason"] == "target_reached" and summary["best_mean_return_100"] >= 0.9, summary
