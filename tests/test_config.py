@@ -82,6 +82,7 @@ def test_coerce_rejects_bad_strings_naming_the_field(name, text):
     ({"workers": 0}, "workers", "1 to 1024"),
     ({"hidden_sizes": ()}, "hidden_sizes", "layer widths"),
     ({"workers": True}, "workers", "whole number"),  # a bool is not a count
+    ({"separate_critic": True, "recurrent": True}, "separate_critic", "false with recurrent=true"),
 ])
 def test_invalid_values_name_field_value_and_what_is_allowed(changes, field, allowed):
     with pytest.raises(ConfigError) as info:

@@ -90,6 +90,32 @@ def test_state_dependent_std_comes_from_the_head_and_is_bounded():
     torch.testing.assert_close(free.log_std.detach(), torch.full((2,), -2.0))
 
 
+def test_a_separate_critic_shares_no_parameter_with_the_policy():
+    torch.manual_seed(0)
+    model = ActorCritic((3,), DiagGaussian(2), hidden_sizes=(8,), separate_critic=True)
+    params, value, _ = model(torch.randn(4, 3))
+    value.sum().backward()
+    assert all(p.grad is None or not p.grad.any() for p in model.torso.parameters())
+    assert model.policy_head.weight.grad is None and model.log_std.grad is None
+    assert all(p.grad is not None and p.grad.any() for p in model.critic_torso.parameters())
+    model.zero_grad()
+    params.sum().backward()
+    assert all(p.grad is None or not p.grad.any() for p in model.critic_torso.parameters())
+    # The sequence path gives the values the step path does.
+    obs = torch.randn(3, 2, 3)
+    _, values = model.forward_sequence(obs, None, torch.zeros(3, 2))
+    torch.testing.assert_close(values, model(obs.reshape(6, 3))[1].reshape(3, 2))
+    shared = ActorCritic((3,), DiagGaussian(2), hidden_sizes=(8,))
+    assert shared.critic_torso is None
+
+
+def test_a_separate_critic_is_refused_where_it_cannot_be_built():
+    with pytest.raises(UserError, match="separate_critic=true is for feed-forward MLP.*torso minatar"):
+        ActorCritic((4, 10, 10), DiagGaussian(2), separate_critic=True)
+    with pytest.raises(UserError, match="separate_critic=true.*recurrent=True"):
+        ActorCritic((3,), DiagGaussian(2), recurrent=True, separate_critic=True)
+
+
 # ----- running statistics -----
 
 

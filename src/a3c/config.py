@@ -80,6 +80,7 @@ class Config:
     action_squash: str = "clip"  # Box actions: Gaussian samples clipped to the bounds, or tanh-squashed into them
     log_std_init: float = 0.0  # the Gaussian's initial log standard deviation
     state_dependent_std: bool = False  # the log std comes from the state (a head) instead of one free parameter
+    separate_critic: bool = False  # the value from an MLP of its own instead of the policy's torso (MLP, feed-forward)
     normalize_obs: bool = False  # running mean/variance of observations, shared by all workers, saved in checkpoints
     normalize_reward: bool = False  # rewards divided by the running std of the discounted return
 
@@ -532,6 +533,8 @@ def _validate(cfg: Config) -> None:
     r("action_squash", cfg.action_squash in SQUASHES, " | ".join(SQUASHES))
     r("log_std_init", -10.0 <= cfg.log_std_init <= 5.0, "a number from -10 to 5")
     r("torso", cfg.torso in TORSOS, " | ".join(TORSOS))
+    r("separate_critic", not (cfg.separate_critic and cfg.recurrent),
+      "false with recurrent=true (the separate critic is a feed-forward MLP)")
     r("obs_layout", cfg.obs_layout in OBS_LAYOUTS, " | ".join(OBS_LAYOUTS))
     r("env_backend", cfg.env_backend in ENV_BACKENDS, " | ".join(ENV_BACKENDS))
     r("frame_skip", 1 <= cfg.frame_skip <= 64, "a whole number from 1 to 64")

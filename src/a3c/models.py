@@ -47,6 +47,7 @@ class ActorCritic(nn.Module):
         log_std_init: float = 0.0,
         state_dependent_std: bool = False,
         normalize_obs: bool = False,
+        separate_critic: bool = False,
     ):
         super().__init__()
         self.obs_shape = tuple(obs_shape)
@@ -62,6 +63,16 @@ class ActorCritic(nn.Module):
         else:
             self.torso, torso_out = _conv_torso(self.torso_name, self.obs_shape)
         self.lstm = nn.LSTMCell(torso_out, lstm_size) if recurrent else None
+        # The value from an MLP of its own (most continuous-control actor-critics): a shared
+        # torso makes the policy's features serve the value loss too, whose scale swings as
+        # returns do. Feed-forward MLPs only; a recurrent critic would need its own memory.
+        self.critic_torso = None
+        if separate_critic:
+            if self.torso_name != "mlp" or recurrent:
+                raise UserError("separate_critic=true is for feed-forward MLP policies (vector observations, "
+                                f"recurrent=false); this run has torso {self.torso_name} and recurrent={recurrent}. "
+                                "Allowed: separate_critic = false here.")
+            self.critic_torso, _ = _mlp_torso(int(np.prod(self.obs_shape)), hidden_sizes, act)
         head_in = lstm_size if recurrent else torso_out
         self.gaussian = isinstance(dist, DiagGaussian)
         # A Gaussian's log std is one free parameter per action dimension (most continuous-control
@@ -86,7 +97,8 @@ class ActorCritic(nn.Module):
         zeros = torch.zeros(batch, self.lstm_size)
         return zeros, zeros.clone()
 
-    def _heads(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _heads(self, features: torch.Tensor, critic_features: Optional[torch.Tensor] = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
         params = self.policy_head(features)
         if self.log_std is not None:
             params = torch.cat([params, self.log_std.expand_as(params)], dim=-1)
@@ -94,28 +106,31 @@ class ActorCritic(nn.Module):
             # Bounded so one bad state cannot make the policy deterministic or its samples huge.
             mean, log_std = params.chunk(2, dim=-1)
             params = torch.cat([mean, log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)], dim=-1)
-        return params, self.value_head(features).squeeze(-1)
+        value_features = features if critic_features is None else critic_features
+        return params, self.value_head(value_features).squeeze(-1)
 
-    def _embed(self, obs: torch.Tensor) -> torch.Tensor:
+    def _embed(self, obs: torch.Tensor) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """-> (the torso's features, the separate critic's features or None)."""
         if obs.dtype != torch.float32:
             obs = obs.float()
             if self.obs_scale != 1.0:
                 obs = obs.mul_(self.obs_scale)
         if self.obs_norm is not None:
             obs = self.obs_norm(obs)
-        if self.torso_name == "mlp":
-            return self.torso(obs.reshape(obs.shape[0], -1))
-        return self.torso(obs)
+        if self.torso_name != "mlp":
+            return self.torso(obs), None
+        flat = obs.reshape(obs.shape[0], -1)
+        return self.torso(flat), (self.critic_torso(flat) if self.critic_torso is not None else None)
 
     def forward(self, obs: torch.Tensor, state: State = None) -> tuple[torch.Tensor, torch.Tensor, State]:
         """One step: obs [B, *obs_shape] -> policy params [B, P], value [B], next state."""
-        features = self._embed(obs)
+        features, critic_features = self._embed(obs)
         if self.lstm is not None:
             if state is None:
                 state = self.initial_state(obs.shape[0])
             h, c = self.lstm(features, state)
             features, state = h, (h, c)
-        params, value = self._heads(features)
+        params, value = self._heads(features, critic_features)
         return params, value, state
 
     def forward_sequence(
@@ -125,9 +140,9 @@ class ActorCritic(nn.Module):
         -> policy params [T, B, P], values [T, B]. Gradients flow through the whole
         sequence: truncated backpropagation through time over the rollout."""
         steps, batch = obs.shape[:2]
-        features = self._embed(obs.reshape(steps * batch, *obs.shape[2:]))
+        features, critic_features = self._embed(obs.reshape(steps * batch, *obs.shape[2:]))
         if self.lstm is None:
-            params, values = self._heads(features)
+            params, values = self._heads(features, critic_features)
             return params.reshape(steps, batch, -1), values.reshape(steps, batch)
         features = features.reshape(steps, batch, -1)
         hidden = lstm_over_episodes(
@@ -254,4 +269,5 @@ def build_model(cfg, spec, dist: Distribution) -> ActorCritic:
                         f"{spec.shape}, which the model already scales (by {spec.scale:g}). "
                         "Allowed: normalize_obs = false for this env.")
     return ActorCritic(spec.shape, dist, cfg.hidden_sizes, cfg.activation, cfg.recurrent, cfg.lstm_size,
-                       cfg.torso, spec.scale, cfg.log_std_init, cfg.state_dependent_std, cfg.normalize_obs)
+                       cfg.torso, spec.scale, cfg.log_std_init, cfg.state_dependent_std, cfg.normalize_obs,
+                       cfg.separate_critic)
