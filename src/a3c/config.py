@@ -283,11 +283,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     ),
     # Box2D lander: shaped rewards with +-100 at the end of an episode. Partly tuned on a loaded
     # 2-core machine, seed 0: lr 3e-4 and a unit initial std reached -103 after 970k steps;
-    # lr 1e-3, log std -1 and 128x128 +86 at best by 1M and ~+10 (best of the last 100) at 2.4M
-    # steps (420 s). At a constant lr 1e-3 it is unstable: on a quiet machine (2026-12-01, seed 0)
-    # it reached +131 at 2.3M steps and fell back to -113 by 3.8M. Annealed linearly to 0 over a
-    # 3M-step budget it ended at +189 (best +195); lr 3e-4 annealed: -130; 5e-4 with lambda 0.98:
-    # +123 (one seed each, benchmarks/results/continuous.md). Not yet measured over several seeds.
+    # lr 1e-3, log std -1 and 128x128 +86 at best by 1M steps. At a constant lr 1e-3 it is
+    # unstable (+131 at 2.3M steps, -113 by 3.8M). Annealed linearly over 3M steps it is still not
+    # tuned: one run ended at +189, three at -125, -111 and -11; gamma 0.999 with lambda 0.98 and
+    # a separate critic did no better (benchmarks/results/continuous.md, 2026-12-02).
     "LunarLanderContinuous-v3": dict(
         _CONTINUOUS, envs_per_worker=8, lr=1e-3, lr_schedule="linear", normalize_reward=True, log_std_init=-1.0,
         hidden_sizes=(128, 128), total_steps=3_000_000,
