@@ -26,7 +26,8 @@ HERE = Path(__file__).resolve().parent
 
 
 def curve(metrics: Path) -> str:
-    rows = [r for r in csv.DictReader(open(metrics)) if r["mean_return_100"]]
+    with open(metrics) as f:
+        rows = [r for r in csv.DictReader(f) if r["mean_return_100"]]
     if not rows:
         return "no finished episodes"
     last = int(rows[-1]["env_steps"])
@@ -51,7 +52,7 @@ def main() -> None:
     out.mkdir(parents=True)
     print(f"runs in {out}", flush=True)
     for seed in args.seeds:
-        procs = []
+        procs, logs = [], []
         for name, settings in args.candidate:
             cmd = [sys.executable, "-m", "a3c", "train", args.env_id, "--workers", "2", "--seed", str(seed),
                    "--target-return", "off", "--run-dir", str(out / f"{name}-s{seed}"),
@@ -60,10 +61,11 @@ def main() -> None:
                 cmd += ["--time-limit", str(args.time_limit)]
             for pair in settings.split():
                 cmd += ["--set", pair]
-            procs.append(subprocess.Popen(cmd, stdout=open(out / f"{name}-s{seed}.log", "w"),
-                                          stderr=subprocess.STDOUT))
-        for proc in procs:
+            logs.append(open(out / f"{name}-s{seed}.log", "w"))
+            procs.append(subprocess.Popen(cmd, stdout=logs[-1], stderr=subprocess.STDOUT))
+        for proc, log in zip(procs, logs):
             proc.wait()
+            log.close()
     print("Mean return of the last 100 training episodes at each point (env steps: return).")
     print("| candidate | settings | seed | 1/4 of the steps | 1/2 | 3/4 | end | best |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
