@@ -1,5 +1,7 @@
 """config.py: presets, precedence, coercion from strings, error messages, TOML round trip."""
 
+import math
+
 import pytest
 
 from a3c.config import Config, coerce, read_toml
@@ -83,6 +85,8 @@ def test_coerce_rejects_bad_strings_naming_the_field(name, text):
     ({"hidden_sizes": ()}, "hidden_sizes", "layer widths"),
     ({"workers": True}, "workers", "whole number"),  # a bool is not a count
     ({"separate_critic": True, "recurrent": True}, "separate_critic", "false with recurrent=true"),
+    ({"action_bound_coef": -1.0}, "action_bound_coef", ">= 0"),
+    ({"action_bound_coef": math.inf}, "action_bound_coef", ">= 0"),
 ])
 def test_invalid_values_name_field_value_and_what_is_allowed(changes, field, allowed):
     with pytest.raises(ConfigError) as info:

@@ -76,6 +76,46 @@ def test_infinite_bounds_clip_nothing_and_refuse_tanh():
         distribution_for(space, squash="tanh")
 
 
+def test_mean_bound_excess_by_hand():
+    # bounds [-1, 1] and [-2, 2] (half-ranges 1 and 2), a third axis unbounded above
+    space = gym.spaces.Box(np.array([-1, -2, 0], np.float32), np.array([1, 2, np.inf], np.float32))
+    dist = distribution_for(space)
+    log_std = torch.zeros(3, 3)
+    means = torch.tensor([[1.5, -3.0, 1e6],  # (0.5 / 1)^2 + (1 / 2)^2 + 0 = 0.5
+                          [0.9, 1.9, 0.0],  # inside: 0
+                          [-1.0, 2.0, -0.5]])  # on the bounds: 0; 0.5 below 0, half-range taken as 1: 0.25
+    got = dist.mean_bound_excess(torch.cat([means, log_std], dim=1))
+    torch.testing.assert_close(got, torch.tensor([0.5, 0.0, 0.25]))
+    # tanh squashing has no bounds on its means
+    tanh = distribution_for(gym.spaces.Box(-1.0, 1.0, shape=(3,)), squash="tanh")
+    assert tanh.mean_bound_excess(torch.cat([means, log_std], dim=1)).abs().sum() == 0
+
+
+def test_the_bound_penalty_pulls_a_mean_back_from_beyond_the_bounds():
+    # A mean at 4 on a [-1, 1] axis: every sample is clipped to 1, so the policy gradient has
+    # nothing that pulls it back. With action_bound_coef the loss rises by coef * 3^2, and its
+    # gradient points the mean back inside.
+    from a3c.loss import rollout_loss
+    from a3c.rollout import Rollout
+
+    torch.manual_seed(0)
+    dist = distribution_for(gym.spaces.Box(-1.0, 1.0, shape=(1,)))
+    model = ActorCritic((2,), dist, hidden_sizes=(8,))
+    with torch.no_grad():
+        model.policy_head.weight.zero_()
+        model.policy_head.bias.fill_(4.0)
+    rollout = Rollout.allocate(3, 2, (2,), torch.float32, dist, 0)
+    rollout.obs.normal_()
+    rollout.actions.fill_(1.0)
+    rollout.rewards.normal_()
+    settings = dict(gamma=0.9, value_coef=0.5, entropy_coef=0.0)
+    plain = rollout_loss(model, dist, rollout, **settings)
+    bounded = rollout_loss(model, dist, rollout, **settings, action_bound_coef=0.1)
+    torch.testing.assert_close(bounded.total - plain.total, torch.tensor(0.1 * 9.0))
+    model.zero_grad()
+    (bounded.total - plain.total).backward()
+    torch.testing.assert_close(model.policy_head.bias.grad, torch.tensor([0.1 * 2 * 3.0]))  # d/dm c (m - 1)^2
+
 def test_state_dependent_std_comes_from_the_head_and_is_bounded():
     dist = DiagGaussian(2)
     model = ActorCritic((3,), dist, hidden_sizes=(8,), state_dependent_std=True, log_std_init=-1.0)

@@ -78,6 +78,10 @@ class Config:
 
     # --- continuous actions and normalization ---
     action_squash: str = "clip"  # Box actions: Gaussian samples clipped to the bounds, or tanh-squashed into them
+    # With clipping, a weight on the squared distance of the Gaussian's mean beyond the bounds (in half-ranges):
+    # out there every sample is clipped to the same action, nothing in the policy gradient pulls the mean back,
+    # and the policy is stuck on full thrust. 0 turns it off; tanh squashing ignores it (its means are unbounded).
+    action_bound_coef: float = 0.0
     log_std_init: float = 0.0  # the Gaussian's initial log standard deviation
     state_dependent_std: bool = False  # the log std comes from the state (a head) instead of one free parameter
     separate_critic: bool = False  # the value from an MLP of its own instead of the policy's torso (MLP, feed-forward)
@@ -530,6 +534,7 @@ def _validate(cfg: Config) -> None:
     r("activation", cfg.activation in ("tanh", "relu"), "tanh or relu")
     r("lstm_size", cfg.lstm_size >= 1, "a whole number >= 1")
     r("action_squash", cfg.action_squash in SQUASHES, " | ".join(SQUASHES))
+    r("action_bound_coef", 0 <= cfg.action_bound_coef < math.inf, "a number >= 0")
     r("log_std_init", -10.0 <= cfg.log_std_init <= 5.0, "a number from -10 to 5")
     r("torso", cfg.torso in TORSOS, " | ".join(TORSOS))
     r("separate_critic", not (cfg.separate_critic and cfg.recurrent),

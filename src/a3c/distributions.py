@@ -20,6 +20,7 @@ the action the env received (up to the constant log of the bounds' half-widths).
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import gymnasium as gym
 import numpy as np
@@ -58,8 +59,12 @@ class Categorical:
 class DiagGaussian:
     """Independent normal per action dimension. Actions are float tensors of shape [B, dim]."""
 
-    def __init__(self, dim: int, squash: str = "clip"):
+    def __init__(self, dim: int, squash: str = "clip", low: Optional[np.ndarray] = None,
+                 high: Optional[np.ndarray] = None):
         self.dim, self.squash = dim, squash
+        # The env's bounds, flattened like the actions (None: unbounded), for mean_bound_excess.
+        self.low = None if low is None else torch.as_tensor(np.asarray(low, dtype=np.float32).reshape(dim))
+        self.high = None if high is None else torch.as_tensor(np.asarray(high, dtype=np.float32).reshape(dim))
         self.param_size = 2 * dim
         self.action_shape: tuple[int, ...] = (dim,)
         self.action_dtype = torch.float32
@@ -82,10 +87,26 @@ class DiagGaussian:
             log_p = log_p - tanh_log_det(actions).sum(dim=-1)
         return log_p
 
+    def mean_bound_excess(self, params: torch.Tensor) -> torch.Tensor:
+        """Per sample, the sum over dimensions of the squared distance by which the mean lies beyond
+        the action bounds, in half-ranges of each bound pair (1 where a bound is infinite): 0 inside."""
+        mean = self._split(params)[0]
+        if self.low is None or self.squash != "clip":
+            return mean.new_zeros(mean.shape[:-1])
+        return mean_bound_excess(mean, self.low.to(mean.device), self.high.to(mean.device))
+
     def entropy(self, params: torch.Tensor) -> torch.Tensor:
         """The Gaussian's entropy (before any tanh: the squashed one has no closed form)."""
         _, log_std = self._split(params)
         return (log_std + 0.5 * math.log(2 * math.pi * math.e)).sum(dim=-1)
+
+
+def mean_bound_excess(mean: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    """sum_d (relu(mean - high) + relu(low - mean))^2 / half_range^2 over the last axis."""
+    half_range = (high - low) / 2
+    half_range = torch.where(torch.isfinite(half_range) & (half_range > 0), half_range, torch.ones_like(half_range))
+    beyond = F.relu(mean - high) + F.relu(low - mean)  # an infinite bound is never passed
+    return (beyond / half_range).pow(2).sum(dim=-1)
 
 
 def tanh_log_det(u: torch.Tensor) -> torch.Tensor:
@@ -120,7 +141,7 @@ def distribution_for(action_space: gym.Space, squash: str = "clip") -> Distribut
             raise UserError(
                 f"action_squash=tanh squashes actions into the Box bounds, and this env's are not finite: "
                 f"{action_space}. Allowed: action_squash = clip (infinite bounds are left unclipped).")
-        return DiagGaussian(int(np.prod(action_space.shape)), squash)
+        return DiagGaussian(int(np.prod(action_space.shape)), squash, action_space.low, action_space.high)
     raise UserError(
         f"unsupported action space {action_space}. Allowed: Discrete(n), or a Box of floats for continuous actions."
     )

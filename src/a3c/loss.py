@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from a3c import returns as R
-from a3c.distributions import Distribution
+from a3c.distributions import DiagGaussian, Distribution
 from a3c.models import ActorCritic
 from a3c.rollout import Rollout
 
@@ -61,6 +61,7 @@ def rollout_loss(
     vtrace: bool = False,
     rho_bar: float = 1.0,
     c_bar: float = 1.0,
+    action_bound_coef: float = 0.0,
 ) -> LossTerms:
     steps = rollout.t_max
     # One pass over all T + 1 observations: rows 0..T-1 are trained, row T is the bootstrap.
@@ -90,6 +91,8 @@ def rollout_loss(
     total, policy, value, mean_entropy = actor_critic_loss(
         log_probs, entropy, values, advantages, targets, value_coef, entropy_coef
     )
+    if action_bound_coef and isinstance(dist, DiagGaussian):
+        total = total + action_bound_coef * dist.mean_bound_excess(params).mean()
     return LossTerms(total, policy, value, mean_entropy, log_ratios.mean())
 
 
@@ -105,4 +108,5 @@ def loss_settings(cfg) -> dict:
         vtrace=cfg.vtrace,
         rho_bar=cfg.vtrace_rho_bar,
         c_bar=cfg.vtrace_c_bar,
+        action_bound_coef=cfg.action_bound_coef,
     )
