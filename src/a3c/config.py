@@ -290,10 +290,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     # lr 1e-3, log std -1 and 128x128 +86 at best by 1M steps. At a constant lr 1e-3 it is
     # unstable (+131 at 2.3M steps, -113 by 3.8M). Annealed linearly over 3M steps it is still not
     # tuned: one run ended at +189, three at -125, -111 and -11; gamma 0.999 with lambda 0.98 and
-    # a separate critic did no better (benchmarks/results/continuous.md, 2026-12-02).
+    # a separate critic did no better. The runs that failed had Gaussian means at -9..+11 on
+    # [-1, 1] axes: every sample clipped, no gradient back, engines stuck off or full on.
+    # action_bound_coef 1.0 keeps the means inside (95% within 0.6) and ended at +226 and +128
+    # (seeds 0-1; 0.1: +173, -36; 0.01: +119, +72) (benchmarks/results/continuous.md, 2026-12-02).
     "LunarLanderContinuous-v3": dict(
         _CONTINUOUS, envs_per_worker=8, lr=1e-3, lr_schedule="linear", normalize_reward=True, log_std_init=-1.0,
-        hidden_sizes=(128, 128), total_steps=3_000_000,
+        hidden_sizes=(128, 128), total_steps=3_000_000, action_bound_coef=1.0,
     ),
     # The partially observed toy envs (toy_envs.py): velocities hidden, so only a recurrent
     # policy can infer them. Each preset is recurrent and carries the reward scaling and
