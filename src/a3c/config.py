@@ -285,15 +285,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     "HalfCheetah-v5": dict(
         _CONTINUOUS, envs_per_worker=4, lr=3e-4, normalize_reward=True, log_std_init=-1.0, total_steps=10_000_000,
     ),
-    # Box2D lander: shaped rewards with +-100 at the end of an episode. Partly tuned on a loaded
-    # 2-core machine, seed 0: lr 3e-4 and a unit initial std reached -103 after 970k steps;
-    # lr 1e-3, log std -1 and 128x128 +86 at best by 1M steps. At a constant lr 1e-3 it is
-    # unstable (+131 at 2.3M steps, -113 by 3.8M). Annealed linearly over 3M steps it is still not
-    # tuned: one run ended at +189, three at -125, -111 and -11; gamma 0.999 with lambda 0.98 and
-    # a separate critic did no better. The runs that failed had Gaussian means at -9..+11 on
-    # [-1, 1] axes: every sample clipped, no gradient back, engines stuck off or full on.
-    # action_bound_coef 1.0 keeps the means inside (95% within 0.6) and ended at +226 and +128
-    # (seeds 0-1; 0.1: +173, -36; 0.01: +119, +72) (benchmarks/results/continuous.md, 2026-12-02).
+    # Box2D lander: shaped rewards with +-100 at the end of an episode. Tuned on 2 cores: lr 1e-3
+    # (3e-4 was at -103 after 970k steps), log std -1, 128x128, annealed linearly over 3M steps
+    # (at a constant 1e-3 it rose to +131 and fell back to -113). Without action_bound_coef
+    # three runs of four ended at -125, -111 and -11: their Gaussian means sat at up to +-11 on
+    # [-1, 1] axes, every sample clipped, the engines stuck off or full on. With 1.0 the means
+    # stay inside, and three seeds ended at 167, 204 and 205 (two reached 200 in ~100 s) beside
+    # SB3 PPO's 11-38 after 300 s. gamma 0.999 with lambda 0.98 and a separate critic did worse.
+    # (benchmarks/results/continuous.md, 2026-12-02)
     "LunarLanderContinuous-v3": dict(
         _CONTINUOUS, envs_per_worker=8, lr=1e-3, lr_schedule="linear", normalize_reward=True, log_std_init=-1.0,
         hidden_sizes=(128, 128), total_steps=3_000_000, action_bound_coef=1.0,
