@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -25,7 +26,14 @@ def start_train(*args, log: Path, env_vars: Optional[dict] = None) -> subprocess
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS_DIR), env.get("PYTHONPATH")]))
     out, err = open(f"{log}.out", "w"), open(f"{log}.err", "w")
     return subprocess.Popen([sys.executable, "-m", "a3c", "train", *map(str, args), *QUIET],
-                            stdout=out, stderr=err, text=True, env=env)
+                            stdout=out, stderr=err, text=True, env=env, preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    """Ctrl-C as a terminal delivers it, however pytest was started: a shell's background job
+    inherits SIGINT ignored, and Python then never turns it into KeyboardInterrupt, so a test
+    that interrupts its run would wait on a run that never heard it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run_tree(pid: int) -> list[psutil.Process]:
