@@ -155,3 +155,42 @@ class VideoObsEnv(gym.Env):
 
     def step(self, action):
         return np.zeros((2, 3, 16, 16), dtype=np.uint8), 0.0, True, False, {}
+
+
+class PixelCatch(gym.Env):
+    """bsuite's Catch drawn as an image: a ball falls one row per step from a random column of
+    a 10x10 board, and the paddle on the bottom row moves left, stays or moves right; +1 for a
+    catch, -1 for a miss, one catch per episode (9 steps). Random play scores about -0.6. The
+    board is drawn `scale` times larger, channels-last: scale 4 gives 40x40x3 uint8 frames, which
+    `auto` gives the A3C net; scale 1 with dtype bool gives MinAtar-like 10x10x2 grids. It is a
+    pixel game outside every family preset, for checking what `auto` and the defaults learn."""
+
+    size = 10
+
+    def __init__(self, scale: int = 4, dtype: str = "uint8"):
+        self.scale, self.dtype = scale, np.dtype(dtype)
+        side = self.size * scale
+        high = 1 if self.dtype == np.bool_ else 255
+        channels = 2 if self.dtype == np.bool_ else 3
+        self.observation_space = gym.spaces.Box(0, high, shape=(side, side, channels), dtype=self.dtype)
+        self.action_space = gym.spaces.Discrete(3)
+
+    def _frame(self):
+        board = np.zeros((self.size, self.size, self.observation_space.shape[2]), dtype=self.dtype)
+        on = True if self.dtype == np.bool_ else 255
+        board[self.ball_row, self.ball_col, 0] = on
+        board[self.size - 1, self.paddle, 1] = on
+        return board.repeat(self.scale, axis=0).repeat(self.scale, axis=1)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.ball_row, self.ball_col = 0, int(self.np_random.integers(self.size))
+        self.paddle = self.size // 2
+        return self._frame(), {}
+
+    def step(self, action):
+        self.paddle = int(np.clip(self.paddle + int(action) - 1, 0, self.size - 1))
+        self.ball_row += 1
+        done = self.ball_row == self.size - 1
+        reward = (1.0 if self.paddle == self.ball_col else -1.0) if done else 0.0
+        return self._frame(), reward, done, False, {}

@@ -37,6 +37,23 @@ def test_an_env_without_preset_gets_the_defaults():
     assert (cfg.t_max, cfg.envs_per_worker, cfg.lr) == (5, 1, 7e-4)
 
 
+def test_an_image_env_without_preset_gets_the_pixel_defaults():
+    plain = Config()
+    for kwargs in ({}, {"scale": 1, "dtype": "bool"}):  # 40x40 RGB frames, then 10x10 bool grids
+        cfg = Config.for_env("pixel_envs:PixelCatch", env_kwargs=kwargs)
+        assert (cfg.optimizer, cfg.rms_eps, cfg.max_grad_norm, cfg.value_coef) == ("rmsprop", 1e-5, 0.5, 1.0)
+        assert cfg.envs_per_worker == 8 and plain.rms_eps == 0.1 and plain.max_grad_norm == 40.0
+        assert not cfg.clip_rewards and not cfg.episodic_life  # Atari's protocol is for Atari only
+    assert Config.for_env("pixel_envs:PixelCatch", algo="ga3c").envs_per_worker == 16
+    assert Config.for_env("pixel_envs:PixelCatch", rms_eps=0.1).rms_eps == 0.1  # the user still wins
+
+
+def test_vector_and_unmakeable_envs_keep_the_plain_defaults():
+    for env_id in ("envs_for_tests:MultiDiscreteActionEnv", "pixel_envs:NoSuchEnv", "NoSuchEnv-v0"):
+        cfg = Config.for_env(env_id)  # a bad id is reported by training, as before, not here
+        assert (cfg.rms_eps, cfg.envs_per_worker) == (0.1, 1), env_id
+
+
 def test_for_env_rejects_unknown_override():
     with pytest.raises(ConfigError) as info:
         Config.for_env("CartPole-v1", learning_rate=1e-3)

@@ -255,6 +255,25 @@ class FakeControls:
         return rate
 
 
+@pytest.mark.parametrize("cap, taken", [(0, [0, 1, 2, 3, 4]), (2, [0, 1]), (1, [0])])
+def test_a_trainer_takes_the_backlog_up_to_max_train_batch(cap, taken):
+    import queue as queue_lib
+    from types import SimpleNamespace
+
+    from a3c.engines.ga3c.trainer import Trainer
+
+    pool = SimpleNamespace(full=queue_lib.Queue())
+    for slot in range(5):
+        pool.full.put(slot)
+    cfg = a3c.Config(train_batch=1, max_train_batch=cap)
+    trainer = Trainer(0, cfg, pool, shared=None, dist=None, counters=None, stats=None, device=None,
+                      on_crash=None)
+    assert trainer.gather() == taken
+    assert pool.full.qsize() == 5 - len(taken)  # the rest wait for the next update, in order
+    if len(taken) < 5:
+        assert trainer.gather()[0] == len(taken)
+
+
 def test_adjuster_keeps_a_change_that_pays_and_reverts_one_that_does_not():
     start = {"agents": 2, "predictors": 1, "trainers": 1}
     # baseline 100; the first change gives 110 (> 2% better: kept); the second 111 (< 2% over 110: reverted),
@@ -396,10 +415,10 @@ def test_the_main_process_probes_the_env_once(tmp_path):
     space to the engine, which does not probe again."""
     import envs_for_tests
 
-    envs_for_tests.CountsMainProcessBuildsEnv.main_process_builds = 0
     cfg = a3c.Config.for_env("envs_for_tests:CountsMainProcessBuildsEnv", algo="ga3c", workers=1,
                              total_steps=1000, target_return=1e9, time_limit=30, progress=False,
                              tensorboard=False, run_dir=str(tmp_path / "run"))
+    envs_for_tests.CountsMainProcessBuildsEnv.main_process_builds = 0  # for_env looked at its observations
     assert a3c.train(cfg).env_steps >= 1000
     assert envs_for_tests.CountsMainProcessBuildsEnv.main_process_builds == 1
 

@@ -108,6 +108,9 @@ class Config:
     predict_batch: int = 64  # most observations in one forward pass
     predict_timeout_ms: float = 2.0  # longest a predictor waits to fill a batch
     train_batch: int = 4  # fewest rollout segments in one update
+    # Most segments in one update: a backlog joins the batch up to this many; 0: all of it. On a
+    # busy CPU the backlog grows the batches, and fewer, larger updates learn less per env step.
+    max_train_batch: int = 0
     dynamic_adjust: bool = True
     adjust_interval_s: float = 5.0
     max_agents: int = 16
@@ -160,11 +163,13 @@ class Config:
     # ----- construction -----
     @classmethod
     def for_env(cls, env_id: str, **overrides: Any) -> "Config":
-        """The config for env_id: defaults, then that env's preset, then overrides."""
-        values = dict(preset_for(env_id, overrides.get("algo", "a3c")))
-        values.update(overrides)
-        values["env_id"] = env_id
-        return cls.from_dict(values)
+        """The config for env_id: defaults, then that env's preset, then overrides. An env with
+        no preset of its own whose observations are images gets the pixel defaults as its preset."""
+        algo = overrides.get("algo", "a3c")
+        cfg = cls.from_dict({**preset_for(env_id, algo), **overrides, "env_id": env_id})
+        if not preset_for(env_id, algo) and _observes_images(cfg):
+            cfg = cls.from_dict({**preset_for(env_id, algo, images=True), **overrides, "env_id": env_id})
+        return cfg
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "Config":
@@ -367,11 +372,25 @@ _MINATAR = dict(
     optimizer="adam", lr=1e-3, entropy_coef=0.01, value_coef=0.25, max_grad_norm=0.5, t_max=5,
     advantage="nstep", gamma=0.99, envs_per_worker=16, total_steps=10_000_000,
 )
-FAMILY_PRESETS: dict[str, dict[str, Any]] = {"atari": _ATARI, "minatar": _MINATAR}
-# GA3C's learner trains every agent's segments: a smaller step for its policy lag, more envs per agent.
+# Any other env whose observations are images (a custom pixel game, CarRacing): the Atari settings
+# without Atari's protocol (no reward clipping, no lives, lr constant as the length is unknown).
+# The plain defaults (the paper's RMSProp eps 0.1 and clip 40 on our mean loss) did not learn at
+# all: on a pixel Catch game (tests/pixel_envs.py) they stayed at random play (-0.8) on 10x10 grids
+# and on 40x40 frames, where these settings reached +1.0 (perfect) by 0.23M steps and +0.1 / -0.5
+# by 0.3M steps (2 seeds each; benchmarks/results/pixels.md).
+_IMAGE = dict(
+    optimizer="rmsprop", lr=7e-4, rms_alpha=0.99, rms_eps=1e-5, entropy_coef=0.01, value_coef=1.0,
+    max_grad_norm=0.5, t_max=5, advantage="nstep", gamma=0.99, envs_per_worker=8,
+)
+FAMILY_PRESETS: dict[str, dict[str, Any]] = {"atari": _ATARI, "minatar": _MINATAR, "image": _IMAGE}
+# GA3C's learner trains every agent's segments, with more envs per agent. On Pong (seed 0, alone on
+# 2 cores) lr 3e-4 and then 7e-4 with the whole backlog in each update (~2.5 segments on a busy CPU)
+# stayed at random play (-20.0 after 3.5M steps); one segment per update at 7e-4, A2C's 16 envs x 5
+# steps, left the plateau: -18.4 at 3.36M steps, at the same ~1,650 steps/s.
 FAMILY_ALGO_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
-    ("atari", "ga3c"): dict(envs_per_worker=16, train_batch=1, lr=3e-4),
+    ("atari", "ga3c"): dict(envs_per_worker=16, train_batch=1, max_train_batch=1, lr=7e-4),
     ("minatar", "ga3c"): dict(envs_per_worker=32, train_batch=1),
+    ("image", "ga3c"): dict(envs_per_worker=16, train_batch=1),
 }
 # Per-game presets hold only what differs from their family's defaults.
 PRESETS.update({
@@ -382,6 +401,16 @@ PRESETS.update({
 })
 
 
+def _observes_images(cfg: "Config") -> bool:
+    from a3c.envs import probe  # the env layer imports this module
+
+    try:
+        spec, _ = probe(cfg)
+    except Exception:  # a bad id or a broken env: training probes it again and reports what is wrong
+        return False
+    return spec.is_image
+
+
 def env_family(env_id: str) -> Optional[str]:
     if env_id.startswith("ALE/") or env_id.endswith("NoFrameskip-v4"):
         return "atari"
@@ -390,8 +419,10 @@ def env_family(env_id: str) -> Optional[str]:
     return None
 
 
-def preset_for(env_id: str, algo: str = "a3c") -> dict[str, Any]:
-    family = env_family(env_id)
+def preset_for(env_id: str, algo: str = "a3c", images: bool = False) -> dict[str, Any]:
+    """The preset of env_id under algo: its family's defaults, then its own. images: the env's
+    observations are images, so an id of no family gets the pixel defaults."""
+    family = env_family(env_id) or ("image" if images else None)
     return {
         **FAMILY_PRESETS.get(family or "", {}), **FAMILY_ALGO_PRESETS.get((family or "", algo), {}),
         **PRESETS.get(env_id, {}), **ALGO_PRESETS.get((env_id, algo), {}),
@@ -556,6 +587,8 @@ def _validate(cfg: Config) -> None:
     r("predict_batch", cfg.predict_batch >= 1, "a whole number >= 1")
     r("predict_timeout_ms", cfg.predict_timeout_ms >= 0, "a number of milliseconds >= 0")
     r("train_batch", cfg.train_batch >= 1, "a whole number >= 1")
+    r("max_train_batch", cfg.max_train_batch == 0 or cfg.max_train_batch >= cfg.train_batch,
+      f"0 (no cap) or a whole number >= train_batch ({cfg.train_batch})")
     r("adjust_interval_s", cfg.adjust_interval_s > 0, "a number of seconds > 0")
     r("max_agents", cfg.max_agents >= 1, "a whole number >= 1")
     r("max_predictors", cfg.max_predictors >= 1, "a whole number >= 1")

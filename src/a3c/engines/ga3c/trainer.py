@@ -1,7 +1,7 @@
 """GA3C training (NVlabs ThreadTrainer): threads in the learner that batch rollout segments
 from the agents into one update of the shared network.
 
-An update: gather at least train_batch segments, copy them out of shared memory (their
+An update: gather at least train_batch segments (at most max_train_batch), copy them out of shared memory (their
 slots go straight back to the agents), move the batch to the device, compute the same
 rollout_loss as the A3C engine on a private copy of the current parameters, clip, and
 apply one optimizer step to the shared network. The policy lag of each batch (updates
@@ -64,9 +64,11 @@ class Trainer(threading.Thread):
                 slots.append(self.pool.full.get(timeout=POLL_S))
             except queue_lib.Empty:
                 pass
-        # A backlog joins this batch rather than waiting, growing staler, for the next one.
+        # A backlog joins this batch rather than waiting, growing staler, for the next one,
+        # up to max_train_batch segments: more would mean fewer updates per env step.
+        cap = self.cfg.max_train_batch or float("inf")
         try:
-            while True:
+            while len(slots) < cap:
                 slots.append(self.pool.full.get_nowait())
         except queue_lib.Empty:
             pass

@@ -296,7 +296,9 @@ class RayGA3CEngine(_RayEngine):
     def _after_drain(self) -> None:
         # Train first, then send the runners out with the weights that training produced.
         while len(self.pending) >= self.cfg.train_batch:
-            batch, self.pending = self.pending, []  # a backlog joins this batch rather than growing staler
+            # A backlog joins this batch rather than growing staler, up to max_train_batch segments.
+            cap = self.cfg.max_train_batch or len(self.pending)
+            batch, self.pending = self.pending[:cap], self.pending[cap:]
             before = self.stats.totals()
             self.trainer.train(self.local, Rollout.concat([seg for seg, _ in batch]),
                                torch.stack([versions for _, versions in batch]))
