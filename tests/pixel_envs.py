@@ -160,7 +160,7 @@ class VideoObsEnv(gym.Env):
 class PixelCatch(gym.Env):
     """bsuite's Catch drawn as an image: a ball falls one row per step from a random column of
     a 10x10 board, and the paddle on the bottom row moves left, stays or moves right; +1 for a
-    catch, -1 for a miss, one catch per episode (9 steps). Random play scores about -0.6. The
+    catch, -1 for a miss, one catch per episode (9 steps). Random play scores about -0.8. The
     board is drawn `scale` times larger, channels-last: scale 4 gives 40x40x3 uint8 frames, which
     `auto` gives the A3C net; scale 1 with dtype bool gives MinAtar-like 10x10x2 grids. It is a
     pixel game outside every family preset, for checking what `auto` and the defaults learn."""

@@ -166,8 +166,9 @@ class Config:
         """The config for env_id: defaults, then that env's preset, then overrides. An env with
         no preset of its own whose observations are images gets the pixel defaults as its preset."""
         algo = overrides.get("algo", "a3c")
-        cfg = cls.from_dict({**preset_for(env_id, algo), **overrides, "env_id": env_id})
-        if not preset_for(env_id, algo) and _observes_images(cfg):
+        preset = preset_for(env_id, algo)
+        cfg = cls.from_dict({**preset, **overrides, "env_id": env_id})
+        if not preset and _observes_images(cfg):
             cfg = cls.from_dict({**preset_for(env_id, algo, images=True), **overrides, "env_id": env_id})
         return cfg
 

@@ -1,10 +1,10 @@
 """GA3C training (NVlabs ThreadTrainer): threads in the learner that batch rollout segments
 from the agents into one update of the shared network.
 
-An update: gather at least train_batch segments (at most max_train_batch), copy them out of shared memory (their
-slots go straight back to the agents), move the batch to the device, compute the same
-rollout_loss as the A3C engine on a private copy of the current parameters, clip, and
-apply one optimizer step to the shared network. The policy lag of each batch (updates
+An update: gather at least train_batch segments (at most max_train_batch), copy them out
+of shared memory (their slots go straight back to the agents), move the batch to the
+device, compute the same rollout_loss as the A3C engine on a private copy of the current
+parameters, clip, and apply one optimizer step to the shared network. The policy lag of each batch (updates
 between acting and training) and its importance ratio pi/mu are recorded.
 """
 
