@@ -26,13 +26,13 @@ def test_an_engine_may_change_the_env_preset():
     assert Config.for_env("CartPole-v1", algo="ga3c", lr=5e-4).lr == 5e-4  # and the user beats both
 
 
-def test_an_env_preset_for_one_engine_beats_its_family_preset_for_that_engine():
-    # Atari under GA3C: the family's 8 envs per agent (Breakout), Pong's own measured 16.
+def test_an_engine_may_change_a_family_preset():
+    # Atari under GA3C: one 8-env segment per update at lr 7e-4; Pong keeps its own target.
     breakout, pong = Config.for_env("ALE/Breakout-v5", algo="ga3c"), Config.for_env("ALE/Pong-v5", algo="ga3c")
-    assert (breakout.envs_per_worker, breakout.max_train_batch, breakout.lr) == (8, 1, 7e-4)
-    assert (pong.envs_per_worker, pong.max_train_batch, pong.target_return) == (16, 1, 18.0)
+    assert (breakout.envs_per_worker, breakout.train_batch, breakout.max_train_batch, breakout.lr) == (8, 1, 1, 7e-4)
+    assert (pong.envs_per_worker, pong.max_train_batch, pong.target_return) == (8, 1, 18.0)
+    assert Config.for_env("ALE/Pong-v5").max_train_batch == 0  # A3C has no GA3C trainer to cap
     assert Config.for_env("ALE/Pong-v5", algo="ga3c", envs_per_worker=4).envs_per_worker == 4
-    assert Config.for_env("ALE/Pong-v5").envs_per_worker == 8  # A3C keeps the family's 8
 
 
 def test_overrides_beat_the_preset():

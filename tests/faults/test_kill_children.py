@@ -35,7 +35,8 @@ def test_20_kills_of_workers_or_agents_and_the_run_still_solves_cartpole(algo, t
             # machine (five kills of one worker in a row before it reported stopped a fresh-clone run).
             # Never one already killed: until the fork server reaps it, it is still listed (a zombie),
             # and killing it again would count one death twice.
-            victims = [p for p in alive(children_of_fork_server(proc.pid)) if age_s(p) > MIN_AGE_S and p.pid not in killed]
+            victims = [p for p in alive(children_of_fork_server(proc.pid))
+                       if age_s(p) > MIN_AGE_S and p.pid not in killed]
             if victims:
                 victim = rng.choice(victims)
                 victim.send_signal(signal.SIGKILL)
