@@ -124,7 +124,7 @@ class ScriptedEnvs:
                 episodes.append(EpisodeStats(0.0, int(self.t[env])))
                 self.t[env] = 0
         return StepResult(self.t[:, None].astype(np.float32), np.zeros(2, np.float32), terminated, truncated,
-                          final_obs, episodes)
+                          np.maximum(terminated, truncated), final_obs, episodes)
 
     def close(self) -> None:
         pass

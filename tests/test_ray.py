@@ -234,15 +234,18 @@ def test_recurrent_ga3c_on_ray_learns_a_cue_that_only_memory_holds(run_cli, tmp_
 
 @pytest.mark.slow
 def test_ray_a3c_keeps_the_observation_statistics_of_every_runner(run_cli, tmp_path, cluster):
-    """normalize_obs on Ray: each runner's rollout moments merge in the driver (its row), the
-    merged statistics travel with the weights, and the checkpoint holds them all."""
+    """normalize_obs and normalize_reward on Ray: each runner's rollout moments merge in the driver
+    (its row), the merged statistics travel with the weights, and the checkpoint holds them all."""
     from a3c.checkpoint import load_checkpoint
 
     run = tmp_path / "run"
     proc = run_cli("train", "Pendulum-v1", "--backend", "ray", "--ray-address", cluster.address, "--workers", "2",
                    "--total-steps", "6000", "--target-return", "off", "--set", "normalize_obs=true",
-                   "--run-dir", run, "--set", "progress=false", timeout=120)
+                   "--set", "normalize_reward=true", "--run-dir", run, "--set", "progress=false", timeout=120)
     assert proc.returncode == 0, proc.stderr
     sidecar, tensors, _ = load_checkpoint(run)
     assert tensors["obs_norm.count"].item() == sidecar["counters"][0] >= 6000
     assert 0.3 < tensors["obs_norm.var"][0].item() < 0.7  # cos(theta) of a pendulum that mostly swings
+    # One set of return statistics for the run: every step of both runners, once.
+    assert tensors["reward_norm.count"].item() == sidecar["counters"][0]
+    assert tensors["reward_norm.m2"].item() > 0

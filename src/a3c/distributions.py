@@ -96,9 +96,34 @@ class DiagGaussian:
         return mean_bound_excess(mean, self.low.to(mean.device), self.high.to(mean.device))
 
     def entropy(self, params: torch.Tensor) -> torch.Tensor:
-        """The Gaussian's entropy (before any tanh: the squashed one has no closed form)."""
-        _, log_std = self._split(params)
-        return (log_std + 0.5 * math.log(2 * math.pi * math.e)).sum(dim=-1)
+        """The entropy of the actions the env receives, which peaks at a finite spread.
+
+        The raw Gaussian's entropy grows without bound with log_std, so an entropy bonus on it
+        pushes the spread up until nearly every sample lands on (clip) or next to (tanh) the
+        action bounds: bang-bang control. Instead:
+        - tanh: the squashed distribution's entropy, estimated from one reparameterised sample
+          per row, H = H_gauss + E[sum_d log(1 - tanh(u_d)^2) + log half_range_d]; it falls again
+          as mass piles up near the bounds and is largest for a near-uniform spread;
+        - clip: the Gaussian's entropy with each std capped at its bound pair's half-width (past
+          that, more spread only moves mass onto the bounds, so the bonus stops rewarding it);
+        - unbounded axes: the Gaussian's own entropy, which is what the env receives.
+        """
+        mean, log_std = self._split(params)
+        per_dim_gauss = 0.5 * math.log(2 * math.pi * math.e)
+        if self.low is None:
+            return (log_std + per_dim_gauss).sum(dim=-1)
+        log_half = _log_half_ranges(self.low.to(params.device), self.high.to(params.device))
+        if self.squash == "tanh":
+            u = mean + log_std.exp() * torch.randn_like(mean)
+            return (log_std + per_dim_gauss + tanh_log_det(u) + log_half).sum(dim=-1)
+        return (torch.minimum(log_std, log_half) + per_dim_gauss).sum(dim=-1)
+
+
+def _log_half_ranges(low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    """log((high - low) / 2) per dimension: +inf where a bound is infinite (nothing to cap), 0 for
+    a degenerate pair (low == high), which no spread can fill."""
+    half = (high - low) / 2
+    return torch.where(half > 0, half, torch.ones_like(half)).log()
 
 
 def mean_bound_excess(mean: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:

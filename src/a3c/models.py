@@ -16,7 +16,7 @@ from torch import nn
 
 from a3c.distributions import DiagGaussian, Distribution
 from a3c.errors import UserError
-from a3c.normalization import ObsNormalizer
+from a3c.normalization import ObsNormalizer, ReturnNormalizer
 
 State = Optional[tuple[torch.Tensor, torch.Tensor]]
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0  # bounds of a state-dependent log std
@@ -48,6 +48,7 @@ class ActorCritic(nn.Module):
         state_dependent_std: bool = False,
         normalize_obs: bool = False,
         separate_critic: bool = False,
+        normalize_reward: bool = False,
     ):
         super().__init__()
         self.obs_shape = tuple(obs_shape)
@@ -56,6 +57,8 @@ class ActorCritic(nn.Module):
         # Observations stored as bytes become floats here, on whatever device the model is on.
         self.obs_scale = obs_scale
         self.obs_norm = ObsNormalizer(self.obs_shape) if normalize_obs else None
+        # Not used by forward: the run's reward statistics live here so that checkpoints carry them.
+        self.reward_norm = ReturnNormalizer() if normalize_reward else None
         self.torso_name = choose_torso(torso, self.obs_shape)
         act = nn.Tanh if activation == "tanh" else nn.ReLU
         if self.torso_name == "mlp":
@@ -167,6 +170,9 @@ def lstm_over_episodes(cell: nn.LSTMCell, x: torch.Tensor, state: tuple[torch.Te
     starts[0]); one that begins at a reset starts from zeros, as the step loop would.
     """
     steps, batch = starts.shape
+    # cuDNN refuses a backward pass through an LSTM run in inference mode ("cudnn RNN backward can
+    # only be called in training mode"): train whenever autograd records. Dropout is 0 either way.
+    train = torch.is_grad_enabled()
     weights = [cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh]
     keep0 = (1.0 - starts[0]).unsqueeze(-1)
     h0, c0 = state[0] * keep0, state[1] * keep0
@@ -175,7 +181,7 @@ def lstm_over_episodes(cell: nn.LSTMCell, x: torch.Tensor, state: tuple[torch.Te
     segment = begins.cumsum(0) - 1  # [T, B] which of its env's segments step t is in
     if steps == 1 or not bool(segment[-1].any()):
         # No reset after t = 0: the rollout is one segment per env, no packing needed.
-        out, _, _ = torch.lstm(x, (h0.unsqueeze(0), c0.unsqueeze(0)), weights, True, 1, 0.0, False, False, False)
+        out, _, _ = torch.lstm(x, (h0.unsqueeze(0), c0.unsqueeze(0)), weights, True, 1, 0.0, train, False, False)
         return out
     n_segments = segment[-1] + 1  # [B]
     first_row = n_segments.cumsum(0) - n_segments  # [B] the packed row of each env's first segment
@@ -188,7 +194,7 @@ def lstm_over_episodes(cell: nn.LSTMCell, x: torch.Tensor, state: tuple[torch.Te
     hidden = cell.hidden_size
     h_init = h0.new_zeros(rows, hidden).index_copy(0, first_row, h0).unsqueeze(0)
     c_init = c0.new_zeros(rows, hidden).index_copy(0, first_row, c0).unsqueeze(0)
-    out, _, _ = torch.lstm(packed.view(length, rows, -1), (h_init, c_init), weights, True, 1, 0.0, False, False,
+    out, _, _ = torch.lstm(packed.view(length, rows, -1), (h_init, c_init), weights, True, 1, 0.0, train, False,
                            False)
     return out.reshape(length * rows, hidden).index_select(0, flat).view(steps, batch, hidden)
 
@@ -270,4 +276,4 @@ def build_model(cfg, spec, dist: Distribution) -> ActorCritic:
                         "Allowed: normalize_obs = false for this env.")
     return ActorCritic(spec.shape, dist, cfg.hidden_sizes, cfg.activation, cfg.recurrent, cfg.lstm_size,
                        cfg.torso, spec.scale, cfg.log_std_init, cfg.state_dependent_std, cfg.normalize_obs,
-                       cfg.separate_critic)
+                       cfg.separate_critic, cfg.normalize_reward)

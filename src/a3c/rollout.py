@@ -21,7 +21,7 @@ from a3c.models import ActorCritic, State
 class Rollout:
     # T = t_max steps, N = envs. obs holds T + 1 rows: row T is s_T, the bootstrap state.
     obs: torch.Tensor  # [T+1, N, *obs_shape]
-    starts: torch.Tensor  # [T+1, N] 1.0 where obs[t] begins an episode (LSTM state resets)
+    starts: torch.Tensor  # [T+1, N] 1.0 where obs[t] begins an episode (LSTM state resets; not at a lost life)
     actions: torch.Tensor  # [T, N, *action_shape]
     rewards: torch.Tensor  # [T, N]
     terminated: torch.Tensor  # [T, N] 1.0 where the episode terminated after step t
@@ -121,10 +121,9 @@ class RolloutCollector:
                 buf.truncation_values[t, idx] = final_values
             finished.extend(step.episodes)
             self.obs = torch.as_tensor(step.obs)
-            ended = np.maximum(step.terminated, step.truncated)
-            self.start = torch.from_numpy(ended)
+            self.start = torch.from_numpy(step.starts)
             # Most steps end no episode: then the state carries over untouched.
-            self.state = _reset_where(next_state, self.start) if ended.any() else next_state
+            self.state = _reset_where(next_state, self.start) if step.starts.any() else next_state
         buf.obs[buf.t_max] = self.obs
         buf.starts[buf.t_max] = self.start
         if self.observe is not None:  # rows 0..T-1: row T comes back as the next rollout's row 0

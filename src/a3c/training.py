@@ -244,8 +244,12 @@ def _train(cfg: Config, resume: Optional[str | Path], lock: Optional[RunLock]) -
 
         cfg = resolve_config(cfg)
 
-    if model.obs_norm is not None:  # a row for every process or thread that may write statistics
-        model.obs_norm.attach_writers(max(cfg.workers, cfg.max_agents, cfg.max_trainers))
+    # A row for every process or thread that may write statistics: observations are merged by A3C
+    # workers, Ray runners (by rank) or GA3C trainers (by index); returns by workers, agents or runners.
+    if model.obs_norm is not None:
+        model.obs_norm.attach_writers(max(cfg.workers, cfg.max_agents, cfg.trainers, cfg.max_trainers))
+    if model.reward_norm is not None:
+        model.reward_norm.attach_writers(max(cfg.workers, cfg.max_agents))
     model.share_memory()
     optimizer.share_memory()
     if cfg.algo == "ga3c":  # GA3C's predictors and trainers run on the device; A3C workers stay on the CPU
@@ -321,6 +325,8 @@ def _train(cfg: Config, resume: Optional[str | Path], lock: Optional[RunLock]) -
             next_incarnation=engine.next_incarnation(),
             monitor=monitor.state(env_steps), reason=reason, obs_shape=list(spec.shape),
         )
+        if model.reward_norm is not None:  # the workers' return statistics into the buffers saved
+            model.reward_norm.publish()
         try:
             path = save_checkpoint(run_dir, model, optimizer.state_tensors(), meta, env_steps)
         except OSError as exc:

@@ -44,18 +44,23 @@ def a3c_gradients(local: torch.nn.Module, collector: RolloutCollector, dist, set
 # an array that came through Ray's object store is read-only shared memory.
 
 # The weights a runner needs: the parameters, then the observation normalizer's mean and
-# variance where the model has one (they change as the driver merges the runners' statistics).
+# variance where the model has one (they change as the driver merges the runners' statistics),
+# then the run's return statistics (count, mean, M2) where rewards are normalized.
 
 def _weight_tensors(model: torch.nn.Module) -> list[torch.Tensor]:
     tensors = [p.detach() for p in model.parameters()]
     normalizer = getattr(model, "obs_norm", None)
     if normalizer is not None:
         tensors += [normalizer.mean, normalizer.var]
+    returns = getattr(model, "reward_norm", None)
+    if returns is not None:
+        tensors += [returns.count, returns.mean, returns.m2]
     return tensors
 
 
 def params_to_vector(model: torch.nn.Module) -> np.ndarray:
-    return torch.nn.utils.parameters_to_vector(_weight_tensors(model)).cpu().numpy()
+    # float32 throughout: the return statistics are float64 and would otherwise double the vector.
+    return torch.cat([t.detach().reshape(-1).float().cpu() for t in _weight_tensors(model)]).numpy()
 
 
 def grads_to_vector(model: torch.nn.Module) -> np.ndarray:

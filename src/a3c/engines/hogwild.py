@@ -17,7 +17,7 @@ from a3c.engines.common import (
 from a3c.envs import rank_env_group
 from a3c.loss import loss_settings
 from a3c.models import build_model
-from a3c.normalization import shared_stats_writer
+from a3c.normalization import reward_stats_writer, shared_stats_writer
 from a3c.optim import build_optimizer, scheduled_lr
 from a3c.rollout import RolloutCollector
 
@@ -28,7 +28,7 @@ def worker_main(rank, incarnation, cfg, global_model, optim_state, counters, que
     try:
         seed = child_seed(cfg.seed, rank, incarnation)
         prepare_child(seed)
-        envs = rank_env_group(cfg, rank, incarnation)
+        envs = rank_env_group(cfg, rank, incarnation, reward_stats_writer(global_model, rank))
         dist = distribution_for(envs.action_space, cfg.action_squash)
         local = build_model(cfg, envs.spec, dist)
         optimizer = build_optimizer(cfg, global_model.parameters())

@@ -32,7 +32,7 @@ from a3c.engines.common import Reporter, SharedCounters
 from a3c.envs import EnvGroup, rank_env_group
 from a3c.loss import loss_settings
 from a3c.models import State, build_model
-from a3c.normalization import shared_stats_writer
+from a3c.normalization import reward_stats_writer, shared_stats_writer
 from a3c.optim import scheduled_lr
 from a3c.rollout import Rollout, RolloutCollector
 from a3c.seeding import process_seed
@@ -119,7 +119,7 @@ class SerialA3CEngine:
         # One generator serves every worker: they draw from it in rank order, always the same order.
         torch.manual_seed(process_seed(cfg.seed, 0, self.incarnation))
         for rank in range(cfg.workers):
-            envs = rank_env_group(cfg, rank, self.incarnation)
+            envs = rank_env_group(cfg, rank, self.incarnation, reward_stats_writer(self.model, rank))
             dist = distribution_for(envs.action_space, cfg.action_squash)
             local = build_model(cfg, envs.spec, dist)
             collector = RolloutCollector(envs, local, dist, cfg.t_max, observe=shared_stats_writer(self.model, rank))
@@ -208,7 +208,7 @@ class SerialGA3CEngine:
         cfg = self.cfg
         torch.manual_seed(process_seed(cfg.seed, 0, self.incarnation))
         for rank in range(cfg.workers):
-            envs = rank_env_group(cfg, rank, self.incarnation)
+            envs = rank_env_group(cfg, rank, self.incarnation, reward_stats_writer(self.model, rank))
             self.agents.append(_Agent(envs, envs.reset(), np.ones(envs.n, dtype=np.float32),
                                       Reporter(self.inbox, rank, every_s=0.0), self.model.initial_state(envs.n)))
         first = self.agents[0].envs
@@ -260,7 +260,7 @@ class SerialGA3CEngine:
                 seg.rewards[t] = torch.from_numpy(step.rewards)
                 seg.terminated[t] = torch.from_numpy(step.terminated)
                 seg.truncated[t] = torch.from_numpy(step.truncated)
-                agent.obs, agent.starts = step.obs, np.maximum(step.terminated, step.truncated)
+                agent.obs, agent.starts = step.obs, step.starts
                 if state is not None:  # reset where the next obs starts an episode, by state_in()
                     agent.state = (state[0][i * E:(i + 1) * E], state[1][i * E:(i + 1) * E])
                 agent.reporter.episodes(step.episodes)

@@ -79,9 +79,11 @@ def uses_ale_vector(cfg) -> bool:
     return vector_ok and cfg.env_backend != "gymnasium" and not cfg.env_kwargs
 
 
-def make_env_group(cfg, n: int, seed: int | Sequence[int]) -> EnvGroup | AtariVectorGroup:
-    """The n envs one worker or agent steps, seeded seed + i (or seed[i] for a list)."""
-    scaler = ReturnScaler(n, cfg.gamma) if cfg.normalize_reward else None
+def make_env_group(cfg, n: int, seed: int | Sequence[int], reward_stats=None) -> EnvGroup | AtariVectorGroup:
+    """The n envs one worker or agent steps, seeded seed + i (or seed[i] for a list). With
+    normalize_reward, reward_stats is this group's handle on the run's return statistics
+    (normalization.SharedReturnStats or LocalReturnStats; None: statistics of this group alone)."""
+    scaler = ReturnScaler(n, cfg.gamma, reward_stats) if cfg.normalize_reward else None
     signal = LearningSignal(n, cfg.clip_rewards, cfg.episodic_life, cfg.reward_scale, scaler)
     if uses_ale_vector(cfg):
         game = atari_game(cfg.env_id)[0]  # type: ignore[index]
@@ -97,9 +99,10 @@ def make_env_group(cfg, n: int, seed: int | Sequence[int]) -> EnvGroup | AtariVe
     return EnvGroup(make_one, spec, n, seed, signal, cfg.fail_fast, cfg.action_squash)
 
 
-def rank_env_group(cfg, rank: int, incarnation: int) -> EnvGroup | AtariVectorGroup:
+def rank_env_group(cfg, rank: int, incarnation: int, reward_stats=None) -> EnvGroup | AtariVectorGroup:
     """The envs_per_worker envs of worker or agent `rank` in its `incarnation`-th life, each on
     its own SeedSequence seed (seeding.env_seeds): every engine builds its envs through this."""
     from a3c.seeding import env_seeds
 
-    return make_env_group(cfg, cfg.envs_per_worker, env_seeds(cfg.seed, rank, incarnation, cfg.envs_per_worker))
+    return make_env_group(cfg, cfg.envs_per_worker, env_seeds(cfg.seed, rank, incarnation, cfg.envs_per_worker),
+                          reward_stats)

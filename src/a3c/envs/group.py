@@ -41,6 +41,10 @@ class StepResult:
     rewards: np.ndarray  # [N] float32, as learning sees them (clipped and scaled)
     terminated: np.ndarray  # [N] float32 in {0, 1}: no bootstrap (episode over, or a life lost)
     truncated: np.ndarray  # [N] float32 in {0, 1}; 0 where terminated
+    # [N] float32 in {0, 1}: 1 where obs begins a new episode (the game over or cut). A lost life
+    # ends the bootstrap (terminated) but not the episode: recurrent memory carries over it, as
+    # in evaluation, where nothing tells the policy of lives.
+    starts: np.ndarray
     final_obs: dict[int, np.ndarray] = field(default_factory=dict)  # env index -> last obs, where truncated
     episodes: list[EpisodeStats] = field(default_factory=list)
 
@@ -208,7 +212,7 @@ class EnvGroup:
             ended = np.flatnonzero(terminated | truncated)
             episodes = [ep for j, ep in zip(ended, episodes) if j not in broken]
         return StepResult(self._obs.copy(), rewards, learn_terminated, truncated.astype(np.float32),
-                          final_obs, episodes)
+                          (terminated | truncated).astype(np.float32), final_obs, episodes)
 
     def close(self) -> None:
         for env in self.envs:
@@ -261,7 +265,7 @@ class AtariVectorGroup:
             self.seed += 7919
             fresh = self.reset()
             cut = np.ones(self.n, dtype=np.float32)
-            return StepResult(fresh, np.zeros(self.n, np.float32), np.zeros(self.n, np.float32), cut,
+            return StepResult(fresh, np.zeros(self.n, np.float32), np.zeros(self.n, np.float32), cut, cut.copy(),
                               {i: last[i].copy() for i in range(self.n)}, [])
         terminated = terminated.astype(bool)
         truncated = truncated.astype(bool) & ~terminated
@@ -272,7 +276,8 @@ class AtariVectorGroup:
         rewards, learn_terminated, episodes = self.signal.shape(
             raw.astype(np.float64), terminated, truncated, info["lives"])
         self._obs = obs
-        return StepResult(obs.copy(), rewards, learn_terminated, truncated.astype(np.float32), final_obs, episodes)
+        return StepResult(obs.copy(), rewards, learn_terminated, truncated.astype(np.float32),
+                          (terminated | truncated).astype(np.float32), final_obs, episodes)
 
     def close(self) -> None:
         self.vec.close()

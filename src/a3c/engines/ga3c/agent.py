@@ -91,7 +91,8 @@ class PredictorLink:
 
 
 def agent_main(rank: int, incarnation: int, cfg, mail: Mailboxes, pool: SegmentPool, request, reply,
-               reports, counters) -> None:
+               reports, counters, reward_stats=None) -> None:
+    """reward_stats: this rank's handle on the run's return statistics (normalize_reward), or None."""
     try:
         seed = child_seed(cfg.seed, rank, incarnation)
         prepare_child(seed)
@@ -103,7 +104,7 @@ def agent_main(rank: int, incarnation: int, cfg, mail: Mailboxes, pool: SegmentP
             # Stop when the engine says so, or when the learner died without saying so.
             return bool(box["running"]) and learner_alive()
 
-        envs = rank_env_group(cfg, rank, incarnation)
+        envs = rank_env_group(cfg, rank, incarnation, reward_stats)
         try:
             run_agent(envs, PredictorLink(box, request, reply, running), pool, box, running,
                       Reporter(reports, rank), counters, cfg.t_max)
@@ -137,7 +138,7 @@ def run_agent(envs: EnvGroup, link: PredictorLink, pool: SegmentPool, box, runni
             seg["rewards"][t] = step.rewards
             seg["terminated"][t] = step.terminated
             seg["truncated"][t] = step.truncated
-            obs, starts = step.obs, np.maximum(step.terminated, step.truncated)
+            obs, starts = step.obs, step.starts
             if t == t_max - 1:
                 # The action for the next segment's obs[0] is asked for now: its initial state is this one.
                 h0, c0 = link.initial_state(starts)

@@ -27,6 +27,7 @@ from a3c.engines.ga3c.predictor import AgentLine, Predictor, RequestBoard
 from a3c.engines.ga3c.shared_model import SharedModel
 from a3c.engines.ga3c.stats import Stats, Totals
 from a3c.engines.ga3c.trainer import Trainer
+from a3c.normalization import reward_stats_writer
 
 SETTLE_TIMEOUT_S = 60.0  # longest the adjuster waits for a new agent to start before measuring
 
@@ -242,7 +243,7 @@ class GA3CEngine:
         proc = self.ctx.Process(
             target=agent_main, name=f"ga3c-agent-{rank}", daemon=True,
             args=(rank, self.incarnations[rank], self.cfg, self.mail, self.pool, request_writer, reply,
-                  sender, self.counters.for_rank(rank)),
+                  sender, self.counters.for_rank(rank), reward_stats_writer(self.shared.model, rank)),
         )
         proc.start()
         request_writer.close()  # the agent holds the only writer, so its death reads as end-of-file
@@ -274,7 +275,9 @@ class GA3CEngine:
         self.predictors.append(predictor)
 
     def _start_trainer(self) -> None:
-        index = len(self.trainers)
+        # The lowest index no live trainer holds: a replacement for one that died in the middle
+        # takes its index, and with it its row of the normalizer's table (one writer per row).
+        index = min(set(range(len(self.trainers) + 1)) - {trainer.index for trainer in self.trainers})
         trainer = Trainer(index, self.cfg, self.pool, self.shared, self.dist, self.counters, self.stats,
                           self.device, self._post)
         trainer.start()

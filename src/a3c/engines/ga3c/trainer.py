@@ -74,13 +74,22 @@ class Trainer(threading.Thread):
             pass
         return slots
 
-    def train(self, local, batch: Rollout, versions: torch.Tensor) -> None:
-        """One update from batch ([T, k*E] segments side by side); versions [k, T] are the acting policies."""
+    def train(self, local, batch: Rollout, versions: torch.Tensor) -> bool:
+        """One update from batch ([T, k*E] segments side by side); versions [k, T] are the acting
+        policies. Returns whether it was applied (False: skipped for a NaN/inf loss or gradient)."""
+        observed = batch.obs[: batch.t_max].flatten(0, 1)
+        applied = self._update(local, batch, versions)
+        # The batch joins the normalizer's statistics only after it was trained on: merged before,
+        # the learner would normalize with newer statistics than the actors did, and its log-probs
+        # would differ from theirs (pi != mu) even at zero policy lag.
         normalizer = self.shared.model.obs_norm
         if normalizer is not None:  # the trainers see every agent's data: they keep the statistics
-            normalizer.update(self.index, batch.obs[: batch.t_max].flatten(0, 1))
+            normalizer.update(self.index, observed)
             with self.shared.lock:
                 normalizer.publish()
+        return applied
+
+    def _update(self, local, batch: Rollout, versions: torch.Tensor) -> bool:
         batch = Rollout(**{name: to_device(t, self.device) for name, t in batch.tensors().items()})
         version = self.shared.copy_to(local)
         terms = rollout_loss(local, self.dist, batch, **self.settings)
@@ -89,7 +98,7 @@ class Trainer(threading.Thread):
         grad_norm = torch.nn.utils.clip_grad_norm_(local.parameters(), self.cfg.max_grad_norm)
         if not update_is_finite(terms.total, grad_norm):  # skipped and counted; the main process decides
             self.stats.skipped()
-            return
+            return False
         self.shared.apply(local, scheduled_lr(self.cfg, self.counters.env_steps))
         self.counters.add(updates=1)
         self.stats.trained(
@@ -99,3 +108,4 @@ class Trainer(threading.Thread):
             losses=dict(policy_loss=terms.policy.item(), value_loss=terms.value.item(),
                         entropy=terms.entropy.item(), grad_norm=grad_norm.item()),
         )
+        return True

@@ -125,6 +125,7 @@ class _RayEngine:
                     self.dead.append((rank, f"died ({type(exc).__name__})"))
                     continue
                 self.inbox.extend(env_error_messages(rank, result))
+                self._merge_reward_stats(rank, result)
                 self._received(rank, result)
             self._after_drain()
         elif timeout > 0:
@@ -186,6 +187,14 @@ class _RayEngine:
         if self._weights is None or self._weights[0] != self.version:
             self._weights = (self.version, self.ray.put(params_to_vector(self.model)))
         return self._weights[1]
+
+    def _merge_reward_stats(self, rank: int, result: dict) -> None:
+        """A runner's return statistics into its row of the run's table (a row per runner, as per
+        local worker); the totals go out with the next weights."""
+        normalizer = self.model.reward_norm
+        if normalizer is not None and result.get("reward_moments") is not None:
+            normalizer.table.merge(rank, result["reward_moments"])
+            normalizer.publish()
 
     def _record_lag(self, lag: float) -> None:
         self._lag_sum += lag
@@ -300,12 +309,13 @@ class RayGA3CEngine(_RayEngine):
             cap = self.cfg.max_train_batch or len(self.pending)
             batch, self.pending = self.pending[:cap], self.pending[cap:]
             before = self.stats.totals()
-            self.trainer.train(self.local, Rollout.concat([seg for seg, _ in batch]),
-                               torch.stack([versions for _, versions in batch]))
-            after = self.stats.totals()
-            self._record_lag(after.lag_sum - before.lag_sum)
-            self._ratio_sum += after.ratio_sum - before.ratio_sum
-            self._ratio_count += 1
+            applied = self.trainer.train(self.local, Rollout.concat([seg for seg, _ in batch]),
+                                         torch.stack([versions for _, versions in batch]))
+            if applied:  # a skipped update measured no lag and no ratio: it must not pull the means down
+                after = self.stats.totals()
+                self._record_lag(after.lag_sum - before.lag_sum)
+                self._ratio_sum += after.ratio_sum - before.ratio_sum
+                self._ratio_count += 1
         losses = self.stats.take_loss_report()
         if losses is not None:
             self.inbox.append(losses)

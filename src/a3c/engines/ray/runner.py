@@ -27,7 +27,7 @@ from a3c.engines.a3c_step import a3c_gradients, grads_to_vector, vector_to_param
 from a3c.envs import rank_env_group
 from a3c.loss import loss_settings
 from a3c.models import build_model
-from a3c.normalization import batch_moments
+from a3c.normalization import LocalReturnStats, batch_moments
 from a3c.rollout import RolloutCollector
 from a3c.seeding import process_seed
 
@@ -51,7 +51,10 @@ class EnvRunner:
         np.random.seed(seed % (2**32))
         torch.manual_seed(seed)
         self.rank = rank
-        self.envs = rank_env_group(cfg, rank, incarnation)
+        # With normalize_reward the driver keeps the run's return statistics: this runner scales by
+        # the totals that came with its weights plus what it added since, and sends what it added.
+        self.reward_stats = LocalReturnStats() if cfg.normalize_reward else None
+        self.envs = rank_env_group(cfg, rank, incarnation, self.reward_stats)
         self.dist = distribution_for(self.envs.action_space, cfg.action_squash)
         self.local = build_model(cfg, self.envs.spec, self.dist)
         # With normalize_obs the driver keeps the statistics: each A3C step sends its rollout's moments.
@@ -65,6 +68,8 @@ class EnvRunner:
         if weights is not None and version != self.version:
             vector_to_params(weights, self.local)
             self.version = version
+            if self.reward_stats is not None:
+                self.reward_stats.set_base(self.local.reward_norm.saved())
 
     def _observe(self, obs) -> None:
         self.moments = batch_moments(obs.numpy())
@@ -77,8 +82,11 @@ class EnvRunner:
             returns=[ep.ret for ep in step.finished], lengths=[ep.length for ep in step.finished],
             sums=dict(policy_loss=step.policy_loss, value_loss=step.value_loss, entropy=step.entropy,
                       grad_norm=step.grad_norm),
-            env_errors=self.envs.take_errors(),
+            env_errors=self.envs.take_errors(), reward_moments=self._reward_moments(),
         )
+
+    def _reward_moments(self):
+        return None if self.reward_stats is None else self.reward_stats.take_own()
 
     def ga3c_segment(self, version: int, weights: Optional[np.ndarray]) -> dict:
         self._refresh(version, weights)
@@ -88,7 +96,7 @@ class EnvRunner:
             # .numpy() shares the collector's buffer; Ray copies it when it serializes the reply.
             segment={name: t.numpy() for name, t in segment.tensors().items()},
             returns=[ep.ret for ep in finished], lengths=[ep.length for ep in finished],
-            env_errors=self.envs.take_errors(),
+            env_errors=self.envs.take_errors(), reward_moments=self._reward_moments(),
         )
 
     def close(self) -> None:
