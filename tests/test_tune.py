@@ -1,0 +1,147 @@
+"""`a3c tune`: a study of tiny CartPole trials that prunes, resumes and writes a best config that
+`a3c train --config` takes; the search space as data; bad inputs exit 2 with one paragraph."""
+
+import csv
+import sys
+
+import pytest
+import tomllib
+
+from extras import require
+
+# Deterministic runs (one process, fixed order): the same trial gives the same metrics.csv, so which
+# trial is pruned does not depend on the machine's load. 20k steps of CartPole take ~2 s.
+TINY = ["--trial-steps", "20000", "--seeds", "1", "--set", "deterministic=true", "--set", "workers=1"]
+# One good and one bad step size; the pruner may stop a trial after one complete trial and 3 reports.
+SPACE = """\
+defaults = false
+startup_trials = 1
+warmup_reports = 3
+[lr]
+choices = [0.003, 1e-6]
+"""
+
+
+def trials_csv(study_dir):
+    with open(study_dir / "trials.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.mark.slow
+def test_a_study_prunes_a_bad_trial_resumes_and_writes_a_best_config_train_takes(run_cli, tmp_path):
+    optuna = require("optuna")
+    study_dir = tmp_path / "study"
+    study_dir.mkdir()
+    (tmp_path / "space.toml").write_text(SPACE)
+    # The good step size first, so the bad one meets a complete trial to be compared with.
+    study = optuna.create_study(study_name="CartPole-v1", storage=f"sqlite:///{study_dir / 'study.db'}",
+                                direction="maximize")
+    study.enqueue_trial({"lr": 0.003})
+    study.enqueue_trial({"lr": 1e-6})
+    args = ["tune", "CartPole-v1", "--space", "space.toml", "--study-dir", "study", *TINY]
+
+    first = run_cli(*args, "--trials", "3", cwd=tmp_path, timeout=300)
+    assert first.returncode == 0, first.stderr[-3000:]
+    rows = trials_csv(study_dir)
+    assert [r["state"] for r in rows[:2]] == ["complete", "pruned"], rows
+    assert len(rows) == 3 and float(rows[0]["value"]) > 40  # random play is ~22
+    assert int(rows[1]["reports"]) < 10  # stopped before the end of its budget
+    for name in ("best.toml", "history.png", "trials.csv"):
+        assert (study_dir / name).is_file(), name
+    assert (study_dir / "trials" / "trial-0000" / "seed-0" / "summary.json").is_file()  # an ordinary run directory
+    assert "best: trial 0" in first.stdout or "best: trial 2" in first.stdout
+
+    again = run_cli(*args, "--trials", "4", cwd=tmp_path, timeout=300)  # continues the same study
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "3 finished trials of 4; running 1 more" in again.stderr
+    assert len(trials_csv(study_dir)) == 4
+
+    best = (study_dir / "best.toml").read_text()
+    assert best.startswith("# a3c tune") and tomllib.loads(best) == {"lr": 0.003}
+    trained = run_cli("train", "CartPole-v1", "--config", study_dir / "best.toml", "--total-steps", "2000",
+                      "--run-dir", "best", "--set", "progress=false", "--set", "tensorboard=false",
+                      "--set", "deterministic=true", "--workers", "1", cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert "lr = 0.003" in (tmp_path / "best" / "config.toml").read_text()
+
+
+def tune_in_process(argv, capsys):
+    from a3c.cli import main
+
+    code = main(["tune", "CartPole-v1", "--trials", "1", *argv])
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("space, fragment", [
+    ("[lr_typo]\nlow = 1e-4\nhigh = 1e-3\n", "[lr_typo] is not a Config field"),
+    ("[lr]\nlow = 1e-2\nhigh = 1e-3\n", "low (0.01) must be less than high (0.001)"),
+    ("[lr]\nlow = 0.0\nhigh = 1e-3\nlog = true\n", "a log range needs low > 0"),
+    ("[t_max]\nchoices = []\n", "choices must be a non-empty list"),
+    ("[t_max]\nchoices = [8, 0]\n", "invalid value for 't_max': 0"),
+    ("[t_max]\nlow = 4\nhigh = 16\nbest = 8\n", "unknown key best"),
+    ("pruning = 3\n", "'pruning' is neither a search setting"),
+])
+def test_a_bad_search_space_exits_2_naming_it(space, fragment, tmp_path, capsys, monkeypatch):
+    require("optuna")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "space.toml").write_text(space)
+    code, err = tune_in_process(["--space", "space.toml"], capsys)
+    assert code == 2 and fragment in err, err
+    assert "Traceback" not in err
+
+
+def test_a_bad_storage_url_exits_2(tmp_path, capsys, monkeypatch):
+    require("optuna")
+    monkeypatch.chdir(tmp_path)
+    code, err = tune_in_process(["--storage", "nosuchdb://host/study"], capsys)
+    assert code == 2 and "cannot open the study storage nosuchdb://host/study" in err, err
+    assert "SQLAlchemy URL" in err
+
+
+def test_a_missing_optuna_exits_2_naming_the_extra(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(sys.modules, "optuna", None)  # `import optuna` raises ImportError
+    code, err = tune_in_process([], capsys)
+    assert code == 2 and "pip install 'a3c[tune]'" in err, err
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--trial-time", "5", "--trial-steps", "1000"], "not allowed with argument"),
+    (["--objective", "speed"], "invalid choice"),
+])
+def test_usage_mistakes_exit_2(argv, fragment, capsys):
+    from a3c.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["tune", "CartPole-v1", "--trials", "1", *argv])
+    assert exc.value.code == 2 and fragment in capsys.readouterr().err
+
+
+def test_set_values_and_objective_time_are_checked_before_any_trial(tmp_path, capsys, monkeypatch):
+    require("optuna")
+    monkeypatch.chdir(tmp_path)
+    code, err = tune_in_process(["--set", "lr=2"], capsys)
+    assert code == 2 and "invalid value for 'lr'" in err
+    code, err = tune_in_process(["--objective", "time", "--set", "target_return=off"], capsys)
+    assert code == 2 and "needs a target return" in err
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_default_spaces_follow_the_family_and_set_fixes_a_field():
+    from a3c.config import Config
+    from a3c.tune import build_space
+
+    cartpole = Config.for_env("CartPole-v1")
+    space = build_space("discrete", cartpole, None, "(default)")
+    assert set(space.params) == {"lr", "entropy_coef", "t_max", "gamma", "gae_lambda", "envs_per_worker",
+                                 "value_coef", "max_grad_norm"}
+    assert space.params["lr"].log and space.params["t_max"].choices
+    # n-step returns (the Atari preset): gae_lambda would change nothing, so it is not searched.
+    nstep = cartpole.replace(advantage="nstep")
+    assert "gae_lambda" not in build_space("atari", nstep, None, "(default)").params
+    fixed = build_space("discrete", cartpole, {"t_max": {"choices": [5, 8]}}, "f.toml", fixed=["lr"])
+    assert "lr" not in fixed.params and fixed.params["t_max"].choices == (5, 8)
+    only = build_space("discrete", cartpole, {"defaults": False, "hidden_sizes": {"choices": [[64, 64], [32]]},
+                                              "t_max": {"low": 4, "high": 16, "step": 4}}, "f.toml")
+    assert set(only.params) == {"hidden_sizes", "t_max"} and only.params["t_max"].integer
+    assert only.params["hidden_sizes"].choices == ("64,64", "32")  # Optuna's choices are scalars
