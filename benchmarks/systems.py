@@ -49,7 +49,7 @@ def measure(cmd: list[str], log_path: Path, hard_limit_s: float) -> dict[str, An
     pss_mb: each shared page is split among the processes that map it, so forked workers and the
     libraries they share (torch) count once in all, not once per process as summed RSS would.
     """
-    from a3c.engines.common import run_pss_mb
+    from a3c.engines.processes import run_pss_mb
 
     peak_pss = 0.0
     peak_threads = 0

@@ -11,14 +11,18 @@ import torch
 import a3c
 from a3c.checkpoint import load_checkpoint
 from a3c.distributions import DiagGaussian, distribution_for, tanh_log_det, to_env_actions
-from a3c.engines.common import context
+from a3c.engines.processes import context
 from a3c.envs import make_env_group
 from a3c.envs.group import EnvGroup, LearningSignal, NonFiniteObservation
 from a3c.envs.spaces import ObsSpec
 from a3c.errors import UserError
 from a3c.models import LOG_STD_MAX, LOG_STD_MIN, ActorCritic
 from a3c.normalization import (
-    ObsNormalizer, ReturnScaler, batch_moments, merge_moments, moments_to_mean_var,
+    ObsNormalizer,
+    ReturnScaler,
+    batch_moments,
+    merge_moments,
+    moments_to_mean_var,
 )
 from envs_for_tests import MatrixActionEnv, NaNObservationEnv
 from extras import require

@@ -119,7 +119,7 @@ def test_rollouts_keep_frames_as_bytes():
 
 def test_ga3c_shared_buffers_keep_frames_as_bytes():
     from a3c.engines.ga3c.buffers import Mailboxes, SegmentPool
-    from a3c.engines.common import context
+    from a3c.engines.processes import context
 
     spec, action_space = probe(cfg_for("pixel_envs:ChannelsLastImageEnv"))
     dist = distribution_for(action_space)

@@ -29,6 +29,7 @@ from a3c.engines.ga3c.buffers import Mailboxes
 from a3c.engines.ga3c.predictor import AgentLine, Predictor, RequestBoard
 from a3c.engines.ga3c.shared_model import SharedModel
 from a3c.engines.ga3c.stats import Stats
+from a3c.engines.messages import Crash
 
 ENVS = 2  # envs per agent
 N_ACTIONS = 3
@@ -58,8 +59,8 @@ class FakeAgents:
         self.mail = Mailboxes.allocate(count, ENVS, (2,), torch.float32, Categorical(N_ACTIONS))
         self.board = RequestBoard(self.mail)
         self.net = ReadableNet()
-        shared = SharedModel(self.net, optimizer=None)
-        shared.version = 7
+        shared = SharedModel(None, self.net, None, None)
+        shared.learner.version = 7
         self.stats = Stats()
         self.stopped = threading.Event()  # the agents' running() turns False: a blocked link gives up
         self.predictor = Predictor(0, self.board, shared, Categorical(N_ACTIONS), self.stats, torch.device("cpu"),
@@ -266,8 +267,7 @@ def test_a_trainer_takes_the_backlog_up_to_max_train_batch(cap, taken):
     for slot in range(5):
         pool.full.put(slot)
     cfg = a3c.Config(train_batch=1, max_train_batch=cap)
-    trainer = Trainer(0, cfg, pool, shared=None, dist=None, counters=None, stats=None, device=None,
-                      on_crash=None)
+    trainer = Trainer(0, cfg, pool, shared=None, dist=None, stats=None, device=None, on_crash=None)
     assert trainer.gather() == taken
     assert pool.full.qsize() == 5 - len(taken)  # the rest wait for the next update, in order
     if len(taken) < 5:
@@ -349,7 +349,7 @@ def test_adjuster_reports_its_own_crash():
                                emit=lambda text: None, on_crash=crashes.append)
     adjuster.run()
     (crash,) = crashes
-    assert crash["kind"] == "crash" and crash["role"] == "adjuster" and "boom" in crash["error"]
+    assert isinstance(crash, Crash) and crash.role == "adjuster" and "boom" in crash.error
 
 
 # ----- whole runs -----

@@ -18,12 +18,12 @@ from torch import nn
 
 import a3c
 from a3c.distributions import Categorical
-from a3c.engines.common import Reporter
 from a3c.engines.ga3c.agent import PredictorLink, run_agent
 from a3c.engines.ga3c.buffers import Mailboxes, SegmentPool
 from a3c.engines.ga3c.predictor import AgentLine, Predictor, RequestBoard
 from a3c.engines.ga3c.shared_model import SharedModel
 from a3c.engines.ga3c.stats import Stats
+from a3c.engines.messages import Reporter
 from a3c.envs import rank_env_group
 from a3c.envs.group import EpisodeStats, StepResult
 from a3c.models import ActorCritic
@@ -62,7 +62,7 @@ class OneAgent:
         self.stopped = threading.Event()
         running = lambda: not self.stopped.is_set()  # noqa: E731
         link = PredictorLink(self.mail.numpy_row(0), writer, wake, running)
-        self.predictor = Predictor(0, self.board, SharedModel(model, optimizer=None), dist, Stats(),
+        self.predictor = Predictor(0, self.board, SharedModel(None, model, None, None), dist, Stats(),
                                    torch.device("cpu"), max_rows=64, wait_s=0.0,
                                    on_crash=lambda message: pytest.fail(str(message)))
         self.pool.offer(0)

@@ -16,7 +16,6 @@ from a3c.envs import make_env_group
 from a3c.models import ActorCritic, lstm_over_episodes
 from a3c.rollout import Rollout, RolloutCollector
 
-
 # ----- 1. cuDNN refuses a backward pass through an LSTM run in inference mode -----
 
 
@@ -197,8 +196,8 @@ def test_a_skipped_ray_ga3c_update_does_not_pull_the_lag_and_ratio_down():
     from a3c.engines.ga3c.stats import Stats
     from a3c.engines.ray.engine import RayGA3CEngine
 
-    class ScriptedTrainer:
-        """Applies an update of lag 2 and ratio 0.5, then skips one (NaN), as Trainer.train does."""
+    class ScriptedUpdate:
+        """Applies an update of lag 2 and ratio 0.5, then skips one (NaN), as BatchUpdate.train does."""
 
         def __init__(self, stats):
             self.stats, self.calls = stats, 0
@@ -214,7 +213,7 @@ def test_a_skipped_ray_ga3c_update_does_not_pull_the_lag_and_ratio_down():
     engine = RayGA3CEngine.__new__(RayGA3CEngine)
     engine.cfg = a3c.Config(workers=1, train_batch=1, max_train_batch=1)
     engine.stats = Stats()
-    engine.trainer = ScriptedTrainer(engine.stats)
+    engine.update = ScriptedUpdate(engine.stats)
     engine.local = None
     segment = Rollout.allocate(2, 1, (1,), torch.float32, Categorical(2))
     engine.pending = [(segment, torch.zeros(2, dtype=torch.int64))] * 2

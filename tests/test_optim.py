@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from a3c.engines.common import context
+from a3c.engines.processes import context
 from a3c.optim import SharedAdam, SharedRMSprop
 
 

@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 import pytest
-from memory_envs import GA3C_SETTINGS
 
 from a3c import cli
+from memory_envs import GA3C_SETTINGS
 
 
 def _summary(run: Path) -> dict:
@@ -71,6 +71,7 @@ def test_bad_ray_address_exits_2(tmp_path, capsys, address, words):
 def test_env_runner_replies_carry_the_errors_of_envs_that_raised(job, monkeypatch):
     """The EnvRunner class called directly (no Ray): FlakyStepEnv raises every 97th step."""
     from a3c.config import Config
+    from a3c.engines.messages import EnvError
     from a3c.engines.ray.engine import env_error_messages
     from a3c.engines.ray.runner import EnvRunner
 
@@ -80,8 +81,8 @@ def test_env_runner_replies_carry_the_errors_of_envs_that_raised(job, monkeypatc
     messages = []
     for _ in range(30):  # 150 steps
         messages += env_error_messages(3, getattr(runner, job)(0, None))
-    assert messages and all(m["kind"] == "env_error" and m["rank"] == 3 for m in messages)
-    assert "ValueError: flaky env: lost its simulator connection" in messages[0]["error"]
+    assert messages and all(isinstance(m, EnvError) and m.rank == 3 for m in messages)
+    assert "ValueError: flaky env: lost its simulator connection" in messages[0].error
     runner.close()
 
 

@@ -10,7 +10,8 @@ import torch
 
 from a3c.config import Config
 from a3c.distributions import distribution_for
-from a3c.engines.a3c_step import a3c_gradients, grads_to_vector, params_to_vector, vector_to_grads, vector_to_params
+from a3c.engines.a3c_step import a3c_gradients
+from a3c.engines.weights import grads_to_vector, params_to_vector, vector_to_grads, vector_to_params
 from a3c.envs import make_env_group
 from a3c.loss import loss_settings
 from a3c.models import build_model

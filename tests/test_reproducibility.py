@@ -16,7 +16,6 @@ from a3c.envs import make_env_group
 from a3c.monitor import WALL_CLOCK_COLUMNS
 from a3c.seeding import env_seeds, process_seed
 
-
 # ----- seeds -----
 
 def test_no_two_seeds_ranks_incarnations_or_envs_share_a_seed():

@@ -6,9 +6,9 @@ line, and plain progress lines when stderr is not a terminal. Runs here are dete
 import csv
 import json
 import math
-import tomllib
 
 import pytest
+import tomllib
 
 import a3c
 from a3c.cli import main

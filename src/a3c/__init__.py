@@ -15,9 +15,8 @@ def train(config: Config, resume=None):
     Call it under `if __name__ == "__main__":` in a script: worker processes import the
     script again (a3c.guard says so at once when the guard is missing).
     """
-    from a3c.training import train as _train
-
     from a3c.guard import check_main_guard, unreadable_main_hidden
+    from a3c.training import train as _train
 
     if not config.deterministic:  # the deterministic engines start no processes
         check_main_guard()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,12 +23,12 @@ class Agent:
         self.config, self.model, self.dist, self.action_space = config, model, dist, action_space
         self.model.eval()
         self.state: State = model.initial_state(1)
-        self.checkpoint: Optional[str] = None  # the checkpoint file it was loaded from
+        self.checkpoint: str | None = None  # the checkpoint file it was loaded from
         self.env_steps: int = 0  # training env steps behind that checkpoint
         self.skipped: list[str] = []  # why newer checkpoints of the run were passed over (corrupt)
 
     @classmethod
-    def load(cls, path: str | Path) -> "Agent":
+    def load(cls, path: str | Path) -> Agent:
         sidecar, model_tensors, _ = load_checkpoint(path)
         try:
             config = Config.from_dict(sidecar["config"])

@@ -14,7 +14,7 @@ import json
 import os
 import random
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -47,10 +47,10 @@ def _sha256(path: Path) -> str:
 def rng_states() -> dict[str, Any]:
     """The main process's RNG states (workers reseed from seed, rank and counters)."""
     version, internal, gauss = random.getstate()
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    kind, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
     return {
         "python": [version, list(internal), gauss],
-        "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)],
+        "numpy": [kind, np.asarray(keys).tolist(), int(pos), int(has_gauss), float(cached)],
         "torch": torch.random.get_rng_state().tolist(),
     }
 
@@ -85,8 +85,9 @@ def save_checkpoint(
     try:
         save_file(tensors, str(tmp))
         os.replace(tmp, weights)
-        sidecar = dict(meta, format_version=FORMAT_VERSION, weights=weights.name, sha256=_sha256(weights),
-                       rng=rng_states())
+        sidecar = dict(
+            meta, format_version=FORMAT_VERSION, weights=weights.name, sha256=_sha256(weights), rng=rng_states()
+        )
         _atomic_write_bytes(path, json.dumps(sidecar, indent=1).encode())
     except OSError:
         # Disk full, or the folder gone: take the pieces of this one away (they may be what fills the
@@ -156,7 +157,9 @@ def _load_one(sidecar_path: Path):
         weights = sidecar_path.parent / sidecar["weights"]
         expected = sidecar["sha256"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise CheckpointError(f"checkpoint {sidecar_path} is corrupt or incomplete ({exc.__class__.__name__}: {exc})") from None
+        raise CheckpointError(
+            f"checkpoint {sidecar_path} is corrupt or incomplete ({exc.__class__.__name__}: {exc})"
+        ) from None
     if not weights.is_file():
         raise CheckpointError(f"checkpoint {sidecar_path} names missing weights file {weights.name}")
     if _sha256(weights) != expected:
@@ -165,6 +168,6 @@ def _load_one(sidecar_path: Path):
         tensors = load_file(str(weights))
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"checkpoint weights {weights} cannot be read: {exc}") from None
-    model = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
-    optim = {k[len("optim."):]: v for k, v in tensors.items() if k.startswith("optim.")}
+    model = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
+    optim = {k[len("optim.") :]: v for k, v in tensors.items() if k.startswith("optim.")}
     return sidecar, model, optim

@@ -1,15 +1,16 @@
-"""The command line: `a3c train | eval | plot`. User mistakes exit 2 with one paragraph."""
+"""The command line: `a3c train | eval | plot | export | tune`. User mistakes exit 2 with one paragraph."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, NoReturn
 
-from a3c.config import Config, field_names, preset_for, read_toml, unknown_field_error
+from a3c.config import Config, field_names, read_toml, unknown_field_error
 from a3c.errors import ConfigError, UserError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -21,10 +22,10 @@ FLAG_HELP = {
     "total_steps": "stop after this many env steps, counted from the run's start",
     "time_limit": "stop after this many seconds of wall time",
     "target_return": "stop when the mean return of the last target_window episodes reaches this; "
-                     "none or off: no early stop; auto (the default): the env's reward threshold",
+    "none or off: no early stop; auto (the default): the env's reward threshold",
     "seed": "base random seed; every worker, agent and env gets its own seed derived from it",
     "deterministic": "true: one process, fixed order, deterministic torch; the same seed gives the same "
-                     "metrics and weights (slower)",
+    "metrics and weights (slower)",
     "env_kwargs": "keyword arguments for the env, as JSON: '{\"key\": value}'",
     "run_dir": "the run directory (default runs/<env>-<algo>-<timestamp>)",
     "device": "auto, cpu or cuda",
@@ -34,7 +35,7 @@ FLAG_HELP = {
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one paragraph, exit 2, no traceback
+    def error(self, message: str) -> NoReturn:  # one paragraph, exit 2, no traceback
         self.print_usage(sys.stderr)
         print(f"a3c: error: {message}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
@@ -52,21 +53,97 @@ def build_parser() -> argparse.ArgumentParser:
     for f in fields(Config):
         if f.name == "env_id":
             continue
-        train.add_argument("--" + f.name.replace("_", "-"), dest="field_" + f.name, default=None,
-                           metavar="VALUE", help=FLAG_HELP.get(f.name, f"config field {f.name} (default {f.default!r})"
-                                                               if not callable(f.default_factory) else f"config field {f.name}"))
+        train.add_argument(
+            "--" + f.name.replace("_", "-"),
+            dest="field_" + f.name,
+            default=None,
+            metavar="VALUE",
+            help=FLAG_HELP.get(
+                f.name,
+                f"config field {f.name} (default {f.default!r})"
+                if not callable(f.default_factory)
+                else f"config field {f.name}",
+            ),
+        )
 
     ev = sub.add_parser("eval", help="evaluate a trained agent")
     ev.add_argument("path", metavar="RUN_DIR|CHECKPOINT")
     ev.add_argument("--episodes", type=int, default=10)
-    ev.add_argument("--seed", type=int, default=10_000, help="seed of the first episode (default apart from training seeds)")
+    ev.add_argument(
+        "--seed", type=int, default=10_000, help="seed of the first episode (default apart from training seeds)"
+    )
     ev.add_argument("--video", metavar="DIR", help="write an MP4 of every episode to DIR")
-    ev.add_argument("--sample", action="store_true", help="sample actions from the policy instead of taking the most likely")
+    ev.add_argument(
+        "--sample", action="store_true", help="sample actions from the policy instead of taking the most likely"
+    )
     ev.add_argument("--json", action="store_true", help="print one JSON object as the last line")
 
     pl = sub.add_parser("plot", help="plot learning curves of runs")
     pl.add_argument("runs", nargs="+", metavar="RUN_DIR")
     pl.add_argument("-o", "--output", metavar="FILE.png")
+
+    ex = sub.add_parser(
+        "export",
+        help="export a trained policy to ONNX",
+        description="Export the greedy policy of a run or checkpoint to ONNX, checked against "
+        "the torch agent with onnxruntime (needs pip install 'a3c[onnx]').",
+    )
+    ex.add_argument("path", metavar="RUN_DIR|CHECKPOINT")
+    ex.add_argument("-o", "--output", metavar="POLICY.onnx", required=True)
+    ex.add_argument(
+        "--outputs",
+        choices=("action", "all"),
+        default="action",
+        help="action: the greedy action only (default); all: also the distribution's parameters "
+        "(logits, or mean and log_std) and the value",
+    )
+
+    tu = sub.add_parser(
+        "tune",
+        help="tune hyperparameters with Optuna",
+        description="Search config fields with Optuna (needs pip install 'a3c[tune]'). Each trial "
+        "trains one run per seed; bad trials are pruned early. The study is kept in "
+        "SQL storage: run the same command again to continue it.",
+    )
+    tu.add_argument("env_id", help="Gymnasium id (e.g. CartPole-v1) or module:Class")
+    tu.add_argument(
+        "--trials",
+        type=int,
+        required=True,
+        metavar="N",
+        help="finished (complete or pruned) trials the study should hold",
+    )
+    budget = tu.add_mutually_exclusive_group()
+    budget.add_argument("--trial-time", type=float, metavar="S", help="seconds of training per seed (default 60)")
+    budget.add_argument("--trial-steps", type=int, metavar="N", help="env steps of training per seed")
+    tu.add_argument("--seeds", type=int, default=1, metavar="K", help="seeds per trial, trained one after another")
+    tu.add_argument(
+        "--objective",
+        choices=("return", "time"),
+        default="return",
+        help="return: the mean return of the last 100 episodes at the end (default); "
+        "time: time (or steps) to the target return, the budget if not reached",
+    )
+    tu.add_argument(
+        "--space",
+        metavar="FILE.toml",
+        help="change the search space: [field] tables with low, high, log, step or choices",
+    )
+    tu.add_argument("--jobs", type=int, default=1, metavar="J", help="trials side by side (default 1)")
+    tu.add_argument("--study", metavar="NAME", help="study name (default ENV_ID)")
+    tu.add_argument("--study-dir", metavar="DIR", help="where the study's files and runs go (default ./tune-<env>)")
+    tu.add_argument(
+        "--storage",
+        metavar="URL",
+        help="an SQLAlchemy URL (default sqlite:///DIR/study.db); machines that share one share the study",
+    )
+    tu.add_argument(
+        "--set",
+        metavar="key=value",
+        action="append",
+        default=[],
+        help="fix a config field for every run (and leave it out of the search)",
+    )
     return parser
 
 
@@ -107,10 +184,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         if done.result is not None:
             _print_result_json(done.result)
         return EXIT_OK
-    outcome = (f"solved in {result.time_to_target_s:.1f} s ({result.steps_to_target:,} steps)" if result.solved
-               else "not solved")
-    print(f"{result.env_id}: {outcome}; stopped on {result.stop_reason} after {result.env_steps:,} steps, "
-          f"{result.wall_seconds:.1f} s; run directory {result.run_dir}", file=sys.stderr)
+    outcome = (
+        f"solved in {result.time_to_target_s:.1f} s ({result.steps_to_target:,} steps)"
+        if result.solved
+        else "not solved"
+    )
+    print(
+        f"{result.env_id}: {outcome}; stopped on {result.stop_reason} after {result.env_steps:,} steps, "
+        f"{result.wall_seconds:.1f} s; run directory {result.run_dir}",
+        file=sys.stderr,
+    )
     _print_result_json(result)
     if result.stop_reason == "interrupted":
         return EXIT_INTERRUPTED
@@ -118,8 +201,22 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _print_result_json(result) -> None:
-    print(json.dumps({k: getattr(result, k) for k in ("stop_reason", "solved", "env_steps", "wall_seconds",
-                                                          "mean_return_100", "time_to_target_s", "run_dir")}))
+    print(
+        json.dumps(
+            {
+                k: getattr(result, k)
+                for k in (
+                    "stop_reason",
+                    "solved",
+                    "env_steps",
+                    "wall_seconds",
+                    "mean_return_100",
+                    "time_to_target_s",
+                    "run_dir",
+                )
+            }
+        )
+    )
 
 
 def _train(args: argparse.Namespace, train):
@@ -153,11 +250,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for problem in agent.skipped:
         print(f"a3c eval: warning: skipped a corrupt checkpoint: {problem}", file=sys.stderr)
     print(f"a3c eval: loaded {agent.checkpoint} (env_steps {agent.env_steps:,})", file=sys.stderr)
-    report = evaluate(agent, episodes=args.episodes, seed=args.seed, deterministic=not args.sample,
-                      video_dir=args.video)
+    report = evaluate(
+        agent, episodes=args.episodes, seed=args.seed, deterministic=not args.sample, video_dir=args.video
+    )
     mode = "greedy" if not args.sample else "sampled"
-    print(f"{agent.config.env_id}: {mode} return {report['mean_return']:.2f} +/- {report['std_return']:.2f} "
-          f"over {report['episodes']} episodes (mean length {report['mean_length']:.1f})")
+    print(
+        f"{agent.config.env_id}: {mode} return {report['mean_return']:.2f} +/- {report['std_return']:.2f} "
+        f"over {report['episodes']} episodes (mean length {report['mean_length']:.1f})"
+    )
     if args.video:
         print(f"videos written to {args.video}")
     if args.json:
@@ -168,16 +268,43 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_plot(args: argparse.Namespace) -> int:
     from a3c.plot import plot_runs
 
-    output = args.output or (str(Path(args.runs[0]) / "learning_curve.png") if len(args.runs) == 1
-                             else "learning_curves.png")
+    output = args.output or (
+        str(Path(args.runs[0]) / "learning_curve.png") if len(args.runs) == 1 else "learning_curves.png"
+    )
     print(plot_runs(args.runs, output))
     return EXIT_OK
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def cmd_export(args: argparse.Namespace) -> int:
+    from a3c.export import export_policy
+
+    report = export_policy(args.path, args.output, outputs=args.outputs)
+    print(f"a3c export: loaded {report.checkpoint} (env_steps {report.env_steps:,})", file=sys.stderr)
+    details = [] if "action" in report.differences else ["the same greedy actions"]
+    if report.ties:
+        details.append(f"{report.ties} ties between equal logits")
+    if report.differences:
+        details.append(
+            "max abs difference " + ", ".join(f"{name} {diff:.2g}" for name, diff in report.differences.items())
+        )
+    print(
+        f"wrote {report.path} (inputs {', '.join(report.inputs)}; outputs {', '.join(report.outputs)}); "
+        f"checked with onnxruntime against the torch policy on {report.observations} observations: "
+        f"{'; '.join(details)}"
+    )
+    return EXIT_OK
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from a3c.tune import tune_command
+
+    return tune_command(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot}
+    handlers = {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot, "export": cmd_export, "tune": cmd_tune}
     from a3c.training import RunFailed
 
     try:

@@ -11,14 +11,14 @@ import difflib
 import json
 import math
 import os
-import tomllib
 import types
 import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import tomli_w
+import tomllib
 
 from a3c.errors import ConfigError, UserError
 
@@ -40,9 +40,9 @@ class Config:
     env_id: str = "CartPole-v1"
     algo: str = "a3c"
     total_steps: int = 1_000_000  # env steps over all workers, counted from the run's start
-    time_limit: Optional[float] = None  # seconds of wall time; None: no limit
+    time_limit: float | None = None  # seconds of wall time; None: no limit
     # None: the env's reward_threshold, if it has one; inf ("none" or "off" on the command line): no early stop
-    target_return: Optional[float] = None
+    target_return: float | None = None
     target_window: int = 100  # finished training episodes in the "solved" mean
     seed: int = 0
 
@@ -123,7 +123,7 @@ class Config:
     # --- where it runs ---
     device: str = "auto"
     backend: str = "local"
-    ray_address: Optional[str] = None
+    ray_address: str | None = None
 
     # --- reproducibility ---
     # One process steps every worker's envs in a fixed order with deterministic torch: the same
@@ -135,12 +135,14 @@ class Config:
     # --- fault tolerance ---
     checkpoint_first_s: float = 5.0  # the first periodic checkpoint comes this soon (there is one at step 0 too)
     checkpoint_every_steps: int = 1_000_000  # also checkpoint after this many env steps; 0: by time only
-    restart_limit: int = 5  # a worker/agent/predictor/trainer that dies this often in a row, doing nothing, stops the run
+    restart_limit: int = (
+        5  # a worker/agent/predictor/trainer that dies this often in a row, doing nothing, stops the run
+    )
     nonfinite_patience: int = 10  # NaN/inf updates in a row (each skipped) before the last good checkpoint is restored
     nonfinite_restores: int = 3  # restores without a good checkpoint in between before the run gives up
 
     # --- output ---
-    run_dir: Optional[str] = None  # None: runs/<env>-<algo>-<timestamp>
+    run_dir: str | None = None  # None: runs/<env>-<algo>-<timestamp>
     log_interval_s: float = 2.0
     checkpoint_interval_s: float = 60.0
     tensorboard: bool = True
@@ -162,7 +164,7 @@ class Config:
 
     # ----- construction -----
     @classmethod
-    def for_env(cls, env_id: str, **overrides: Any) -> "Config":
+    def for_env(cls, env_id: str, **overrides: Any) -> Config:
         """The config for env_id: defaults, then that env's preset, then overrides. An env with
         no preset of its own whose observations are images gets the pixel defaults as its preset."""
         algo = overrides.get("algo", "a3c")
@@ -173,7 +175,7 @@ class Config:
         return cfg
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "Config":
+    def from_dict(cls, values: dict[str, Any]) -> Config:
         known = field_names()
         for name in values:
             if name not in known:
@@ -183,17 +185,20 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def replace(self, **changes: Any) -> "Config":
+    def replace(self, **changes: Any) -> Config:
         return Config.from_dict({**self.to_dict(), **changes})
 
     # ----- TOML -----
-    def save_toml(self, path: str | Path, meta: Optional[dict[str, Any]] = None) -> None:
+    def save_toml(self, path: str | Path, meta: dict[str, Any] | None = None) -> None:
         # TOML has no null: fields left at None are written as comments so the file
         # still lists every knob and reads back to the same config. Tables (env_kwargs, and
         # [meta], which read_toml ignores) go last, as TOML requires.
         data = self.to_dict()
-        present = {k: (list(v) if isinstance(v, tuple) else v) for k, v in data.items()
-                   if v is not None and not isinstance(v, dict)}
+        present = {
+            k: (list(v) if isinstance(v, tuple) else v)
+            for k, v in data.items()
+            if v is not None and not isinstance(v, dict)
+        }
         text = tomli_w.dumps(present)
         unset = [k for k, v in data.items() if v is None]
         if unset:
@@ -205,7 +210,7 @@ class Config:
             text += "\n" + tomli_w.dumps(tables)
         Path(path).write_text(text)
 
-    def resolved_target(self, env_threshold: Optional[float]) -> Optional[float]:
+    def resolved_target(self, env_threshold: float | None) -> float | None:
         """The return that stops the run, or None for no early stop."""
         if self.target_return is None:
             return env_threshold
@@ -250,25 +255,50 @@ TABLE_FIELDS = ("env_kwargs",)
 # What every continuous-control preset below shares: GAE over 16-step rollouts, Adam,
 # normalized observations and advantages, no entropy bonus, the gradient norm clipped to 0.5.
 _CONTINUOUS = dict(
-    t_max=16, advantage="gae", gae_lambda=0.95, gamma=0.99, optimizer="adam", normalize_obs=True,
-    normalize_advantage=True, entropy_coef=0.0, max_grad_norm=0.5, hidden_sizes=(64, 64),
+    t_max=16,
+    advantage="gae",
+    gae_lambda=0.95,
+    gamma=0.99,
+    optimizer="adam",
+    normalize_obs=True,
+    normalize_advantage=True,
+    entropy_coef=0.0,
+    max_grad_norm=0.5,
+    hidden_sizes=(64, 64),
 )
 # What the classic-control presets below share: GAE over 8-env rollouts, Adam, normalized
 # advantages, a 64x64 net and the gradient norm clipped to 0.5.
 _CLASSIC = dict(
-    envs_per_worker=8, advantage="gae", gae_lambda=0.95, optimizer="adam", normalize_advantage=True,
-    hidden_sizes=(64, 64), max_grad_norm=0.5,
+    envs_per_worker=8,
+    advantage="gae",
+    gae_lambda=0.95,
+    optimizer="adam",
+    normalize_advantage=True,
+    hidden_sizes=(64, 64),
+    max_grad_norm=0.5,
 )
 # Returns of up to ~100 (gamma 0.99) make the value error dominate the clipped gradient;
 # scaled rewards and normalized advantages let the policy term through. With them every
 # seed solves in ~100k steps instead of ~550k.
 _CARTPOLE = dict(
-    _CLASSIC, t_max=8, lr=3e-3, reward_scale=0.1, entropy_coef=0.0, value_coef=0.5, total_steps=2_000_000,
+    _CLASSIC,
+    t_max=8,
+    lr=3e-3,
+    reward_scale=0.1,
+    entropy_coef=0.0,
+    value_coef=0.5,
+    total_steps=2_000_000,
 )
 # -1 per step until the goal: without reward scaling the value targets sit near -100 and
 # the policy gradient drowns in value error; with it, every seed solves in ~40k steps.
 _ACROBOT = dict(
-    _CLASSIC, t_max=16, lr=1e-3, reward_scale=0.01, entropy_coef=0.01, total_steps=2_000_000, target_return=-100.0,
+    _CLASSIC,
+    t_max=16,
+    lr=1e-3,
+    reward_scale=0.01,
+    entropy_coef=0.01,
+    total_steps=2_000_000,
+    target_return=-100.0,
 )
 # Tuned on a 2-core machine; each applies unless the user sets the field.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -282,14 +312,24 @@ PRESETS: dict[str, dict[str, Any]] = {
     # already bounded); tanh squash 422k; lr 2e-3 with t_max 8 295-357k but one seed of three
     # missed; normalize_reward in place of reward_scale 0.1 did not get there in 100 s.
     "Pendulum-v1": dict(
-        _CONTINUOUS, envs_per_worker=8, gamma=0.9, lr=1e-3, reward_scale=0.1, total_steps=2_000_000,
+        _CONTINUOUS,
+        envs_per_worker=8,
+        gamma=0.9,
+        lr=1e-3,
+        reward_scale=0.1,
+        total_steps=2_000_000,
     ),
     # MuJoCo: rewards of ~-1..+10 per step over 1000-step episodes, observations of mixed scale.
     # Tuned on 2 cores (machine loaded), mean return of the last 100 episodes at 400k steps,
     # seed 0: log_std_init -1 650, log_std_init 0 394, 256x256 ReLU -134. A smaller initial
     # spread keeps the early random torques from drowning the gradient.
     "HalfCheetah-v5": dict(
-        _CONTINUOUS, envs_per_worker=4, lr=3e-4, normalize_reward=True, log_std_init=-1.0, total_steps=10_000_000,
+        _CONTINUOUS,
+        envs_per_worker=4,
+        lr=3e-4,
+        normalize_reward=True,
+        log_std_init=-1.0,
+        total_steps=10_000_000,
     ),
     # Box2D lander: shaped rewards with +-100 at the end of an episode. Tuned on 2 cores: lr 1e-3
     # (3e-4 was at -103 after 970k steps), log std -1, 128x128, annealed linearly over 3M steps
@@ -300,8 +340,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     # SB3 PPO's 11-38 after 300 s. gamma 0.999 with lambda 0.98 and a separate critic did worse.
     # (benchmarks/results/continuous.md, 2026-12-02)
     "LunarLanderContinuous-v3": dict(
-        _CONTINUOUS, envs_per_worker=8, lr=1e-3, lr_schedule="linear", normalize_reward=True, log_std_init=-1.0,
-        hidden_sizes=(128, 128), total_steps=3_000_000, action_bound_coef=1.0,
+        _CONTINUOUS,
+        envs_per_worker=8,
+        lr=1e-3,
+        lr_schedule="linear",
+        normalize_reward=True,
+        log_std_init=-1.0,
+        hidden_sizes=(128, 128),
+        total_steps=3_000_000,
+        action_bound_coef=1.0,
     ),
     # The partially observed toy envs (toy_envs.py): velocities hidden, so only a recurrent
     # policy can infer them. Each preset is recurrent and carries the reward scaling and
@@ -323,8 +370,16 @@ PRESETS: dict[str, dict[str, Any]] = {
     "a3c/MaskedAcrobot-v1": dict(_ACROBOT, recurrent=True, lstm_size=64, lr=5e-4),
     # Pendulum has no reward threshold; -300 is a pendulum swung up and held most episodes.
     "a3c/MaskedPendulum-v1": dict(
-        _CLASSIC, recurrent=True, lstm_size=64, t_max=16, gamma=0.95, lr=1e-3, reward_scale=0.1, entropy_coef=0.0,
-        total_steps=3_000_000, target_return=-300.0,
+        _CLASSIC,
+        recurrent=True,
+        lstm_size=64,
+        t_max=16,
+        gamma=0.95,
+        lr=1e-3,
+        reward_scale=0.1,
+        entropy_coef=0.0,
+        total_steps=3_000_000,
+        target_return=-300.0,
     ),
 }
 
@@ -340,9 +395,17 @@ ALGO_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     # in 28-57 s (1-2.2M steps; benchmarks/results/ga3c-lstm.md). total_steps leaves room for a slow
     # machine: the 3M of the A3C preset is ~1 minute here.
     # Measured with gamma 0.99 and lambda 0.95 (the A3C preset's values then), kept here as measured.
-    ("a3c/MaskedCartPole-v1", "ga3c"): dict(envs_per_worker=32, t_max=16, lr=5e-4, train_batch=1, gamma=0.99,
-                                            gae_lambda=0.95, reward_scale=0.1, normalize_advantage=True,
-                                            total_steps=30_000_000),
+    ("a3c/MaskedCartPole-v1", "ga3c"): dict(
+        envs_per_worker=32,
+        t_max=16,
+        lr=5e-4,
+        train_batch=1,
+        gamma=0.99,
+        gae_lambda=0.95,
+        reward_scale=0.1,
+        normalize_advantage=True,
+        total_steps=30_000_000,
+    ),
 }
 
 
@@ -361,17 +424,38 @@ ALGO_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
 # steps and 1.0 at -13.4: the shared conv torso learns its features from the value error.
 # Each worker batches its envs into one conv forward pass: 8 envs cost ~3x one, not 8x.
 _ATARI = dict(
-    clip_rewards=True, episodic_life=True, optimizer="rmsprop", lr=7e-4, lr_schedule="linear", rms_alpha=0.99,
-    rms_eps=1e-5, entropy_coef=0.01, value_coef=1.0, max_grad_norm=0.5, t_max=5, advantage="nstep", gamma=0.99,
-    envs_per_worker=8, total_steps=10_000_000, lstm_size=256,
+    clip_rewards=True,
+    episodic_life=True,
+    optimizer="rmsprop",
+    lr=7e-4,
+    lr_schedule="linear",
+    rms_alpha=0.99,
+    rms_eps=1e-5,
+    entropy_coef=0.01,
+    value_coef=1.0,
+    max_grad_norm=0.5,
+    t_max=5,
+    advantage="nstep",
+    gamma=0.99,
+    envs_per_worker=8,
+    total_steps=10_000_000,
+    lstm_size=256,
 )
 # MinAtar: 10x10 grids. Tuned here on Breakout, 2 cores, mean return of the last 100
 # episodes after 120 s: the paper's RMSProp (eps 1e-5, clip 40) ~6; SB3 A2C's settings
 # (RMSProp, value 0.25, clip 0.5) 5.5; Adam lr 1e-3 with clip 40 ~6.6; Adam lr 1e-3 with
 # value 0.25 and the gradient norm clipped to 0.5: 23.3.
 _MINATAR = dict(
-    optimizer="adam", lr=1e-3, entropy_coef=0.01, value_coef=0.25, max_grad_norm=0.5, t_max=5,
-    advantage="nstep", gamma=0.99, envs_per_worker=16, total_steps=10_000_000,
+    optimizer="adam",
+    lr=1e-3,
+    entropy_coef=0.01,
+    value_coef=0.25,
+    max_grad_norm=0.5,
+    t_max=5,
+    advantage="nstep",
+    gamma=0.99,
+    envs_per_worker=16,
+    total_steps=10_000_000,
 )
 # Any other env whose observations are images (a custom pixel game, CarRacing): the Atari settings
 # without Atari's protocol (no reward clipping, no lives, lr constant as the length is unknown).
@@ -380,8 +464,17 @@ _MINATAR = dict(
 # and on 40x40 frames, where these settings reached +1.0 (perfect) by 0.23M steps and +0.1 / -0.5
 # by 0.3M steps (2 seeds each; benchmarks/results/pixels.md).
 _IMAGE = dict(
-    optimizer="rmsprop", lr=7e-4, rms_alpha=0.99, rms_eps=1e-5, entropy_coef=0.01, value_coef=1.0,
-    max_grad_norm=0.5, t_max=5, advantage="nstep", gamma=0.99, envs_per_worker=8,
+    optimizer="rmsprop",
+    lr=7e-4,
+    rms_alpha=0.99,
+    rms_eps=1e-5,
+    entropy_coef=0.01,
+    value_coef=1.0,
+    max_grad_norm=0.5,
+    t_max=5,
+    advantage="nstep",
+    gamma=0.99,
+    envs_per_worker=8,
 )
 FAMILY_PRESETS: dict[str, dict[str, Any]] = {"atari": _ATARI, "minatar": _MINATAR, "image": _IMAGE}
 # GA3C's learner trains every agent's segments. On Pong (seed 0, alone on 2 cores) lr 3e-4 and then
@@ -398,15 +491,17 @@ FAMILY_ALGO_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     ("image", "ga3c"): dict(envs_per_worker=16, train_batch=1),
 }
 # Per-game presets hold only what differs from their family's defaults.
-PRESETS.update({
-    "ALE/Pong-v5": dict(target_return=18.0),  # 21 is a perfect game; papers call 18+ solved
-    "ALE/Breakout-v5": dict(),
-    "MinAtar/Breakout-v1": dict(),
-    "MinAtar/SpaceInvaders-v1": dict(),
-})
+PRESETS.update(
+    {
+        "ALE/Pong-v5": dict(target_return=18.0),  # 21 is a perfect game; papers call 18+ solved
+        "ALE/Breakout-v5": dict(),
+        "MinAtar/Breakout-v1": dict(),
+        "MinAtar/SpaceInvaders-v1": dict(),
+    }
+)
 
 
-def _observes_images(cfg: "Config") -> bool:
+def _observes_images(cfg: Config) -> bool:
     from a3c.envs import probe  # the env layer imports this module
 
     try:
@@ -416,7 +511,7 @@ def _observes_images(cfg: "Config") -> bool:
     return spec.is_image
 
 
-def env_family(env_id: str) -> Optional[str]:
+def env_family(env_id: str) -> str | None:
     if env_id.startswith("ALE/") or env_id.endswith("NoFrameskip-v4"):
         return "atari"
     if env_id.startswith("MinAtar/"):
@@ -429,8 +524,10 @@ def preset_for(env_id: str, algo: str = "a3c", images: bool = False) -> dict[str
     observations are images, so an id of no family gets the pixel defaults."""
     family = env_family(env_id) or ("image" if images else None)
     return {
-        **FAMILY_PRESETS.get(family or "", {}), **FAMILY_ALGO_PRESETS.get((family or "", algo), {}),
-        **PRESETS.get(env_id, {}), **ALGO_PRESETS.get((env_id, algo), {}),
+        **FAMILY_PRESETS.get(family or "", {}),
+        **FAMILY_ALGO_PRESETS.get((family or "", algo), {}),
+        **PRESETS.get(env_id, {}),
+        **ALGO_PRESETS.get((env_id, algo), {}),
     }
 
 
@@ -515,7 +612,7 @@ def _describe(tp: Any) -> str:
     if typing.get_origin(tp) is tuple:
         return "a comma-separated list of numbers, e.g. 64,64"
     if typing.get_origin(tp) is dict:
-        return 'a JSON object such as \'{"key": 1}\' (a TOML table in a file)'
+        return "a JSON object such as '{\"key\": 1}' (a TOML table in a file)"
     return "a string"
 
 
@@ -532,7 +629,7 @@ def _check_types(cfg: Config) -> None:
             int: lambda v: isinstance(v, int) and not isinstance(v, bool),
             float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
             str: lambda v: isinstance(v, str),
-        }.get(tp, lambda v: isinstance(v, dict if typing.get_origin(tp) is dict else tuple))(value)
+        }.get(tp, lambda v, tp=tp: isinstance(v, dict if typing.get_origin(tp) is dict else tuple))(value)
         if not ok:
             raise ConfigError(f.name, value, _describe(tp))
         if tp is float:
@@ -567,19 +664,28 @@ def _validate(cfg: Config) -> None:
     r("lr_schedule", cfg.lr_schedule in LR_SCHEDULES, " or ".join(LR_SCHEDULES))
     r("rms_alpha", 0 < cfg.rms_alpha < 1, "a number in (0, 1)")
     r("rms_eps", cfg.rms_eps > 0, "a number > 0")
-    r("adam_betas", len(cfg.adam_betas) == 2 and all(0 <= b < 1 for b in cfg.adam_betas),
-      "two numbers in [0, 1), e.g. 0.9,0.999")
+    r(
+        "adam_betas",
+        len(cfg.adam_betas) == 2 and all(0 <= b < 1 for b in cfg.adam_betas),
+        "two numbers in [0, 1), e.g. 0.9,0.999",
+    )
     r("adam_eps", cfg.adam_eps > 0, "a number > 0")
-    r("hidden_sizes", len(cfg.hidden_sizes) >= 1 and all(h >= 1 for h in cfg.hidden_sizes),
-      "one or more layer widths >= 1, e.g. 64,64")
+    r(
+        "hidden_sizes",
+        len(cfg.hidden_sizes) >= 1 and all(h >= 1 for h in cfg.hidden_sizes),
+        "one or more layer widths >= 1, e.g. 64,64",
+    )
     r("activation", cfg.activation in ("tanh", "relu"), "tanh or relu")
     r("lstm_size", cfg.lstm_size >= 1, "a whole number >= 1")
     r("action_squash", cfg.action_squash in SQUASHES, " | ".join(SQUASHES))
     r("action_bound_coef", 0 <= cfg.action_bound_coef < math.inf, "a number >= 0")
     r("log_std_init", -10.0 <= cfg.log_std_init <= 5.0, "a number from -10 to 5")
     r("torso", cfg.torso in TORSOS, " | ".join(TORSOS))
-    r("separate_critic", not (cfg.separate_critic and cfg.recurrent),
-      "false with recurrent=true (the separate critic is a feed-forward MLP)")
+    r(
+        "separate_critic",
+        not (cfg.separate_critic and cfg.recurrent),
+        "false with recurrent=true (the separate critic is a feed-forward MLP)",
+    )
     r("obs_layout", cfg.obs_layout in OBS_LAYOUTS, " | ".join(OBS_LAYOUTS))
     r("env_backend", cfg.env_backend in ENV_BACKENDS, " | ".join(ENV_BACKENDS))
     r("frame_skip", 1 <= cfg.frame_skip <= 64, "a whole number from 1 to 64")
@@ -592,8 +698,11 @@ def _validate(cfg: Config) -> None:
     r("predict_batch", cfg.predict_batch >= 1, "a whole number >= 1")
     r("predict_timeout_ms", cfg.predict_timeout_ms >= 0, "a number of milliseconds >= 0")
     r("train_batch", cfg.train_batch >= 1, "a whole number >= 1")
-    r("max_train_batch", cfg.max_train_batch == 0 or cfg.max_train_batch >= cfg.train_batch,
-      f"0 (no cap) or a whole number >= train_batch ({cfg.train_batch})")
+    r(
+        "max_train_batch",
+        cfg.max_train_batch == 0 or cfg.max_train_batch >= cfg.train_batch,
+        f"0 (no cap) or a whole number >= train_batch ({cfg.train_batch})",
+    )
     r("adjust_interval_s", cfg.adjust_interval_s > 0, "a number of seconds > 0")
     r("max_agents", cfg.max_agents >= 1, "a whole number >= 1")
     r("max_predictors", cfg.max_predictors >= 1, "a whole number >= 1")
@@ -602,22 +711,32 @@ def _validate(cfg: Config) -> None:
     r("vtrace_c_bar", cfg.vtrace_c_bar > 0, "a number > 0")
     r("device", cfg.device in DEVICES, " or ".join(DEVICES))
     # A3C's workers each hold a CPU copy of the network by design; only GA3C batches onto a GPU.
-    r("device", not (cfg.algo == "a3c" and cfg.device == "cuda"),
-      "cpu or auto with --algo a3c (its workers run on the CPU); --device cuda needs --algo ga3c")
+    r(
+        "device",
+        not (cfg.algo == "a3c" and cfg.device == "cuda"),
+        "cpu or auto with --algo a3c (its workers run on the CPU); --device cuda needs --algo ga3c",
+    )
     r("backend", cfg.backend in BACKENDS, " or ".join(BACKENDS))
     r("log_interval_s", cfg.log_interval_s > 0, "a number of seconds > 0")
     r("checkpoint_interval_s", cfg.checkpoint_interval_s > 0, "a number of seconds > 0")
-    r("target_return", cfg.target_return is None or not math.isnan(cfg.target_return),
-      "a number, none or off (no early stop), or auto (the env's reward threshold)")
+    r(
+        "target_return",
+        cfg.target_return is None or not math.isnan(cfg.target_return),
+        "a number, none or off (no early stop), or auto (the env's reward threshold)",
+    )
     r("log_interval_steps", cfg.log_interval_steps >= 1, "a whole number >= 1")
-    r("env_kwargs", all(isinstance(k, str) for k in cfg.env_kwargs) and _toml_value(cfg.env_kwargs),
-      "a table of names to strings, numbers, booleans, lists or tables (TOML has no null)")
+    r(
+        "env_kwargs",
+        all(isinstance(k, str) for k in cfg.env_kwargs) and _toml_value(cfg.env_kwargs),
+        "a table of names to strings, numbers, booleans, lists or tables (TOML has no null)",
+    )
 
     r("checkpoint_first_s", cfg.checkpoint_first_s > 0, "a number of seconds > 0")
     r("checkpoint_every_steps", cfg.checkpoint_every_steps >= 0, "a whole number >= 0 (0: by time only)")
     r("restart_limit", cfg.restart_limit >= 1, "a whole number >= 1")
     r("nonfinite_patience", cfg.nonfinite_patience >= 1, "a whole number >= 1")
     r("nonfinite_restores", cfg.nonfinite_restores >= 0, "a whole number >= 0")
+
 
 def _toml_value(value: Any) -> bool:
     """True if value can be written to config.toml and to a checkpoint's JSON as it is."""

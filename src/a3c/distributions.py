@@ -20,7 +20,6 @@ the action the env received (up to the constant log of the bounds' half-widths).
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import gymnasium as gym
 import numpy as np
@@ -59,8 +58,7 @@ class Categorical:
 class DiagGaussian:
     """Independent normal per action dimension. Actions are float tensors of shape [B, dim]."""
 
-    def __init__(self, dim: int, squash: str = "clip", low: Optional[np.ndarray] = None,
-                 high: Optional[np.ndarray] = None):
+    def __init__(self, dim: int, squash: str = "clip", low: np.ndarray | None = None, high: np.ndarray | None = None):
         self.dim, self.squash = dim, squash
         # The env's bounds, flattened like the actions (None: unbounded), for mean_bound_excess.
         self.low = None if low is None else torch.as_tensor(np.asarray(low, dtype=np.float32).reshape(dim))
@@ -91,7 +89,7 @@ class DiagGaussian:
         """Per sample, the sum over dimensions of the squared distance by which the mean lies beyond
         the action bounds, in half-ranges of each bound pair (1 where a bound is infinite): 0 inside."""
         mean = self._split(params)[0]
-        if self.low is None or self.squash != "clip":
+        if self.low is None or self.high is None or self.squash != "clip":
             return mean.new_zeros(mean.shape[:-1])
         return mean_bound_excess(mean, self.low.to(mean.device), self.high.to(mean.device))
 
@@ -110,7 +108,7 @@ class DiagGaussian:
         """
         mean, log_std = self._split(params)
         per_dim_gauss = 0.5 * math.log(2 * math.pi * math.e)
-        if self.low is None:
+        if self.low is None or self.high is None:
             return (log_std + per_dim_gauss).sum(dim=-1)
         log_half = _log_half_ranges(self.low.to(params.device), self.high.to(params.device))
         if self.squash == "tanh":
@@ -160,12 +158,16 @@ def distribution_for(action_space: gym.Space, squash: str = "clip") -> Distribut
     if isinstance(action_space, gym.spaces.Discrete) and int(action_space.start) == 0:
         # Categorical samples 0..n-1; a Discrete(n, start=s) env would get actions off by s.
         return Categorical(int(action_space.n))
-    if isinstance(action_space, gym.spaces.Box) and action_space.shape and np.issubdtype(
-            action_space.dtype, np.floating):
+    if (
+        isinstance(action_space, gym.spaces.Box)
+        and action_space.shape
+        and np.issubdtype(action_space.dtype, np.floating)
+    ):
         if squash == "tanh" and not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
             raise UserError(
                 f"action_squash=tanh squashes actions into the Box bounds, and this env's are not finite: "
-                f"{action_space}. Allowed: action_squash = clip (infinite bounds are left unclipped).")
+                f"{action_space}. Allowed: action_squash = clip (infinite bounds are left unclipped)."
+            )
         return DiagGaussian(int(np.prod(action_space.shape)), squash, action_space.low, action_space.high)
     raise UserError(
         f"unsupported action space {action_space}. Allowed: Discrete(n), or a Box of floats for continuous actions."

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 
 from a3c.agent import Agent
@@ -12,7 +10,7 @@ from a3c.errors import UserError
 
 
 def evaluate(
-    agent: Agent, episodes: int = 10, seed: int = 0, deterministic: bool = True, video_dir: Optional[str] = None
+    agent: Agent, episodes: int = 10, seed: int = 0, deterministic: bool = True, video_dir: str | None = None
 ) -> dict:
     if episodes < 1:
         raise UserError(f"invalid value for '--episodes': {episodes}. Allowed: a whole number >= 1.")
@@ -20,8 +18,13 @@ def evaluate(
     if video_dir:
         from gymnasium.wrappers import RecordVideo
 
-        env = RecordVideo(env, video_folder=str(video_dir), episode_trigger=lambda _: True,
-                          name_prefix=agent.config.env_id.replace("/", "_"), disable_logger=True)
+        env = RecordVideo(
+            env,
+            video_folder=str(video_dir),
+            episode_trigger=lambda _: True,
+            name_prefix=agent.config.env_id.replace("/", "_"),
+            disable_logger=True,
+        )
     returns, lengths = [], []
     for episode in range(episodes):
         obs, _ = env.reset(seed=seed + episode)
@@ -36,6 +39,10 @@ def evaluate(
         lengths.append(length)
     env.close()
     return dict(
-        episodes=episodes, mean_return=float(np.mean(returns)), std_return=float(np.std(returns)),
-        returns=returns, mean_length=float(np.mean(lengths)), deterministic=deterministic,
+        episodes=episodes,
+        mean_return=float(np.mean(returns)),
+        std_return=float(np.std(returns)),
+        returns=returns,
+        mean_length=float(np.mean(lengths)),
+        deterministic=deterministic,
     )

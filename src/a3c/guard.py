@@ -13,10 +13,10 @@ from __future__ import annotations
 import ast
 import multiprocessing
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Iterator, Optional
 
 from a3c.errors import UserError
 
@@ -42,11 +42,14 @@ def check_main_guard() -> None:
         raise UserError(_message(path, top.f_lineno))
 
 
-def _frame_of_module(name: str, frame: Optional[FrameType], globals_dict: Optional[dict] = None):
+def _frame_of_module(name: str, frame: FrameType | None, globals_dict: dict | None = None):
     """The frame running the top-level code of module `name`, if it is on the stack."""
     while frame is not None:
-        if frame.f_code.co_name == "<module>" and frame.f_globals.get("__name__") == name and (
-                globals_dict is None or frame.f_globals is globals_dict):
+        if (
+            frame.f_code.co_name == "<module>"
+            and frame.f_globals.get("__name__") == name
+            and (globals_dict is None or frame.f_globals is globals_dict)
+        ):
             return frame
         frame = frame.f_back
     return None
@@ -61,7 +64,7 @@ def _guarded(tree: ast.Module, line: int) -> bool:
     return False
 
 
-def _message(path: str, line: Optional[int]) -> str:
+def _message(path: str, line: int | None) -> str:
     where = f"{path}, line {line}" if line else str(path)
     return (
         f"a3c.train() was called from the top-level code of {where}, which has no "
@@ -82,7 +85,7 @@ def unreadable_main_hidden() -> Iterator[None]:
     """
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
-    if path is None or Path(path).is_file():
+    if main is None or path is None or Path(path).is_file():
         yield
         return
     del main.__file__

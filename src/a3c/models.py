@@ -8,7 +8,7 @@ models take and return None.
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -18,7 +18,7 @@ from a3c.distributions import DiagGaussian, Distribution
 from a3c.errors import UserError
 from a3c.normalization import ObsNormalizer, ReturnNormalizer
 
-State = Optional[tuple[torch.Tensor, torch.Tensor]]
+State = tuple[torch.Tensor, torch.Tensor] | None
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0  # bounds of a state-dependent log std
 
 
@@ -72,9 +72,11 @@ class ActorCritic(nn.Module):
         self.critic_torso = None
         if separate_critic:
             if self.torso_name != "mlp" or recurrent:
-                raise UserError("separate_critic=true is for feed-forward MLP policies (vector observations, "
-                                f"recurrent=false); this run has torso {self.torso_name} and recurrent={recurrent}. "
-                                "Allowed: separate_critic = false here.")
+                raise UserError(
+                    "separate_critic=true is for feed-forward MLP policies (vector observations, "
+                    f"recurrent=false); this run has torso {self.torso_name} and recurrent={recurrent}. "
+                    "Allowed: separate_critic = false here."
+                )
             self.critic_torso, _ = _mlp_torso(int(np.prod(self.obs_shape)), hidden_sizes, act)
         head_in = lstm_size if recurrent else torso_out
         self.gaussian = isinstance(dist, DiagGaussian)
@@ -84,15 +86,18 @@ class ActorCritic(nn.Module):
         out = dist.param_size // 2 if self.gaussian and not self.state_dependent_std else dist.param_size
         self.policy_head = nn.Linear(head_in, out)
         self.value_head = nn.Linear(head_in, 1)
-        self.log_std = (nn.Parameter(torch.full((out,), float(log_std_init)))
-                        if self.gaussian and not self.state_dependent_std else None)
+        self.log_std = (
+            nn.Parameter(torch.full((out,), float(log_std_init)))
+            if self.gaussian and not self.state_dependent_std
+            else None
+        )
         normalized_columns_(self.policy_head.weight, 0.01)
         normalized_columns_(self.value_head.weight, 1.0)
         nn.init.zeros_(self.policy_head.bias)
         nn.init.zeros_(self.value_head.bias)
         if self.state_dependent_std:
             with torch.no_grad():
-                self.policy_head.bias[out // 2:] = log_std_init
+                self.policy_head.bias[out // 2 :] = log_std_init
 
     def initial_state(self, batch: int) -> State:
         if not self.recurrent:
@@ -100,8 +105,9 @@ class ActorCritic(nn.Module):
         zeros = torch.zeros(batch, self.lstm_size)
         return zeros, zeros.clone()
 
-    def _heads(self, features: torch.Tensor, critic_features: Optional[torch.Tensor] = None
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _heads(
+        self, features: torch.Tensor, critic_features: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         params = self.policy_head(features)
         if self.log_std is not None:
             params = torch.cat([params, self.log_std.expand_as(params)], dim=-1)
@@ -112,7 +118,7 @@ class ActorCritic(nn.Module):
         value_features = features if critic_features is None else critic_features
         return params, self.value_head(value_features).squeeze(-1)
 
-    def _embed(self, obs: torch.Tensor) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    def _embed(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """-> (the torso's features, the separate critic's features or None)."""
         if obs.dtype != torch.float32:
             obs = obs.float()
@@ -148,14 +154,16 @@ class ActorCritic(nn.Module):
             params, values = self._heads(features, critic_features)
             return params.reshape(steps, batch, -1), values.reshape(steps, batch)
         features = features.reshape(steps, batch, -1)
-        hidden = lstm_over_episodes(
-            self.lstm, features, state if state is not None else self.initial_state(batch), starts)
+        initial = state if state is not None else self.initial_state(batch)
+        assert initial is not None  # a recurrent model's initial state
+        hidden = lstm_over_episodes(self.lstm, features, initial, starts)
         params, values = self._heads(hidden.reshape(steps * batch, -1))
         return params.reshape(steps, batch, -1), values.reshape(steps, batch)
 
 
-def lstm_over_episodes(cell: nn.LSTMCell, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor],
-                       starts: torch.Tensor) -> torch.Tensor:
+def lstm_over_episodes(
+    cell: nn.LSTMCell, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor], starts: torch.Tensor
+) -> torch.Tensor:
     """x [T, B, I], state (h, c) each [B, H], starts [T, B] -> hidden outputs [T, B, H].
 
     Equal to stepping `cell` through t = 0..T-1 with the state zeroed wherever starts[t] is 1,
@@ -194,8 +202,7 @@ def lstm_over_episodes(cell: nn.LSTMCell, x: torch.Tensor, state: tuple[torch.Te
     hidden = cell.hidden_size
     h_init = h0.new_zeros(rows, hidden).index_copy(0, first_row, h0).unsqueeze(0)
     c_init = c0.new_zeros(rows, hidden).index_copy(0, first_row, c0).unsqueeze(0)
-    out, _, _ = torch.lstm(packed.view(length, rows, -1), (h_init, c_init), weights, True, 1, 0.0, train, False,
-                           False)
+    out, _, _ = torch.lstm(packed.view(length, rows, -1), (h_init, c_init), weights, True, 1, 0.0, train, False, False)
     return out.reshape(length * rows, hidden).index_select(0, flat).view(steps, batch, hidden)
 
 
@@ -235,13 +242,17 @@ def choose_torso(name: str, obs_shape: tuple[int, ...]) -> str:
     if name == "mlp":
         return name
     if len(obs_shape) != 3:
-        raise UserError(f"torso '{name}' needs image observations [C, H, W], but this env's observations have "
-                        f"shape {obs_shape}. Allowed: torso = mlp or auto.")
+        raise UserError(
+            f"torso '{name}' needs image observations [C, H, W], but this env's observations have "
+            f"shape {obs_shape}. Allowed: torso = mlp or auto."
+        )
     if min(obs_shape[1:]) < SMALLEST_SIDE[name]:
         fits = [t for t, side in SMALLEST_SIDE.items() if min(obs_shape[1:]) >= side]
-        raise UserError(f"torso '{name}' needs images of at least {SMALLEST_SIDE[name]}x{SMALLEST_SIDE[name]}, "
-                        f"but this env's are {obs_shape[1]}x{obs_shape[2]}. Allowed: torso = "
-                        f"{' | '.join(['auto', 'mlp', *fits])}.")
+        raise UserError(
+            f"torso '{name}' needs images of at least {SMALLEST_SIDE[name]}x{SMALLEST_SIDE[name]}, "
+            f"but this env's are {obs_shape[1]}x{obs_shape[2]}. Allowed: torso = "
+            f"{' | '.join(['auto', 'mlp', *fits])}."
+        )
     return name
 
 
@@ -252,7 +263,7 @@ def _conv_torso(name: str, obs_shape: tuple[int, ...]) -> tuple[nn.Module, int]:
     for out, kernel, stride in CONV_TORSOS[name][0]:
         conv = nn.Conv2d(channels, out, kernel, stride=stride)
         nn.init.orthogonal_(conv.weight, gain=np.sqrt(2))
-        nn.init.zeros_(conv.bias)
+        nn.init.zeros_(conv.bias)  # type: ignore[arg-type]  # Conv2d has a bias unless told otherwise
         layers += [conv, nn.ReLU()]
         channels = out
     layers.append(nn.Flatten())
@@ -264,16 +275,30 @@ def _conv_torso(name: str, obs_shape: tuple[int, ...]) -> tuple[nn.Module, int]:
     nn.init.orthogonal_(fc.weight, gain=np.sqrt(2))
     nn.init.zeros_(fc.bias)
     if name in CHANNELS_LAST:
-        convs.to(memory_format=torch.channels_last)
+        convs.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # Module.to takes it; the stub omits it
     return nn.Sequential(convs, fc, nn.ReLU()), fc_size
 
 
 def build_model(cfg, spec, dist: Distribution) -> ActorCritic:
     """The network for cfg on observations described by spec (an envs.ObsSpec)."""
     if cfg.normalize_obs and not np.issubdtype(spec.dtype, np.floating):
-        raise UserError(f"normalize_obs=true is for float observations; this env's are {np.dtype(spec.dtype).name} "
-                        f"{spec.shape}, which the model already scales (by {spec.scale:g}). "
-                        "Allowed: normalize_obs = false for this env.")
-    return ActorCritic(spec.shape, dist, cfg.hidden_sizes, cfg.activation, cfg.recurrent, cfg.lstm_size,
-                       cfg.torso, spec.scale, cfg.log_std_init, cfg.state_dependent_std, cfg.normalize_obs,
-                       cfg.separate_critic, cfg.normalize_reward)
+        raise UserError(
+            f"normalize_obs=true is for float observations; this env's are {np.dtype(spec.dtype).name} "
+            f"{spec.shape}, which the model already scales (by {spec.scale:g}). "
+            "Allowed: normalize_obs = false for this env."
+        )
+    return ActorCritic(
+        spec.shape,
+        dist,
+        cfg.hidden_sizes,
+        cfg.activation,
+        cfg.recurrent,
+        cfg.lstm_size,
+        cfg.torso,
+        spec.scale,
+        cfg.log_std_init,
+        cfg.state_dependent_std,
+        cfg.normalize_obs,
+        cfg.separate_critic,
+        cfg.normalize_reward,
+    )

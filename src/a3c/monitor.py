@@ -18,14 +18,24 @@ import subprocess
 import sys
 import time
 from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 from tqdm import tqdm
 
 BASE_COLUMNS = (
-    "wall_s", "env_steps", "updates", "episodes", "mean_return_100", "fps",
-    "policy_loss", "value_loss", "entropy", "grad_norm", "lr",
+    "wall_s",
+    "env_steps",
+    "updates",
+    "episodes",
+    "mean_return_100",
+    "fps",
+    "policy_loss",
+    "value_loss",
+    "entropy",
+    "grad_norm",
+    "lr",
 )
 LOSS_KEYS = ("policy_loss", "value_loss", "entropy", "grad_norm")
 # Columns that measure the machine, not the training: they differ between two runs of the same
@@ -42,16 +52,16 @@ class Monitor:
         self,
         cfg,
         run_dir: Path,
-        target: Optional[float],
+        target: float | None,
         engine_columns: Sequence[str] = (),
-        restored: Optional[dict[str, Any]] = None,
+        restored: dict[str, Any] | None = None,
     ):
         restored = restored or {}
         self.cfg, self.run_dir, self.target = cfg, Path(run_dir), target
         self.window: deque[float] = deque(restored.get("recent_returns", []), maxlen=cfg.target_window)
-        self.best_mean: Optional[float] = restored.get("best_mean_return_100")
-        self.time_to_target: Optional[float] = restored.get("time_to_target_s")
-        self.steps_to_target: Optional[int] = restored.get("steps_to_target")
+        self.best_mean: float | None = restored.get("best_mean_return_100")
+        self.time_to_target: float | None = restored.get("time_to_target_s")
+        self.steps_to_target: int | None = restored.get("steps_to_target")
         self.wall_before = float(restored.get("wall_seconds", 0.0))
         if restored and restored.get("target", target) != target:
             # A resume with a new target: the old one's time to target says nothing about the new one.
@@ -61,7 +71,7 @@ class Monitor:
         self._loss_sums = {k: 0.0 for k in LOSS_KEYS}
         self._loss_count = 0
         self._last_log_time = self.started
-        self._last_log_steps: Optional[int] = None
+        self._last_log_steps: int | None = None
         self._log_step_mark = int(restored.get("env_steps", 0))  # deterministic mode logs by env steps
         self.last_row: dict[str, Any] = {}
 
@@ -74,8 +84,10 @@ class Monitor:
         self._events = open(self.run_dir / "events.log", "a")
         for name, count in dropped.items():
             if count:
-                self.event(f"{name}: dropped {count} rows written after the checkpoint resumed from "
-                           f"(env_steps > {restored['env_steps']})")
+                self.event(
+                    f"{name}: dropped {count} rows written after the checkpoint resumed from "
+                    f"(env_steps > {restored['env_steps']})"
+                )
         self._tb = None
         if cfg.tensorboard:
             from torch.utils.tensorboard import SummaryWriter
@@ -86,23 +98,37 @@ class Monitor:
         self._plain = cfg.progress and not _is_terminal(sys.stderr)
         self._last_plain = self.started
         self._bar = tqdm(
-            total=cfg.total_steps, initial=int(restored.get("env_steps", 0)), unit="step", unit_scale=True,
-            dynamic_ncols=True, disable=not cfg.progress or self._plain, file=sys.stderr, desc=cfg.env_id,
+            total=cfg.total_steps,
+            initial=int(restored.get("env_steps", 0)),
+            unit="step",
+            unit_scale=True,
+            dynamic_ncols=True,
+            disable=not cfg.progress or self._plain,
+            file=sys.stderr,
+            desc=cfg.env_id,
         )
 
     # ----- inputs -----
     def wall_seconds(self) -> float:
         return self.wall_before + (time.monotonic() - self.started)
 
-    def record_episodes(self, returns: Sequence[float], env_steps: int, lengths: Sequence[int] = (),
-                        worker: Optional[int] = None) -> None:
+    def record_episodes(
+        self, returns: Sequence[float], env_steps: int, lengths: Sequence[int] = (), worker: int | None = None
+    ) -> None:
         wall = round(self.wall_seconds(), 3)
         for i, ret in enumerate(returns):
             self.window.append(float(ret))
-            self._episodes.writerow(dict(wall_s=wall, env_steps=env_steps, worker="" if worker is None else worker,
-                                         length=lengths[i] if i < len(lengths) else "", **{"return": _num(ret)}))
+            self._episodes.writerow(
+                dict(
+                    wall_s=wall,
+                    env_steps=env_steps,
+                    worker="" if worker is None else worker,
+                    length=lengths[i] if i < len(lengths) else "",
+                    **{"return": _num(ret)},
+                )
+            )
         mean = self.mean_return()
-        if mean is None or len(self.window) < self.window.maxlen:
+        if mean is None or len(self.window) < self.cfg.target_window:
             return
         if self.best_mean is None or mean > self.best_mean:
             self.best_mean = mean
@@ -123,14 +149,16 @@ class Monitor:
             tqdm.write(line, file=sys.stderr)
 
     # ----- the stop rule -----
-    def mean_return(self) -> Optional[float]:
+    def mean_return(self) -> float | None:
         return sum(self.window) / len(self.window) if self.window else None
 
     def solved(self) -> bool:
         mean = self.mean_return()
         return (
-            self.target is not None and mean is not None
-            and len(self.window) >= self.window.maxlen and mean >= self.target
+            self.target is not None
+            and mean is not None
+            and len(self.window) >= self.cfg.target_window
+            and mean >= self.target
         )
 
     # ----- outputs -----
@@ -141,14 +169,19 @@ class Monitor:
             return env_steps - self._log_step_mark >= self.cfg.log_interval_steps
         return time.monotonic() - self._last_log_time >= self.cfg.log_interval_s
 
-    def log(self, env_steps: int, updates: int, episodes: int, lr: float, extra: dict[str, float]) -> None:
+    def log(self, env_steps: int, updates: int, episodes: int, lr: float, extra: dict[str, float | None]) -> None:
         now = time.monotonic()
         elapsed = max(now - self._last_log_time, 1e-9)
         previous = self._last_log_steps if self._last_log_steps is not None else self._bar.n
         fps = (env_steps - previous) / elapsed
         row: dict[str, Any] = dict(
-            wall_s=round(self.wall_seconds(), 3), env_steps=env_steps, updates=updates, episodes=episodes,
-            mean_return_100=_num(self.mean_return()), fps=round(fps, 1), lr=lr,
+            wall_s=round(self.wall_seconds(), 3),
+            env_steps=env_steps,
+            updates=updates,
+            episodes=episodes,
+            mean_return_100=_num(self.mean_return()),
+            fps=round(fps, 1),
+            lr=lr,
         )
         for key in LOSS_KEYS:
             row[key] = _num(self._loss_sums[key] / self._loss_count) if self._loss_count else ""
@@ -175,25 +208,41 @@ class Monitor:
         self._bar.set_postfix_str(postfix, refresh=True)
         if self._plain and now - self._last_plain >= PLAIN_PROGRESS_EVERY_S:
             self._last_plain = now
-            print(f"[{self.wall_seconds():8.1f}s] {self.cfg.env_id} env_steps={env_steps:,}/{self.cfg.total_steps:,} "
-                  f"{postfix}", file=sys.stderr, flush=True)
+            print(
+                f"[{self.wall_seconds():8.1f}s] {self.cfg.env_id} env_steps={env_steps:,}/{self.cfg.total_steps:,} "
+                f"{postfix}",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def state(self, env_steps: int) -> dict[str, Any]:
         return dict(
-            recent_returns=list(self.window), best_mean_return_100=self.best_mean,
-            time_to_target_s=self.time_to_target, steps_to_target=self.steps_to_target,
-            wall_seconds=self.wall_seconds(), env_steps=env_steps, target=self.target,
+            recent_returns=list(self.window),
+            best_mean_return_100=self.best_mean,
+            time_to_target_s=self.time_to_target,
+            steps_to_target=self.steps_to_target,
+            wall_seconds=self.wall_seconds(),
+            env_steps=env_steps,
+            target=self.target,
         )
 
     def summary(self, stop_reason: str, env_steps: int, updates: int, episodes: int) -> dict[str, Any]:
         wall = self.wall_seconds()
         mean = self.mean_return()
         return dict(
-            env_id=self.cfg.env_id, algo=self.cfg.algo, seed=self.cfg.seed, stop_reason=stop_reason,
-            solved=self.time_to_target is not None, target_return=self.target,
-            env_steps=env_steps, updates=updates, episodes=episodes, wall_seconds=round(wall, 3),
+            env_id=self.cfg.env_id,
+            algo=self.cfg.algo,
+            seed=self.cfg.seed,
+            stop_reason=stop_reason,
+            solved=self.time_to_target is not None,
+            target_return=self.target,
+            env_steps=env_steps,
+            updates=updates,
+            episodes=episodes,
+            wall_seconds=round(wall, 3),
             steps_per_second=round(env_steps / wall, 1) if wall > 0 else 0.0,
-            mean_return_100=mean, best_mean_return_100=self.best_mean,
+            mean_return_100=mean,
+            best_mean_return_100=self.best_mean,
             time_to_target_s=None if self.time_to_target is None else round(self.time_to_target, 3),
             steps_to_target=self.steps_to_target,
         )
@@ -207,7 +256,7 @@ class Monitor:
             self._tb.close()
 
 
-def _num(value: Optional[float]) -> Any:
+def _num(value: float | None) -> Any:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, int) and not isinstance(value, bool):
@@ -215,13 +264,15 @@ def _num(value: Optional[float]) -> Any:
     return round(float(value), 6)
 
 
-def rule_met(cfg, target: Optional[float], restored: dict[str, Any], env_steps: int) -> Optional[str]:
+def rule_met(cfg, target: float | None, restored: dict[str, Any], env_steps: int) -> str | None:
     """The stop rule a checkpointed run has already met under cfg (a resume's rules), or None.
     A reason string as in summary.json, with what it was measured at."""
-    window = list(restored.get("recent_returns", []))[-cfg.target_window:]
+    window = list(restored.get("recent_returns", []))[-cfg.target_window :]
     if target is not None and len(window) >= cfg.target_window and sum(window) / len(window) >= target:
-        return (f"target_reached (mean return of the last {cfg.target_window} episodes "
-                f"{sum(window) / len(window):.2f} >= target_return {target:g})")
+        return (
+            f"target_reached (mean return of the last {cfg.target_window} episodes "
+            f"{sum(window) / len(window):.2f} >= target_return {target:g})"
+        )
     if env_steps >= cfg.total_steps:
         return f"total_steps ({env_steps:,} env steps >= total_steps {cfg.total_steps:,})"
     wall = float(restored.get("wall_seconds", 0.0))
@@ -230,7 +281,7 @@ def rule_met(cfg, target: Optional[float], restored: dict[str, Any], env_steps: 
     return None
 
 
-def versions() -> dict[str, Optional[str]]:
+def versions() -> dict[str, str | None]:
     """What produced a run: library versions, and the git commit when a3c runs from a checkout
     (with "-dirty" when its tracked files have changes)."""
     import gymnasium
@@ -238,8 +289,14 @@ def versions() -> dict[str, Optional[str]]:
 
     import a3c
 
-    return dict(a3c=a3c.__version__, torch=torch.__version__, gymnasium=gymnasium.__version__,
-                numpy=_numpy_version(), python=platform.python_version(), git_commit=_git_commit())
+    return dict(
+        a3c=a3c.__version__,
+        torch=torch.__version__,
+        gymnasium=gymnasium.__version__,
+        numpy=_numpy_version(),
+        python=platform.python_version(),
+        git_commit=_git_commit(),
+    )
 
 
 def _numpy_version() -> str:
@@ -248,14 +305,19 @@ def _numpy_version() -> str:
     return numpy.__version__
 
 
-def _git_commit() -> Optional[str]:
+def _git_commit() -> str | None:
     root = Path(__file__).resolve().parents[2]  # src/a3c/monitor.py -> the checkout
     if not (root / ".git").exists() or not (root / "pyproject.toml").is_file():
         return None  # installed from a wheel or sdist: the version says it all
     try:
-        git = dict(cwd=root, capture_output=True, text=True, timeout=5)
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], check=True, **git).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], check=True, **git).stdout
+
+        def git(*args: str) -> str:
+            return subprocess.run(
+                ["git", *args], cwd=root, capture_output=True, text=True, timeout=5, check=True
+            ).stdout
+
+        commit = git("rev-parse", "HEAD").strip()
+        dirty = git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
         return None
     return commit + ("-dirty" if dirty.strip() else "")

@@ -18,7 +18,7 @@ data) and `moments_to_mean_var`. Two users:
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -58,13 +58,13 @@ class MomentsTable:
     a checkpoint restored). One writer per row means a writer killed mid-update can leave only its
     own row stale, never block another process."""
 
-    def __init__(self, size: int, writers: int, base: Optional[Moments] = None):
+    def __init__(self, size: int, writers: int, base: Moments | None = None):
         self.size = size
         rows = torch.zeros((writers + 1, 1 + 2 * size), dtype=torch.float64)
         if base is not None and base[0] > 0:
             rows[0, 0] = base[0]
-            rows[0, 1:1 + size] = torch.from_numpy(np.asarray(base[1], dtype=np.float64).reshape(-1))
-            rows[0, 1 + size:] = torch.from_numpy(np.asarray(base[2], dtype=np.float64).reshape(-1))
+            rows[0, 1 : 1 + size] = torch.from_numpy(np.asarray(base[1], dtype=np.float64).reshape(-1))
+            rows[0, 1 + size :] = torch.from_numpy(np.asarray(base[2], dtype=np.float64).reshape(-1))
         self.rows = rows.share_memory_()
 
     @property
@@ -77,13 +77,13 @@ class MomentsTable:
             raise IndexError(f"writer {writer} of a table with {self.writers} writer rows")
         row = self.rows[writer + 1].numpy()
         size = self.size
-        merged = merge_moments((row[0], row[1:1 + size], row[1 + size:]), moments)
+        merged = merge_moments((row[0], row[1 : 1 + size], row[1 + size :]), moments)
         row[:] = np.concatenate([[merged[0]], merged[1], merged[2]])  # one write of the whole row
 
     def totals(self) -> Moments:
         """The moments of everything every writer merged, base row included (Chan et al., all rows at once)."""
         rows = self.rows.numpy()
-        counts, means, m2s = rows[:, 0], rows[:, 1:1 + self.size], rows[:, 1 + self.size:]
+        counts, means, m2s = rows[:, 0], rows[:, 1 : 1 + self.size], rows[:, 1 + self.size :]
         n = float(counts.sum())
         if n == 0:
             return 0.0, np.zeros(self.size), np.zeros(self.size)
@@ -95,13 +95,17 @@ class MomentsTable:
 class ObsNormalizer(nn.Module):
     """(obs - mean) / sqrt(var + eps), clipped to [-clip, clip], per observation element."""
 
+    mean: torch.Tensor
+    var: torch.Tensor
+    count: torch.Tensor
+
     def __init__(self, shape, clip: float = 10.0, eps: float = 1e-8):
         super().__init__()
         self.shape, self.clip, self.eps = tuple(shape), clip, eps
         self.register_buffer("mean", torch.zeros(self.shape))
         self.register_buffer("var", torch.ones(self.shape))
         self.register_buffer("count", torch.zeros((), dtype=torch.float64))
-        self.table: Optional[MomentsTable] = None  # the writers' shared statistics, while training
+        self.table: MomentsTable | None = None  # the writers' shared statistics, while training
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return ((obs - self.mean) * torch.rsqrt(self.var + self.eps)).clamp_(-self.clip, self.clip)
@@ -111,7 +115,11 @@ class ObsNormalizer(nn.Module):
         """A shared table with a row per writer, its base row seeded from the buffers (what a
         checkpoint restored), so a resumed run continues its statistics rather than restarting."""
         count = float(self.count)
-        base = (count, self.mean.double().reshape(-1).cpu().numpy(), self.var.double().reshape(-1).cpu().numpy() * count)
+        base = (
+            count,
+            self.mean.double().reshape(-1).cpu().numpy(),
+            self.var.double().reshape(-1).cpu().numpy() * count,
+        )
         self.table = MomentsTable(int(np.prod(self.shape)), writers, base)
 
     def update(self, writer: int, obs: np.ndarray | torch.Tensor) -> None:
@@ -142,14 +150,14 @@ class ObsNormalizer(nn.Module):
         self.count.fill_(total[0])
 
 
-def reward_stats_writer(model, writer: int) -> Optional["SharedReturnStats"]:
+def reward_stats_writer(model, writer: int) -> SharedReturnStats | None:
     """The handle through which writer's env group adds to and reads the run's return statistics
     (make_env_group's reward_stats); None when the model's run does not normalize rewards."""
     normalizer = getattr(model, "reward_norm", None)
     return None if normalizer is None else normalizer.writer(writer)
 
 
-def shared_stats_writer(model, writer: int) -> Optional[Callable[[torch.Tensor], None]]:
+def shared_stats_writer(model, writer: int) -> Callable[[torch.Tensor], None] | None:
     """For RolloutCollector(observe=...): merge a rollout's observations into writer's row of
     model's normalizer and publish the totals; None when the model does not normalize."""
     normalizer = getattr(model, "obs_norm", None)
@@ -169,12 +177,16 @@ class ReturnNormalizer(nn.Module):
     agent or Ray runner steps it. Its buffers (count, mean, M2) hold the totals that checkpoints
     save and a resume starts from; it sits on the model only so that they travel with it."""
 
+    count: torch.Tensor
+    mean: torch.Tensor
+    m2: torch.Tensor
+
     def __init__(self):
         super().__init__()
         self.register_buffer("count", torch.zeros((), dtype=torch.float64))
         self.register_buffer("mean", torch.zeros(1, dtype=torch.float64))
         self.register_buffer("m2", torch.zeros(1, dtype=torch.float64))
-        self.table: Optional[MomentsTable] = None
+        self.table: MomentsTable | None = None
 
     def attach_writers(self, writers: int) -> None:
         """A shared row per writer (worker, agent or runner rank), the base row the saved totals."""
@@ -183,7 +195,7 @@ class ReturnNormalizer(nn.Module):
     def saved(self) -> Moments:
         return float(self.count), self.mean.detach().cpu().numpy().copy(), self.m2.detach().cpu().numpy().copy()
 
-    def writer(self, rank: int) -> "SharedReturnStats":
+    def writer(self, rank: int) -> SharedReturnStats:
         if self.table is None:
             raise RuntimeError("ReturnNormalizer.writer before attach_writers")
         return SharedReturnStats(self.table, rank)
@@ -198,14 +210,16 @@ class ReturnNormalizer(nn.Module):
         self.mean.copy_(torch.from_numpy(mean))
         self.m2.copy_(torch.from_numpy(m2))
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
-                              error_msgs):
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ):
         # Checkpoints written before the statistics were saved lack them: such a resume starts
         # them afresh, as every run did then, instead of refusing the checkpoint.
         if not any(key.startswith(prefix) for key in state_dict):
             return
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
-                                      error_msgs)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
 
 
 class SharedReturnStats:
@@ -224,7 +238,7 @@ class SharedReturnStats:
 class LocalReturnStats:
     """Return statistics of one env group alone (a Ray runner adds the driver's totals to them)."""
 
-    def __init__(self, base: Optional[Moments] = None):
+    def __init__(self, base: Moments | None = None):
         self.base: Moments = base if base is not None else (0.0, np.zeros(1), np.zeros(1))
         self.own: Moments = (0.0, np.zeros(1), np.zeros(1))  # what this group added since take_own()
 
@@ -251,8 +265,14 @@ class ReturnScaler:
     all envs and steps so far (the run's, through `stats`) sets the scale. Scaled rewards are
     clipped to [-clip, clip]."""
 
-    def __init__(self, n: int, gamma: float, stats: Optional[SharedReturnStats | LocalReturnStats] = None,
-                 clip: float = 10.0, eps: float = 1e-8):
+    def __init__(
+        self,
+        n: int,
+        gamma: float,
+        stats: SharedReturnStats | LocalReturnStats | None = None,
+        clip: float = 10.0,
+        eps: float = 1e-8,
+    ):
         self.gamma, self.clip, self.eps = gamma, clip, eps
         self.stats = stats if stats is not None else LocalReturnStats()
         self.returns = np.zeros(n, dtype=np.float64)

@@ -8,7 +8,7 @@ parameters themselves.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 
@@ -25,7 +25,7 @@ class SharedOptimizer(torch.optim.Optimizer):
                 for name in self.state_names:
                     state[name] = torch.zeros_like(p.data)
 
-    def share_memory(self) -> "SharedOptimizer":
+    def share_memory(self) -> SharedOptimizer:
         for group in self.param_groups:
             for p in group["params"]:
                 for tensor in self.state[p].values():

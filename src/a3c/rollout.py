@@ -6,14 +6,14 @@ differs (an A3C worker with its local network, a GA3C agent through the predicto
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Callable, Optional
 
 import numpy as np
 import torch
 
 from a3c.distributions import Distribution
-from a3c.envs import EnvGroup, EpisodeStats
+from a3c.envs import EnvBatch, EpisodeStats
 from a3c.models import ActorCritic, State
 
 
@@ -33,18 +33,18 @@ class Rollout:
 
     @classmethod
     def allocate(cls, t_max: int, n_envs: int, obs_shape, obs_dtype, dist: Distribution, lstm_size: int = 0):
-        f32 = dict(dtype=torch.float32)
+        f32 = torch.float32
         return cls(
             obs=torch.zeros((t_max + 1, n_envs, *obs_shape), dtype=obs_dtype),
-            starts=torch.zeros((t_max + 1, n_envs), **f32),
+            starts=torch.zeros((t_max + 1, n_envs), dtype=f32),
             actions=torch.zeros((t_max, n_envs, *dist.action_shape), dtype=dist.action_dtype),
-            rewards=torch.zeros((t_max, n_envs), **f32),
-            terminated=torch.zeros((t_max, n_envs), **f32),
-            truncated=torch.zeros((t_max, n_envs), **f32),
-            truncation_values=torch.zeros((t_max, n_envs), **f32),
-            behaviour_log_probs=torch.zeros((t_max, n_envs), **f32),
-            h0=torch.zeros((n_envs, lstm_size), **f32),
-            c0=torch.zeros((n_envs, lstm_size), **f32),
+            rewards=torch.zeros((t_max, n_envs), dtype=f32),
+            terminated=torch.zeros((t_max, n_envs), dtype=f32),
+            truncated=torch.zeros((t_max, n_envs), dtype=f32),
+            truncation_values=torch.zeros((t_max, n_envs), dtype=f32),
+            behaviour_log_probs=torch.zeros((t_max, n_envs), dtype=f32),
+            h0=torch.zeros((n_envs, lstm_size), dtype=f32),
+            c0=torch.zeros((n_envs, lstm_size), dtype=f32),
         )
 
     @property
@@ -65,13 +65,13 @@ class Rollout:
     def tensors(self) -> dict[str, torch.Tensor]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
-    def share_memory_(self) -> "Rollout":
+    def share_memory_(self) -> Rollout:
         for tensor in self.tensors().values():
             tensor.share_memory_()
         return self
 
     @classmethod
-    def concat(cls, rollouts: list["Rollout"]) -> "Rollout":
+    def concat(cls, rollouts: list[Rollout]) -> Rollout:
         """Join rollouts along the env axis into one batch for a single update."""
         joined = {}
         for f in fields(cls):
@@ -80,11 +80,25 @@ class Rollout:
         return cls(**joined)
 
 
-class RolloutCollector:
-    """Steps an EnvGroup with a local model for t_max steps at a time (the A3C worker's half)."""
+def take_batch(pending: list, max_train_batch: int) -> tuple[list, list]:
+    """(the segments of one GA3C update, the rest): a backlog joins the batch rather than growing
+    staler waiting for the next one, up to max_train_batch segments (0: all of it), oldest first.
+    The caller has checked that at least train_batch segments wait."""
+    cap = max_train_batch or len(pending)
+    return pending[:cap], pending[cap:]
 
-    def __init__(self, envs: EnvGroup, model: ActorCritic, dist: Distribution, t_max: int,
-                 observe: Optional[Callable[[torch.Tensor], None]] = None):
+
+class RolloutCollector:
+    """Steps an EnvBatch with a local model for t_max steps at a time (the A3C worker's half)."""
+
+    def __init__(
+        self,
+        envs: EnvBatch,
+        model: ActorCritic,
+        dist: Distribution,
+        t_max: int,
+        observe: Callable[[torch.Tensor], None] | None = None,
+    ):
         self.envs, self.model, self.dist = envs, model, dist
         self.observe = observe  # sees each rollout's observations [T*N, ...]: running normalization statistics
         lstm = model.lstm_size if model.recurrent else 0

@@ -14,7 +14,7 @@ They are the check that `recurrent=true` really carries state.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -34,6 +34,7 @@ class KeepIndices(gym.ObservationWrapper):
         super().__init__(env)
         self.keep = np.asarray(keep, dtype=np.intp)
         space = env.observation_space
+        assert isinstance(space, gym.spaces.Box), space
         self.observation_space = gym.spaces.Box(space.low[self.keep], space.high[self.keep], dtype=np.float32)
 
     def observation(self, observation):
@@ -47,5 +48,11 @@ def make_masked(base_id: str, keep: Sequence[int], **kwargs) -> gym.Env:
 def register() -> None:
     for env_id, (base_id, keep, threshold) in MASKED.items():
         if env_id not in gym.registry:
-            gym.register(env_id, entry_point=make_masked, kwargs=dict(base_id=base_id, keep=keep),
-                         reward_threshold=threshold, disable_env_checker=True, order_enforce=False)
+            gym.register(
+                env_id,
+                entry_point=make_masked,  # type: ignore[arg-type]  # gym's EnvCreator omits keyword arguments
+                kwargs=dict(base_id=base_id, keep=keep),
+                reward_threshold=threshold,
+                disable_env_checker=True,
+                order_enforce=False,
+            )

@@ -13,7 +13,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import IO, Any
 
 import torch
 
@@ -22,7 +22,9 @@ from a3c.config import Config
 from a3c.device import move_to_device, resolve_device
 from a3c.distributions import distribution_for
 from a3c.engines.base import Engine
-from a3c.engines.common import RoleFailed, SharedCounters, context, run_pss_mb, warm_up_children
+from a3c.engines.counters import SharedCounters
+from a3c.engines.messages import Crash, EnvError, Event, Message, Report
+from a3c.engines.processes import RoleFailed, context, run_pss_mb, warm_up_children
 from a3c.envs import env_threshold, probe
 from a3c.errors import CheckpointError, UserError
 from a3c.models import build_model
@@ -39,16 +41,16 @@ class TrainResult:
     seed: int
     stop_reason: str
     solved: bool
-    target_return: Optional[float]
+    target_return: float | None
     env_steps: int
     updates: int
     episodes: int
     wall_seconds: float
     steps_per_second: float
-    mean_return_100: Optional[float]
-    best_mean_return_100: Optional[float]
-    time_to_target_s: Optional[float]
-    steps_to_target: Optional[int]
+    mean_return_100: float | None
+    best_mean_return_100: float | None
+    time_to_target_s: float | None
+    steps_to_target: int | None
     run_dir: str = ""
     versions: dict = field(default_factory=dict)  # a3c, torch, gymnasium, numpy, python, git_commit
 
@@ -58,7 +60,7 @@ class AlreadyFinished(UserError):
     The CLI prints the message and exits 0 (a finished run is a success); `result` holds the
     run's summary.json as it was, when there is one."""
 
-    def __init__(self, message: str, result: Optional[TrainResult]):
+    def __init__(self, message: str, result: TrainResult | None):
         super().__init__(message)
         self.result = result
 
@@ -74,8 +76,10 @@ def _make_engine(cfg: Config, model, optimizer, counters, ctx, probed) -> Engine
     (for Atari it builds a vector env); the engines that need them take them from here."""
     if cfg.backend == "ray":
         if cfg.deterministic:
-            raise UserError("deterministic=true runs in one process and cannot use --backend ray. "
-                            "Allowed: --backend local with deterministic=true, or deterministic=false.")
+            raise UserError(
+                "deterministic=true runs in one process and cannot use --backend ray. "
+                "Allowed: --backend local with deterministic=true, or deterministic=false."
+            )
         from a3c.engines.ray import RayA3CEngine, RayGA3CEngine
 
         if cfg.algo == "ga3c":
@@ -114,7 +118,7 @@ class RunLock:
 
     def __init__(self, run_dir: Path):
         self.path = Path(run_dir) / ".lock"
-        self._fh = None
+        self._fh: IO[str] | None = None
 
     def acquire(self) -> None:
         try:
@@ -156,7 +160,7 @@ class NonFiniteGuard:
         self.total = 0
         self.streak = 0  # skipped updates since the last applied one
         self.restores = 0  # restores since the last good checkpoint
-        self.last_good: Optional[str] = None  # a checkpoint written while updates were finite
+        self.last_good: str | None = None  # a checkpoint written while updates were finite
 
     def record(self, applied: int, skipped: int) -> bool:
         """Count one report's updates; True when the streak calls for a restore."""
@@ -173,14 +177,14 @@ class NonFiniteGuard:
             self.restores = 0
 
 
-def train(cfg: Config, resume: Optional[str | Path] = None) -> TrainResult:
+def train(cfg: Config, resume: str | Path | None = None) -> TrainResult:
     """Train until a stop rule fires; write the run directory; return the summary.
 
     With `resume`, cfg is the run's saved config with the caller's changes applied, and
     counters, optimizer, schedules and summary carry on from the newest checkpoint.
     """
     torch.set_num_threads(1)
-    lock: Optional[RunLock] = None
+    lock: RunLock | None = None
     early_dir = Path(resume) if resume is not None else (Path(cfg.run_dir) if cfg.run_dir else None)
     if early_dir is not None and early_dir.is_dir():  # a live run there: say so before anything else
         lock = RunLock(early_dir)
@@ -192,7 +196,7 @@ def train(cfg: Config, resume: Optional[str | Path] = None) -> TrainResult:
             lock.release()
 
 
-def _train(cfg: Config, resume: Optional[str | Path], lock: Optional[RunLock]) -> TrainResult:
+def _train(cfg: Config, resume: str | Path | None, lock: RunLock | None) -> TrainResult:
     device = resolve_device(cfg)
     if not cfg.deterministic:  # the deterministic engines start no processes
         warm_up_children()  # --device cuda without CUDA fails here, before a run directory exists
@@ -227,7 +231,9 @@ def _train(cfg: Config, resume: Optional[str | Path], lock: Optional[RunLock]) -
             raise AlreadyFinished(
                 f"run {run_dir} already met its stop rule: {met}. Nothing to train. To train on, "
                 "give a rule it has not met, e.g. a larger --total-steps, --target-return off "
-                "(or a higher one), or a longer --time-limit.", _saved_result(run_dir))
+                "(or a higher one), or a longer --time-limit.",
+                _saved_result(run_dir),
+            )
     else:
         run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)
         if (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").glob("ckpt-*.json")):
@@ -273,57 +279,73 @@ def _train(cfg: Config, resume: Optional[str | Path], lock: Optional[RunLock]) -
     env_errors = 0
     if resume is not None:
         guard.last_good = sidecar["path"]
-        monitor.event(f"resumed from {sidecar['path']} at env_steps={counts[0]}"
-                      + (f" (skipped corrupt: {sidecar['skipped']})" if sidecar.get("skipped") else ""))
+        monitor.event(
+            f"resumed from {sidecar['path']} at env_steps={counts[0]}"
+            + (f" (skipped corrupt: {sidecar['skipped']})" if sidecar.get("skipped") else "")
+        )
 
-    def handle_message(msg: dict) -> None:
+    def handle_message(msg: Message) -> None:
         nonlocal env_errors
-        if msg["kind"] == "report":
-            monitor.record_episodes(msg["returns"], counters.env_steps, msg.get("lengths", ()), msg.get("rank"))
-            if msg["count"]:
-                monitor.record_losses(msg["sums"], msg["count"])
-            skipped = int(msg.get("nonfinite", 0))
-            if skipped and guard.streak == 0:  # once per streak, not once per update
-                who = "the trainers" if msg["rank"] < 0 else f"worker {msg['rank']}"
-                monitor.event(f"non-finite loss or gradient (NaN/inf) from {who}: update skipped "
-                              f"({guard.total + skipped} skipped so far)")
-            if guard.record(msg["count"], skipped):
-                recover_from_nonfinite()
-        elif msg["kind"] == "crash":
-            monitor.event(f"{msg['role']} {msg['rank']} crashed:\n{msg['error'].rstrip()}")
-        elif msg["kind"] == "env_error":
-            # Each env that raised was rebuilt where it ran; one traceback per kind of failure is enough.
-            env_errors += 1
-            lines = msg["error"].rstrip().splitlines()
-            kind = lines[-1] if lines else "?"
-            if kind not in env_error_kinds:
-                env_error_kinds.add(kind)
-                monitor.event(f"env of worker {msg['rank']} raised (rebuilt it; further errors of this kind "
-                              f"are only counted in metrics.csv env_errors):\n{msg['error'].rstrip()}")
-        elif msg["kind"] == "event":
-            monitor.event(msg["text"])
+        match msg:
+            case Report():
+                monitor.record_episodes(msg.returns, counters.env_steps, msg.lengths, msg.rank)
+                if msg.count:
+                    monitor.record_losses(msg.sums, msg.count)
+                if msg.nonfinite and guard.streak == 0:  # once per streak, not once per update
+                    who = "the trainers" if msg.rank < 0 else f"worker {msg.rank}"
+                    monitor.event(
+                        f"non-finite loss or gradient (NaN/inf) from {who}: update skipped "
+                        f"({guard.total + msg.nonfinite} skipped so far)"
+                    )
+                if guard.record(msg.count, msg.nonfinite):
+                    recover_from_nonfinite()
+            case Crash():
+                monitor.event(f"{msg.role} {msg.rank} crashed:\n{msg.error.rstrip()}")
+            case EnvError():
+                # Each env that raised was rebuilt where it ran; one traceback per kind of failure is enough.
+                env_errors += 1
+                lines = msg.error.rstrip().splitlines()
+                kind = lines[-1] if lines else "?"
+                if kind not in env_error_kinds:
+                    env_error_kinds.add(kind)
+                    monitor.event(
+                        f"env of worker {msg.rank} raised (rebuilt it; further errors of this kind "
+                        f"are only counted in metrics.csv env_errors):\n{msg.error.rstrip()}"
+                    )
+            case Event():
+                monitor.event(msg.text)
 
     def recover_from_nonfinite() -> None:
         if guard.last_good is None or guard.restores >= guard.max_restores:
             raise RunFailed(
                 f"updates keep coming out NaN/inf ({guard.streak} in a row, {guard.total} in all) and "
-                + ("there is no good checkpoint to go back to" if guard.last_good is None
-                   else f"restoring the last good checkpoint {guard.restores} times did not help")
-                + "; stopping. Check the env's rewards and observations for NaN/inf or huge values, or lower lr or reward_scale."
+                + (
+                    "there is no good checkpoint to go back to"
+                    if guard.last_good is None
+                    else f"restoring the last good checkpoint {guard.restores} times did not help"
+                )
+                + "; stopping. Check the env's rewards and observations for NaN/inf or huge values, "
+                "or lower lr or reward_scale."
             )
         sidecar_good, model_tensors, optim_tensors = load_checkpoint(guard.last_good)
         engine.load_weights(model_tensors, optim_tensors)
         guard.restores += 1
-        monitor.event(f"{guard.streak} NaN/inf updates in a row: restored weights and optimizer state from "
-                      f"{sidecar_good['path']} (restore {guard.restores} of at most {guard.max_restores})")
+        monitor.event(
+            f"{guard.streak} NaN/inf updates in a row: restored weights and optimizer state from "
+            f"{sidecar_good['path']} (restore {guard.restores} of at most {guard.max_restores})"
+        )
         guard.streak = 0
 
     def save(reason: str) -> None:
         env_steps, updates, episodes = counters.read()
         meta = dict(
-            config=cfg.to_dict(), counters=[env_steps, updates, episodes], resumes=resumes,
+            config=cfg.to_dict(),
+            counters=[env_steps, updates, episodes],
+            resumes=resumes,
             next_incarnation=engine.next_incarnation(),
-            monitor=monitor.state(env_steps), reason=reason, obs_shape=list(spec.shape),
+            monitor=monitor.state(env_steps),
+            reason=reason,
+            obs_shape=list(spec.shape),
         )
         if model.reward_norm is not None:  # the workers' return statistics into the buffers saved
             model.reward_norm.publish()
@@ -332,14 +354,15 @@ def _train(cfg: Config, resume: Optional[str | Path], lock: Optional[RunLock]) -
         except OSError as exc:
             # Disk full (or the like): training goes on; what was saved before stays whole and loadable.
             previous = guard.last_good or "none yet"
-            monitor.event(f"checkpoint at env_steps={env_steps} failed ({exc.strerror or exc}); the previous "
-                          f"checkpoint is still valid ({previous}); training goes on")
+            monitor.event(
+                f"checkpoint at env_steps={env_steps} failed ({exc.strerror or exc}); the previous "
+                f"checkpoint is still valid ({previous}); training goes on"
+            )
             return
         guard.saved(str(path))
 
     def metrics_row(env_steps: int, updates: int, episodes: int) -> None:
-        extra = dict(engine.extra_metrics(), nonfinite_updates=guard.total, env_errors=env_errors,
-                     pss_mb=run_pss_mb())
+        extra = dict(engine.extra_metrics(), nonfinite_updates=guard.total, env_errors=env_errors, pss_mb=run_pss_mb())
         monitor.log(env_steps, updates, episodes, scheduled_lr(cfg, env_steps), extra)
 
     previous_sigterm = signal.getsignal(signal.SIGTERM)
@@ -349,7 +372,7 @@ def _train(cfg: Config, resume: Optional[str | Path], lock: Optional[RunLock]) -
 
     signal.signal(signal.SIGTERM, on_sigterm)
     stop_reason = "error"
-    error: Optional[BaseException] = None
+    error: BaseException | None = None
     if resume is None:
         save("start")  # --resume works from the first second of a run
     last_checkpoint, last_checkpoint_steps = time.monotonic(), counters.env_steps
@@ -373,8 +396,9 @@ def _train(cfg: Config, resume: Optional[str | Path], lock: Optional[RunLock]) -
             if monitor.due(env_steps):
                 metrics_row(env_steps, updates, episodes)
             # By time and by progress: a kill -9 loses at most checkpoint_interval_s of training.
-            if (time.monotonic() - last_checkpoint >= next_interval
-                    or (cfg.checkpoint_every_steps and env_steps - last_checkpoint_steps >= cfg.checkpoint_every_steps)):
+            if time.monotonic() - last_checkpoint >= next_interval or (
+                cfg.checkpoint_every_steps and env_steps - last_checkpoint_steps >= cfg.checkpoint_every_steps
+            ):
                 save("periodic")
                 last_checkpoint, last_checkpoint_steps = time.monotonic(), env_steps
                 next_interval = cfg.checkpoint_interval_s
@@ -408,7 +432,7 @@ def _train(cfg: Config, resume: Optional[str | Path], lock: Optional[RunLock]) -
     return TrainResult(**summary, run_dir=str(run_dir))
 
 
-def _saved_result(run_dir: Path) -> Optional[TrainResult]:
+def _saved_result(run_dir: Path) -> TrainResult | None:
     try:
         saved = json.loads((run_dir / "summary.json").read_text())
         return TrainResult(**{**saved, "run_dir": str(run_dir)})

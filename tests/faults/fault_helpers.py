@@ -101,7 +101,7 @@ def prepared_child_that_blocks_forever(ready) -> None:
     """A run's child (prepare_child) stuck where no loop checks for a dead parent: a lock never released."""
     import threading
 
-    from a3c.engines.common import prepare_child
+    from a3c.engines.processes import prepare_child
 
     prepare_child(0)
     ready.set()

@@ -15,7 +15,7 @@ from fault_helpers import TESTS_DIR, alive
 MAIN = """
 import time
 from fault_helpers import prepared_child_that_blocks_forever
-from a3c.engines.common import context
+from a3c.engines.processes import context
 
 if __name__ == "__main__":
     ctx = context()

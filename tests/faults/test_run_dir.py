@@ -11,7 +11,7 @@ import a3c
 from a3c import checkpoint
 from a3c.checkpoint import load_checkpoint
 from a3c.cli import main
-from a3c.engines.common import run_pss_mb
+from a3c.engines.processes import run_pss_mb
 
 QUIET = ["--set", "progress=false", "--set", "tensorboard=false"]
 

@@ -69,7 +69,8 @@ def test_a_child_that_dies_inside_shared_plumbing_blocks_nobody(algo, fault, tmp
 
 
 def test_counters_are_a_row_per_writer_summed_by_readers():
-    from a3c.engines.common import SharedCounters, context
+    from a3c.engines.counters import SharedCounters
+    from a3c.engines.processes import context
 
     ctx = context()
     counters = SharedCounters(ctx, (100, 10, 1), ranks=2)
@@ -89,7 +90,7 @@ def test_a_report_pipe_cut_mid_message_is_dropped_and_blocks_nobody():
     import os
     import pickle as pk
 
-    from a3c.engines.common import ReportPipes
+    from a3c.engines.messages import ReportPipes
 
     pipes = ReportPipes(multiprocessing.get_context("spawn"))
     dying, living = pipes.sender(), pipes.sender()

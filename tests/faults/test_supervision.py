@@ -9,8 +9,8 @@ import torch
 
 from a3c.checkpoint import load_checkpoint
 from a3c.cli import main
-from a3c.engines.ga3c.buffers import FREE, FULL, Mailboxes, SegmentPool
 from a3c.distributions import Categorical
+from a3c.engines.ga3c.buffers import FREE, FULL, Mailboxes, SegmentPool
 
 QUIET = ["--set", "progress=false", "--set", "tensorboard=false", "--set", "log_interval_s=0.5"]
 
@@ -37,9 +37,9 @@ def fail_on_calls(cls, name, calls):
 @pytest.mark.parametrize("role", ["predictor", "trainer"])
 def test_a_thread_that_raises_is_restarted_and_nobody_hangs(role, tmp_path, monkeypatch, capsys):
     from a3c.engines.ga3c.predictor import Predictor
-    from a3c.engines.ga3c.trainer import Trainer
+    from a3c.engines.ga3c.trainer import BatchUpdate
 
-    cls, name = (Predictor, "predict") if role == "predictor" else (Trainer, "train")
+    cls, name = (Predictor, "predict") if role == "predictor" else (BatchUpdate, "train")
     monkeypatch.setattr(cls, name, fail_on_calls(cls, name, {20, 40}))
     assert main(ga3c_args(tmp_path / "run")) == 0, capsys.readouterr().err
     run = tmp_path / "run"

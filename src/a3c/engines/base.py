@@ -17,16 +17,16 @@ and, at any time between start() and close():
     engine.load_weights(model, optimizer)    # NaN/inf streak: put the last good checkpoint back
     engine.next_incarnation()                # saved with each checkpoint, for the resume after it
 
-Messages are dicts with a "kind":
-    report  rank, returns [float], lengths [int], sums {policy_loss, value_loss, entropy,
-            grad_norm}, count (updates summed in sums), extra {} (unused by the loop)
-    crash   role, rank, error (a formatted traceback)
-    event   text
+Messages are engines.messages' dataclasses, which the loop matches on: Report (a rank's
+finished episodes and summed loss terms), Crash (a role that died, and why), EnvError (an env
+that raised and was rebuilt) and Event (a line for events.log).
 """
 
 from __future__ import annotations
 
-from typing import Optional, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
+
+from a3c.engines.messages import Message
 
 
 @runtime_checkable
@@ -40,13 +40,13 @@ class Engine(Protocol):
     def start(self) -> None:
         """Start every role. Returns at once; the work goes on until close()."""
 
-    def drain(self, timeout: float) -> list[dict]:
+    def drain(self, timeout: float) -> list[Message]:
         """The messages waiting, after waiting up to `timeout` seconds for the first."""
 
     def supervise(self) -> list[str]:
         """Replace any role that died; one line per replacement, for events.log."""
 
-    def extra_metrics(self) -> dict[str, Optional[float]]:
+    def extra_metrics(self) -> dict[str, float | None]:
         """Values of `columns` since the previous call (None where there is nothing to report)."""
 
     def load_weights(self, model_tensors: dict, optim_tensors: dict) -> None:
@@ -57,5 +57,5 @@ class Engine(Protocol):
         """An incarnation number no child of this run has used yet: a run resumed from a checkpoint
         saved now starts its children there, on random streams nothing has drawn from."""
 
-    def close(self) -> list[dict]:
+    def close(self) -> list[Message]:
         """Stop every role and return the messages still in flight. Called once, always."""

@@ -6,19 +6,25 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import torch
-
 from a3c.distributions import distribution_for
-from a3c.engines.a3c_step import a3c_gradients
-from a3c.engines.common import (
-    ReportPipes, Reporter, RestartTracker, RoleFailed, SharedCounters, StopFlag, child_seed, context, parent_watch,
-    prepare_child, report_crash, stop_processes,
+from a3c.engines.a3c_step import a3c_worker_step
+from a3c.engines.counters import SharedCounters
+from a3c.engines.learner import Learner
+from a3c.engines.messages import Message, Report, Reporter, ReportPipes, report_crash
+from a3c.engines.processes import (
+    RestartTracker,
+    RoleFailed,
+    StopFlag,
+    child_seed,
+    parent_watch,
+    prepare_child,
+    stop_processes,
 )
 from a3c.envs import rank_env_group
 from a3c.loss import loss_settings
 from a3c.models import build_model
 from a3c.normalization import reward_stats_writer, shared_stats_writer
-from a3c.optim import build_optimizer, scheduled_lr
+from a3c.optim import build_optimizer
 from a3c.rollout import RolloutCollector
 
 
@@ -37,29 +43,13 @@ def worker_main(rank, incarnation, cfg, global_model, optim_state, counters, que
         collector = RolloutCollector(envs, local, dist, cfg.t_max, observe=shared_stats_writer(global_model, rank))
         reporter = Reporter(queue, rank)
         settings = loss_settings(cfg)
-        global_params = list(global_model.parameters())
-        local_params = list(local.parameters())
+        # Lock-free: every worker's learner steps the one shared network (Hogwild).
+        learner = Learner(cfg, global_model, optimizer, counters)
         run_alive = parent_watch()
         # A dead main process sets no stop event: without the parent check a worker outlives its run.
         while not stop_event.is_set() and run_alive():
-            # 1. sync: start every rollout from the current global parameters.
-            local.load_state_dict(global_model.state_dict())
-            # 2. roll out t_max steps, returns, loss, backward, clip: the A3C step every engine shares.
-            step = a3c_gradients(local, collector, dist, settings, cfg.max_grad_norm)
-            reporter.episodes(step.finished)
+            a3c_worker_step(local, global_model, learner, collector, dist, settings, cfg.max_grad_norm, reporter)
             reporter.env_errors(envs)
-            if not step.finite:  # skipped and counted; the main process decides
-                counters.add(env_steps=step.env_steps, episodes=len(step.finished))
-                reporter.skipped()
-                reporter.maybe_send()
-                continue
-            # 3. apply the local gradients to the global parameters, lock-free.
-            for global_p, local_p in zip(global_params, local_params):
-                global_p.grad = local_p.grad
-            env_steps = counters.add(env_steps=step.env_steps, updates=1, episodes=len(step.finished))
-            optimizer.set_lr(scheduled_lr(cfg, env_steps))
-            optimizer.step()
-            reporter.losses(step.policy_loss, step.value_loss, step.entropy, step.grad_norm)
             reporter.maybe_send()
         reporter.maybe_send(force=True)
     except Exception:
@@ -91,9 +81,19 @@ class HogwildEngine:
     def _spawn(self, rank: int) -> None:
         sender = self.reports.sender()
         proc = self.ctx.Process(
-            target=worker_main, name=f"a3c-worker-{rank}", daemon=True,
-            args=(rank, self.incarnations[rank], self.cfg, self.model, self.optimizer.state_tensors(),
-                  self.counters.for_rank(rank), sender, self.stop_event),
+            target=worker_main,
+            name=f"a3c-worker-{rank}",
+            daemon=True,
+            args=(
+                rank,
+                self.incarnations[rank],
+                self.cfg,
+                self.model,
+                self.optimizer.state_tensors(),
+                self.counters.for_rank(rank),
+                sender,
+                self.stop_event,
+            ),
         )
         proc.start()
         self.reports.started(sender)
@@ -103,17 +103,17 @@ class HogwildEngine:
         for rank in range(self.cfg.workers):
             self._spawn(rank)
 
-    def drain(self, timeout: float) -> list[dict]:
+    def drain(self, timeout: float) -> list[Message]:
         messages = self.reports.drain(timeout)
         for msg in messages:
-            if msg["kind"] == "report" and 0 <= msg.get("rank", -1) < len(self._reported):
-                self._reported[msg["rank"]] = True
+            if isinstance(msg, Report) and 0 <= msg.rank < len(self._reported):
+                self._reported[msg.rank] = True
         return messages
 
     def supervise(self) -> list[str]:
         """Restart any worker that died; returns what happened, for the event log. Raises RoleFailed
         when a worker keeps dying before it gets anything done."""
-        events = []
+        events: list[str] = []
         if self.stop_event.is_set():
             return events
         for rank, proc in enumerate(self.processes):
@@ -137,19 +137,17 @@ class HogwildEngine:
     def load_weights(self, model_tensors: dict, optim_tensors: dict) -> None:
         """Put a checkpoint's weights and optimizer statistics in place, in shared memory; workers
         pick them up at their next sync."""
-        with torch.no_grad():
-            self.model.load_state_dict(model_tensors)
-            self.optimizer.load_state_tensors(optim_tensors)
+        Learner(self.cfg, self.model, self.optimizer, self.counters).load_weights(model_tensors, optim_tensors)
 
-    def extra_metrics(self) -> dict[str, float]:
+    def extra_metrics(self) -> dict[str, float | None]:
         alive = sum(1 for p in self.processes if p is not None and p.is_alive())
         return {"workers_alive": alive, "restarts": self.restarts}
 
-    def close(self) -> list[dict]:
+    def close(self) -> list[Message]:
         """Stop every worker and return the reports still in flight."""
         self.stop_event.set()
         deadline = time.monotonic() + 5.0
-        leftover: list[dict] = []
+        leftover: list[Message] = []
         # Keep draining while workers finish, so none blocks on a full report pipe.
         while any(p is not None and p.is_alive() for p in self.processes) and time.monotonic() < deadline:
             leftover.extend(self.drain(0.05))

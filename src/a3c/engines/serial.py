@@ -18,30 +18,29 @@ debugging and results that must be reproduced exactly.
 
 from __future__ import annotations
 
-import copy
 import os
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 import torch
 
 from a3c.distributions import distribution_for
-from a3c.engines.a3c_step import a3c_gradients
-from a3c.engines.common import Reporter, SharedCounters
-from a3c.envs import EnvGroup, rank_env_group
+from a3c.engines.a3c_step import a3c_worker_step
+from a3c.engines.counters import SharedCounters
+from a3c.engines.learner import Learner
+from a3c.engines.messages import Message, Reporter
+from a3c.envs import EnvBatch, rank_env_group
 from a3c.loss import loss_settings
-from a3c.models import State, build_model
+from a3c.models import ActorCritic, State, build_model
 from a3c.normalization import reward_stats_writer, shared_stats_writer
-from a3c.optim import scheduled_lr
-from a3c.rollout import Rollout, RolloutCollector
+from a3c.rollout import Rollout, RolloutCollector, take_batch
 from a3c.seeding import process_seed
 
 
 class _Inbox(list):
     """A list that Reporter can `put` to: reports go straight to the next drain()."""
 
-    def put(self, message: dict) -> None:
+    def put(self, message: Message) -> None:
         self.append(message)
 
 
@@ -49,7 +48,7 @@ class _DeterministicTorch:
     """torch.use_deterministic_algorithms(True) while the engine runs; the caller's setting after."""
 
     def __init__(self):
-        self._before: Optional[bool] = None
+        self._before: bool | None = None
 
     def enter(self) -> None:
         # cuBLAS is only deterministic with a fixed workspace; it reads this when it first starts.
@@ -63,29 +62,10 @@ class _DeterministicTorch:
             self._before = None
 
 
-def a3c_update(local, global_model, optimizer, collector: RolloutCollector, dist, settings: dict, cfg,
-               counters: SharedCounters, reporter: Reporter) -> None:
-    """One A3C worker step: sync, roll out, loss, backward, clip, apply to the global model (or skip
-    and count an update whose loss or gradient is NaN/inf, as the Hogwild worker does)."""
-    local.load_state_dict(global_model.state_dict())
-    step = a3c_gradients(local, collector, dist, settings, cfg.max_grad_norm)
-    reporter.episodes(step.finished)
-    if not step.finite:
-        counters.add(env_steps=step.env_steps, episodes=len(step.finished))
-        reporter.skipped()
-        return
-    for global_p, local_p in zip(global_model.parameters(), local.parameters()):
-        global_p.grad = local_p.grad
-    env_steps = counters.add(env_steps=step.env_steps, updates=1, episodes=len(step.finished))
-    optimizer.set_lr(scheduled_lr(cfg, env_steps))
-    optimizer.step()
-    reporter.losses(step.policy_loss, step.value_loss, step.entropy, step.grad_norm)
-
-
 @dataclass
 class _Worker:
-    envs: EnvGroup
-    local: torch.nn.Module
+    envs: EnvBatch
+    local: ActorCritic
     collector: RolloutCollector
     reporter: Reporter
 
@@ -97,6 +77,7 @@ class SerialA3CEngine:
 
     def __init__(self, cfg, model, optimizer, counters: SharedCounters, ctx=None):
         self.cfg, self.model, self.optimizer, self.counters = cfg, model, optimizer, counters
+        self.learner = Learner(cfg, model, optimizer, counters)
         self.incarnation = 0
         self.inbox = _Inbox()
         self.workers: list[_Worker] = []
@@ -109,9 +90,7 @@ class SerialA3CEngine:
         return self.incarnation + 1
 
     def load_weights(self, model_tensors: dict, optim_tensors: dict) -> None:
-        with torch.no_grad():
-            self.model.load_state_dict(model_tensors)
-            self.optimizer.load_state_tensors(optim_tensors)
+        self.learner.load_weights(model_tensors, optim_tensors)
 
     def start(self) -> None:
         self._torch.enter()
@@ -127,10 +106,18 @@ class SerialA3CEngine:
         self.dist = distribution_for(self.workers[0].envs.action_space, cfg.action_squash)
         self.settings = loss_settings(cfg)
 
-    def drain(self, timeout: float) -> list[dict]:
+    def drain(self, timeout: float) -> list[Message]:
         for worker in self.workers:  # one round, in rank order
-            a3c_update(worker.local, self.model, self.optimizer, worker.collector, self.dist, self.settings,
-                       self.cfg, self.counters, worker.reporter)
+            a3c_worker_step(
+                worker.local,
+                self.model,
+                self.learner,
+                worker.collector,
+                self.dist,
+                self.settings,
+                self.cfg.max_grad_norm,
+                worker.reporter,
+            )
             worker.reporter.env_errors(worker.envs)
             worker.reporter.maybe_send(force=True)
         messages = list(self.inbox)
@@ -140,10 +127,10 @@ class SerialA3CEngine:
     def supervise(self) -> list[str]:
         return []  # nothing runs on its own; a failure raises in drain() and stops the run
 
-    def extra_metrics(self) -> dict[str, Optional[float]]:
+    def extra_metrics(self) -> dict[str, float | None]:
         return {}
 
-    def close(self) -> list[dict]:
+    def close(self) -> list[Message]:
         for worker in self.workers:
             worker.envs.close()
         self._torch.exit()
@@ -154,7 +141,7 @@ class SerialA3CEngine:
 
 @dataclass
 class _Agent:
-    envs: EnvGroup
+    envs: EnvBatch
     obs: np.ndarray  # [E, *obs_shape] the observations awaiting actions
     starts: np.ndarray  # [E] 1.0 where obs begins an episode
     reporter: Reporter
@@ -176,15 +163,11 @@ class SerialGA3CEngine:
     def __init__(self, cfg, model, optimizer, counters: SharedCounters, ctx=None):
         from a3c.engines.ga3c.shared_model import SharedModel
         from a3c.engines.ga3c.stats import Stats
-        from a3c.engines.ga3c.trainer import Trainer
 
         self.cfg, self.model, self.counters = cfg, model, counters
         self.device = next(model.parameters()).device
-        self.shared = SharedModel(model, optimizer)
+        self.shared = SharedModel(cfg, model, optimizer, counters)
         self.stats = Stats()
-        # The GA3C trainer's own update, called directly: no thread is started.
-        self.trainer = Trainer(0, cfg, None, self.shared, None, counters, self.stats, self.device,
-                               on_crash=lambda message: None)
         self.incarnation = 0
         self.inbox = _Inbox()
         self.agents: list[_Agent] = []
@@ -199,29 +182,39 @@ class SerialGA3CEngine:
         return self.incarnation + 1
 
     def load_weights(self, model_tensors: dict, optim_tensors: dict) -> None:
-        with self.shared.lock, torch.no_grad():
-            self.shared.model.load_state_dict(model_tensors)
-            self.shared.optimizer.load_state_tensors(optim_tensors)
+        self.shared.learner.load_weights(model_tensors, optim_tensors)
 
     def start(self) -> None:
+        from a3c.engines.ga3c.trainer import BatchUpdate
+
         self._torch.enter()
         cfg = self.cfg
         torch.manual_seed(process_seed(cfg.seed, 0, self.incarnation))
         for rank in range(cfg.workers):
             envs = rank_env_group(cfg, rank, self.incarnation, reward_stats_writer(self.model, rank))
-            self.agents.append(_Agent(envs, envs.reset(), np.ones(envs.n, dtype=np.float32),
-                                      Reporter(self.inbox, rank, every_s=0.0), self.model.initial_state(envs.n)))
+            self.agents.append(
+                _Agent(
+                    envs,
+                    envs.reset(),
+                    np.ones(envs.n, dtype=np.float32),
+                    Reporter(self.inbox, rank, every_s=0.0),
+                    self.model.initial_state(envs.n),
+                )
+            )
         first = self.agents[0].envs
-        self.dist = self.trainer.dist = distribution_for(first.action_space, cfg.action_squash)
+        self.dist = distribution_for(first.action_space, cfg.action_squash)
         self.obs_shape, self.obs_dtype = first.obs_shape, first.obs_dtype
-        self.local = copy.deepcopy(self.model)  # the trainer's private parameters
+        # The GA3C trainer's own update, called directly: no thread is started.
+        self.update = BatchUpdate(0, cfg, self.shared, self.dist, self.stats, self.device)
+        self.local = self.update.private_copy()
 
-    def drain(self, timeout: float) -> list[dict]:
+    def drain(self, timeout: float) -> list[Message]:
         self._act()
         while len(self.pending) >= self.cfg.train_batch:
-            batch, self.pending = self.pending[: self.cfg.train_batch], self.pending[self.cfg.train_batch :]
-            self.trainer.train(self.local, Rollout.concat([seg for seg, _ in batch]),
-                               torch.stack([versions for _, versions in batch]))
+            batch, self.pending = take_batch(self.pending, self.cfg.max_train_batch)
+            self.update.train(
+                self.local, Rollout.concat([seg for seg, _ in batch]), torch.stack([versions for _, versions in batch])
+            )
         losses = self.stats.take_loss_report()
         if losses is not None:
             self.inbox.append(losses)
@@ -242,27 +235,27 @@ class SerialGA3CEngine:
             state = _joined([a.state_in() for a in agents])
             if t == 0 and state is not None:  # each segment starts from the state its obs[0] goes in with
                 for i, seg in enumerate(segments):
-                    seg.h0.copy_(state[0][i * E:(i + 1) * E])
-                    seg.c0.copy_(state[1][i * E:(i + 1) * E])
+                    seg.h0.copy_(state[0][i * E : (i + 1) * E])
+                    seg.c0.copy_(state[1][i * E : (i + 1) * E])
             params, _, state, _ = self.shared.predict(obs.to(self.device), _to(state, self.device))
             state = _to(state, torch.device("cpu"))
             actions = dist.sample(params)
             log_probs = dist.log_prob(params, actions).cpu()
             actions = actions.cpu()
             steps = []
-            for i, (agent, seg) in enumerate(zip(agents, segments)):
-                mine = actions[i * E:(i + 1) * E]
+            for i, (agent, seg) in enumerate(zip(agents, segments, strict=True)):
+                mine = actions[i * E : (i + 1) * E]
                 seg.obs[t] = torch.as_tensor(agent.obs)
                 seg.starts[t] = torch.as_tensor(agent.starts)
                 seg.actions[t] = mine
-                seg.behaviour_log_probs[t] = log_probs[i * E:(i + 1) * E]
+                seg.behaviour_log_probs[t] = log_probs[i * E : (i + 1) * E]
                 step = agent.envs.step(mine.numpy())
                 seg.rewards[t] = torch.from_numpy(step.rewards)
                 seg.terminated[t] = torch.from_numpy(step.terminated)
                 seg.truncated[t] = torch.from_numpy(step.truncated)
                 agent.obs, agent.starts = step.obs, step.starts
                 if state is not None:  # reset where the next obs starts an episode, by state_in()
-                    agent.state = (state[0][i * E:(i + 1) * E], state[1][i * E:(i + 1) * E])
+                    agent.state = (state[0][i * E : (i + 1) * E], state[1][i * E : (i + 1) * E])
                 agent.reporter.episodes(step.episodes)
                 finished[i] += len(step.episodes)
                 steps.append(step)
@@ -273,9 +266,9 @@ class SerialGA3CEngine:
                 rows = [i * E + env for i, env in cut]  # each goes in with the state of the episode it ends
                 ended = None if state is None else (state[0][rows], state[1][rows])
                 _, values, _, _ = self.shared.predict(final.to(self.device), _to(ended, self.device))
-                for (i, env), value in zip(cut, values.cpu()):
+                for (i, env), value in zip(cut, values.cpu(), strict=True):
                     segments[i].truncation_values[t, env] = value
-        for i, (agent, seg) in enumerate(zip(agents, segments)):
+        for i, (agent, seg) in enumerate(zip(agents, segments, strict=True)):
             seg.obs[cfg.t_max] = torch.as_tensor(agent.obs)
             seg.starts[cfg.t_max] = torch.as_tensor(agent.starts)
             self.counters.add(env_steps=cfg.t_max * E, episodes=finished[i])
@@ -286,7 +279,7 @@ class SerialGA3CEngine:
     def supervise(self) -> list[str]:
         return []
 
-    def extra_metrics(self) -> dict[str, Optional[float]]:
+    def extra_metrics(self) -> dict[str, float | None]:
         totals, before = self.stats.totals(), self._last_totals
         self._last_totals = totals
         updates = totals.train_batches - before.train_batches
@@ -295,7 +288,7 @@ class SerialGA3CEngine:
             importance_ratio=(totals.ratio_sum - before.ratio_sum) / updates if updates else None,
         )
 
-    def close(self) -> list[dict]:
+    def close(self) -> list[Message]:
         for agent in self.agents:
             agent.envs.close()
         self._torch.exit()
@@ -309,7 +302,8 @@ def _joined(states: list[State]) -> State:
     """Per-agent states [E, H] side by side: [A*E, H] (None for a feed-forward model)."""
     if states[0] is None:
         return None
-    return torch.cat([h for h, _ in states]), torch.cat([c for _, c in states])
+    pairs = [state for state in states if state is not None]
+    return torch.cat([h for h, _ in pairs]), torch.cat([c for _, c in pairs])
 
 
 def _to(state: State, device: torch.device) -> State:

@@ -1,28 +1,38 @@
 """The env layer: an env id plus a Config in, the training env group and the evaluation env out.
 
-    families.py  which package provides an id (Gymnasium, Atari, MinAtar, a3c/, module:Class)
-    atari.py     the papers' Atari protocol: ale-py's C++ vector env, or Gymnasium's wrappers
-    spaces.py    what the model sees: checked spaces, channels-first images, bytes kept as bytes
-    group.py     N envs stepped together, episode statistics, and the learning signal
+families.py  which package provides an id (Gymnasium, Atari, MinAtar, a3c/, module:Class)
+atari.py     the papers' Atari protocol: ale-py's C++ vector env, or Gymnasium's wrappers
+spaces.py    what the model sees: checked spaces, channels-first images, bytes kept as bytes
+group.py     N envs stepped together, episode statistics, and the learning signal
 """
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import gymnasium as gym
 import numpy as np
 
 from a3c.envs.atari import atari_env, atari_vector_env
 from a3c.envs.families import atari_game, env_threshold, make_raw
-from a3c.envs.group import AtariVectorGroup, EnvGroup, EpisodeStats, LearningSignal, StepResult
+from a3c.envs.group import AtariVectorGroup, EnvBatch, EnvGroup, EpisodeStats, LearningSignal, StepResult
 from a3c.envs.spaces import ObsSpec, model_view
 from a3c.errors import UserError
 from a3c.normalization import ReturnScaler
 
 __all__ = [
-    "AtariVectorGroup", "EnvGroup", "EpisodeStats", "ObsSpec", "StepResult", "env_threshold", "make_env",
-    "make_env_group", "make_env_with_spec", "probe", "rank_env_group",
+    "AtariVectorGroup",
+    "EnvBatch",
+    "EnvGroup",
+    "EpisodeStats",
+    "ObsSpec",
+    "StepResult",
+    "env_threshold",
+    "make_env",
+    "make_env_group",
+    "make_env_with_spec",
+    "probe",
+    "rank_env_group",
 ]
 
 
@@ -34,7 +44,7 @@ def _config(cfg_or_id):
     return cfg_or_id
 
 
-def make_env_with_spec(cfg, render_mode: Optional[str] = None) -> tuple[gym.Env, ObsSpec]:
+def make_env_with_spec(cfg, render_mode: str | None = None) -> tuple[gym.Env, ObsSpec]:
     """One env as the model sees it, for evaluation and probing; Atari ids get the papers' protocol."""
     cfg = _config(cfg)
     atari = atari_game(cfg.env_id)
@@ -47,7 +57,7 @@ def make_env_with_spec(cfg, render_mode: Optional[str] = None) -> tuple[gym.Env,
     return model_view(env, cfg.env_id, cfg.obs_layout)
 
 
-def make_env(cfg, render_mode: Optional[str] = None) -> gym.Env:
+def make_env(cfg, render_mode: str | None = None) -> gym.Env:
     """make_env_with_spec without the spec. cfg may be a Config or just an env id (its defaults)."""
     return make_env_with_spec(cfg, render_mode)[0]
 
@@ -70,11 +80,15 @@ def uses_ale_vector(cfg) -> bool:
     atari = atari_game(cfg.env_id)
     vector_ok = atari is not None and atari[1] != "ram"
     if cfg.env_backend == "ale_vector" and not vector_ok:
-        raise UserError(f"env_backend 'ale_vector' needs an Atari id with image observations, not '{cfg.env_id}'. "
-                        "Allowed: env_backend = auto or gymnasium.")
+        raise UserError(
+            f"env_backend 'ale_vector' needs an Atari id with image observations, not '{cfg.env_id}'. "
+            "Allowed: env_backend = auto or gymnasium."
+        )
     if cfg.env_backend == "ale_vector" and cfg.env_kwargs:
-        raise UserError("env_kwargs cannot be passed to ale-py's vector env (env_backend 'ale_vector'). "
-                        "Allowed: env_backend = auto or gymnasium, which pass them to gym.make.")
+        raise UserError(
+            "env_kwargs cannot be passed to ale-py's vector env (env_backend 'ale_vector'). "
+            "Allowed: env_backend = auto or gymnasium, which pass them to gym.make."
+        )
     # env_kwargs (a game mode, a difficulty) reach the game only through gym.make.
     return vector_ok and cfg.env_backend != "gymnasium" and not cfg.env_kwargs
 
@@ -88,8 +102,7 @@ def make_env_group(cfg, n: int, seed: int | Sequence[int], reward_stats=None) ->
     if uses_ale_vector(cfg):
         game = atari_game(cfg.env_id)[0]  # type: ignore[index]
         spec = ObsSpec((cfg.frame_stack, cfg.screen_size, cfg.screen_size), np.uint8, 1.0 / 255)
-        return AtariVectorGroup(lambda count: atari_vector_env(game, count, cfg), spec, n, seed, signal,
-                                cfg.fail_fast)
+        return AtariVectorGroup(lambda count: atari_vector_env(game, count, cfg), spec, n, seed, signal, cfg.fail_fast)
     first, spec = make_env_with_spec(cfg)
     spare = [first]
 
@@ -104,5 +117,6 @@ def rank_env_group(cfg, rank: int, incarnation: int, reward_stats=None) -> EnvGr
     its own SeedSequence seed (seeding.env_seeds): every engine builds its envs through this."""
     from a3c.seeding import env_seeds
 
-    return make_env_group(cfg, cfg.envs_per_worker, env_seeds(cfg.seed, rank, incarnation, cfg.envs_per_worker),
-                          reward_stats)
+    return make_env_group(
+        cfg, cfg.envs_per_worker, env_seeds(cfg.seed, rank, incarnation, cfg.envs_per_worker), reward_stats
+    )

@@ -18,10 +18,8 @@ sees (envs/group.py), so the returns reported stay the game's real score.
 from __future__ import annotations
 
 import re
-from typing import Optional
 
 import gymnasium as gym
-import numpy as np
 
 from a3c.errors import UserError
 
@@ -39,7 +37,7 @@ class FireOnReset(gym.Wrapper):
 
     def __init__(self, env: gym.Env):
         super().__init__(env)
-        meanings = env.unwrapped.get_action_meanings()
+        meanings = env.unwrapped.get_action_meanings()  # type: ignore[attr-defined]  # ALE envs have it
         self.needs_fire = len(meanings) > FIRE and meanings[FIRE] == "FIRE"
 
     def reset(self, **kwargs):
@@ -68,11 +66,15 @@ class NoopReset(gym.Wrapper):
 
 
 def _ale_kwargs(cfg, frameskip: int) -> dict:
-    return dict(frameskip=frameskip, repeat_action_probability=0.25 if cfg.sticky_actions else 0.0,
-                full_action_space=False, max_num_frames_per_episode=cfg.max_episode_frames)
+    return dict(
+        frameskip=frameskip,
+        repeat_action_probability=0.25 if cfg.sticky_actions else 0.0,
+        full_action_space=False,
+        max_num_frames_per_episode=cfg.max_episode_frames,
+    )
 
 
-def atari_env(env_id: str, obs_type: str, cfg, render_mode: Optional[str] = None) -> gym.Env:
+def atari_env(env_id: str, obs_type: str, cfg, render_mode: str | None = None) -> gym.Env:
     """One Atari env with the papers' preprocessing, built from Gymnasium's wrappers."""
     from a3c.envs.families import make_raw
 
@@ -83,12 +85,20 @@ def atari_env(env_id: str, obs_type: str, cfg, render_mode: Optional[str] = None
         try:
             import cv2  # noqa: F401  (AtariPreprocessing resizes with OpenCV)
         except ImportError:
-            raise UserError("evaluating Atari needs OpenCV for Gymnasium's AtariPreprocessing. Install it with: "
-                            "pip install 'a3c[atari]' (or pip install opencv-python-headless)") from None
+            raise UserError(
+                "evaluating Atari needs OpenCV for Gymnasium's AtariPreprocessing. Install it with: "
+                "pip install 'a3c[atari]' (or pip install opencv-python-headless)"
+            ) from None
         env = make_raw(env_id, cfg.env_kwargs, **_ale_kwargs(cfg, 1), render_mode=render_mode)
-        env = gym.wrappers.AtariPreprocessing(env, noop_max=cfg.noop_max, frame_skip=cfg.frame_skip,
-                                              screen_size=cfg.screen_size, terminal_on_life_loss=False,
-                                              grayscale_obs=True, scale_obs=False)
+        env = gym.wrappers.AtariPreprocessing(
+            env,
+            noop_max=cfg.noop_max,
+            frame_skip=cfg.frame_skip,
+            screen_size=cfg.screen_size,
+            terminal_on_life_loss=False,
+            grayscale_obs=True,
+            scale_obs=False,
+        )
         env = FireOnReset(env)
     if cfg.frame_stack > 1:
         # Zero padding at reset, as the C++ vector env pads: eval sees the frames training saw.
@@ -106,10 +116,21 @@ def atari_vector_env(game: str, n: int, cfg):
     from ale_py.vector_env import AtariVectorEnv
 
     return AtariVectorEnv(
-        rom_name(game), n, num_threads=1, autoreset_mode="SameStep",
+        rom_name(game),
+        n,
+        num_threads=1,
+        autoreset_mode="SameStep",
         max_num_frames_per_episode=cfg.max_episode_frames,
-        repeat_action_probability=0.25 if cfg.sticky_actions else 0.0, full_action_space=False,
-        img_height=cfg.screen_size, img_width=cfg.screen_size, grayscale=True, stack_num=cfg.frame_stack,
-        frameskip=cfg.frame_skip, maxpool=True, noop_max=cfg.noop_max,
-        episodic_life=False, reward_clipping=False, use_fire_reset=True,
+        repeat_action_probability=0.25 if cfg.sticky_actions else 0.0,
+        full_action_space=False,
+        img_height=cfg.screen_size,
+        img_width=cfg.screen_size,
+        grayscale=True,
+        stack_num=cfg.frame_stack,
+        frameskip=cfg.frame_skip,
+        maxpool=True,
+        noop_max=cfg.noop_max,
+        episodic_life=False,
+        reward_clipping=False,
+        use_fire_reset=True,
     )

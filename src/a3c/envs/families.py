@@ -12,7 +12,7 @@ import difflib
 import importlib
 import os
 import sys
-from typing import Any, Optional
+from typing import Any
 
 import gymnasium as gym
 
@@ -65,7 +65,7 @@ def ram_alias(env_id: str) -> tuple[str, dict]:
     return env_id, {}
 
 
-def atari_game(env_id: str) -> Optional[tuple[str, str]]:
+def atari_game(env_id: str) -> tuple[str, str] | None:
     """(ROM name, obs_type) when env_id is an ale-py Atari env, else None."""
     if is_custom(env_id):
         return None
@@ -91,14 +91,16 @@ def resolve_custom(env_id: str) -> Any:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise UserError(f"cannot import module '{module_name}' for custom env '{env_id}': {exc}. "
-                        "The module must be importable from the current directory or PYTHONPATH.") from None
+        raise UserError(
+            f"cannot import module '{module_name}' for custom env '{env_id}': {exc}. "
+            "The module must be importable from the current directory or PYTHONPATH."
+        ) from None
     if not hasattr(module, attr):
         raise UserError(f"module '{module_name}' has no attribute '{attr}' (custom env '{env_id}')")
     return getattr(module, attr)
 
 
-def make_raw(env_id: str, env_kwargs: Optional[dict] = None, **make_kwargs: Any) -> gym.Env:
+def make_raw(env_id: str, env_kwargs: dict | None = None, **make_kwargs: Any) -> gym.Env:
     """One unwrapped-by-us env from a registered id or a "module:Class" path."""
     kwargs = {**(env_kwargs or {}), **{k: v for k, v in make_kwargs.items() if v is not None}}
     if is_custom(env_id):
@@ -125,8 +127,11 @@ def make_raw(env_id: str, env_kwargs: Optional[dict] = None, **make_kwargs: Any)
         return gym.make(env_id, **kwargs)
     except gym.error.DependencyNotInstalled as exc:
         extra = _gymnasium_extra(env_id)
-        how = (f" Install it with: pip install 'a3c[{extra}]' (or pip install -e '.[{extra}]' in a checkout)."
-               if extra else "")
+        how = (
+            f" Install it with: pip install 'a3c[{extra}]' (or pip install -e '.[{extra}]' in a checkout)."
+            if extra
+            else ""
+        )
         raise UserError(f"environment '{env_id}' needs a missing dependency: {exc}.{how}") from None
     except TypeError as exc:
         raise UserError(f"environment '{env_id}' does not accept the arguments {kwargs}: {exc}") from None
@@ -136,13 +141,13 @@ def make_raw(env_id: str, env_kwargs: Optional[dict] = None, **make_kwargs: Any)
 GYMNASIUM_EXTRAS = {"gymnasium.envs.mujoco": "mujoco", "gymnasium.envs.box2d": "box2d"}
 
 
-def _gymnasium_extra(env_id: str) -> Optional[str]:
+def _gymnasium_extra(env_id: str) -> str | None:
     entry = gym.spec(env_id).entry_point
     entry = entry if isinstance(entry, str) else getattr(entry, "__module__", "")
     return next((extra for package, extra in GYMNASIUM_EXTRAS.items() if entry.startswith(package)), None)
 
 
-def env_threshold(env_id: str) -> Optional[float]:
+def env_threshold(env_id: str) -> float | None:
     """The env's registered reward_threshold (the 'solved' level), if any."""
     if is_custom(env_id):
         return None

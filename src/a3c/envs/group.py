@@ -15,14 +15,36 @@ and hand learning a signal shaped by the config:
 from __future__ import annotations
 
 import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Sequence
+from typing import Any, Protocol
 
 import gymnasium as gym
 import numpy as np
 
 from a3c.distributions import to_env_actions
 from a3c.envs.spaces import ObsSpec
+
+
+class EnvBatch(Protocol):
+    """What an engine steps: N envs together, reset once, then stepped with N actions at a time
+    (EnvGroup for Gymnasium envs, AtariVectorGroup for ale-py's C++ vector env)."""
+
+    n: int
+    spec: ObsSpec
+    obs_shape: tuple[int, ...]
+    obs_dtype: Any  # the torch dtype of the observations
+
+    @property
+    def action_space(self) -> gym.Space: ...
+
+    def reset(self) -> np.ndarray: ...
+
+    def step(self, actions: np.ndarray) -> StepResult: ...
+
+    def take_errors(self) -> list[str]: ...
+
+    def close(self) -> None: ...
 
 
 class NonFiniteObservation(ValueError):
@@ -60,21 +82,28 @@ def per_env_seeds(seed: int | Sequence[int], n: int) -> list[int]:
 class LearningSignal:
     """Turns the env's rewards and lives into what learning sees, and totals the real returns."""
 
-    def __init__(self, n: int, clip_rewards: bool, episodic_life: bool, reward_scale: float,
-                 return_scaler: Optional[Callable[[np.ndarray, np.ndarray], np.ndarray]] = None):
+    def __init__(
+        self,
+        n: int,
+        clip_rewards: bool,
+        episodic_life: bool,
+        reward_scale: float,
+        return_scaler: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    ):
         self.n, self.clip, self.episodic_life, self.scale = n, clip_rewards, episodic_life, reward_scale
         self.return_scaler = return_scaler  # normalize_reward: a normalization.ReturnScaler
         self.returns = np.zeros(n, dtype=np.float64)
         self.lengths = np.zeros(n, dtype=np.int64)
-        self.lives: Optional[np.ndarray] = None
+        self.lives: np.ndarray | None = None
 
-    def start(self, lives: Optional[np.ndarray]) -> None:
+    def start(self, lives: np.ndarray | None) -> None:
         self.returns[:] = 0
         self.lengths[:] = 0
         self.lives = None if lives is None else np.array(lives, dtype=np.int64)
 
-    def shape(self, raw_rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
-              lives_after: Optional[np.ndarray]) -> tuple[np.ndarray, np.ndarray, list[EpisodeStats]]:
+    def shape(
+        self, raw_rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray, lives_after: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, list[EpisodeStats]]:
         """(learning rewards [N], learning terminated [N], finished episodes) for one step.
 
         lives_after are the lives each env reports after the step: where an episode ended,
@@ -109,8 +138,16 @@ class EnvGroup:
     episode is cut as if by a time limit, and the traceback is kept for take_errors().
     """
 
-    def __init__(self, make_one: Callable[[], gym.Env], spec: ObsSpec, n: int, seed: int | Sequence[int],
-                 signal: LearningSignal, fail_fast: bool = False, action_squash: str = "clip"):
+    def __init__(
+        self,
+        make_one: Callable[[], gym.Env],
+        spec: ObsSpec,
+        n: int,
+        seed: int | Sequence[int],
+        signal: LearningSignal,
+        fail_fast: bool = False,
+        action_squash: str = "clip",
+    ):
         self.make_one, self.spec, self.n, self.signal, self.fail_fast = make_one, spec, n, signal, fail_fast
         self.action_squash = action_squash
         self.seeds = per_env_seeds(seed, n)
@@ -120,7 +157,7 @@ class EnvGroup:
         # A float observation with NaN/inf would poison every update it enters: such a step counts
         # as the env failing (rebuilt, logged, counted; fail_fast stops the run).
         self._check_finite = np.issubdtype(spec.dtype, np.floating)
-        self._obs = np.zeros((n, *spec.shape), dtype=spec.dtype)
+        self._obs: np.ndarray = np.zeros((n, *spec.shape), dtype=spec.dtype)
         self._errors: list[str] = []
         self._rebuilds = 0
 
@@ -140,7 +177,7 @@ class EnvGroup:
     def _has_lives(self) -> bool:
         return self.signal.episodic_life
 
-    def _reset_one(self, i: int, seed: Optional[int] = None):
+    def _reset_one(self, i: int, seed: int | None = None):
         try:
             obs, info = self.envs[i].reset(seed=seed)
             self._require_finite(obs, "reset")
@@ -185,7 +222,7 @@ class EnvGroup:
             try:
                 obs, reward, term, trunc, info = env.step(action)
                 self._require_finite(obs, "step")
-                if not np.isfinite(reward):
+                if not np.isfinite(float(reward)):
                     raise NonFiniteObservation(f"the env's step() returned a reward of {reward}")
             except Exception:
                 if self.fail_fast:
@@ -207,12 +244,20 @@ class EnvGroup:
             lives[i] = info.get("lives", 0)
             self._obs[i] = obs
         rewards, learn_terminated, episodes = self.signal.shape(
-            raw, terminated, truncated, lives if self._has_lives() else None)
+            raw, terminated, truncated, lives if self._has_lives() else None
+        )
         if broken:  # a cut made by a fault is no episode to report
             ended = np.flatnonzero(terminated | truncated)
-            episodes = [ep for j, ep in zip(ended, episodes) if j not in broken]
-        return StepResult(self._obs.copy(), rewards, learn_terminated, truncated.astype(np.float32),
-                          (terminated | truncated).astype(np.float32), final_obs, episodes)
+            episodes = [ep for j, ep in zip(ended, episodes, strict=True) if j not in broken]
+        return StepResult(
+            self._obs.copy(),
+            rewards,
+            learn_terminated,
+            truncated.astype(np.float32),
+            (terminated | truncated).astype(np.float32),
+            final_obs,
+            episodes,
+        )
 
     def close(self) -> None:
         for env in self.envs:
@@ -222,14 +267,21 @@ class EnvGroup:
 class AtariVectorGroup:
     """N Atari games stepped by ale-py's AtariVectorEnv, with the same interface as EnvGroup."""
 
-    def __init__(self, make_vector: Callable[[int], object], spec: ObsSpec, n: int, seed: int | Sequence[int],
-                 signal: LearningSignal, fail_fast: bool = False):
+    def __init__(
+        self,
+        make_vector: Callable[[int], Any],
+        spec: ObsSpec,
+        n: int,
+        seed: int | Sequence[int],
+        signal: LearningSignal,
+        fail_fast: bool = False,
+    ):
         self.make_vector, self.spec, self.n, self.signal, self.fail_fast = make_vector, spec, n, signal, fail_fast
         # The vector env takes one 32-bit seed and seeds game i with seed + i.
         self.seed = per_env_seeds(seed, n)[0] % 2**31
         self.vec = make_vector(n)
         self.obs_shape, self.obs_dtype = spec.shape, spec.torch_dtype
-        self._obs: Optional[np.ndarray] = None
+        self._obs: np.ndarray | None = None
         self._errors: list[str] = []
         self._rebuilds = 0
 
@@ -257,6 +309,7 @@ class AtariVectorGroup:
             self._errors.append(f"Atari vector env raised; rebuilt it:\n{traceback.format_exc(limit=6)}")
             self._rebuilds += 1
             last = self._obs
+            assert last is not None  # a step comes after reset()
             try:
                 self.vec.close()
             except Exception:
@@ -265,8 +318,15 @@ class AtariVectorGroup:
             self.seed += 7919
             fresh = self.reset()
             cut = np.ones(self.n, dtype=np.float32)
-            return StepResult(fresh, np.zeros(self.n, np.float32), np.zeros(self.n, np.float32), cut, cut.copy(),
-                              {i: last[i].copy() for i in range(self.n)}, [])
+            return StepResult(
+                fresh,
+                np.zeros(self.n, np.float32),
+                np.zeros(self.n, np.float32),
+                cut,
+                cut.copy(),
+                {i: last[i].copy() for i in range(self.n)},
+                [],
+            )
         terminated = terminated.astype(bool)
         truncated = truncated.astype(bool) & ~terminated
         final_obs = {}
@@ -274,10 +334,18 @@ class AtariVectorGroup:
             finals = info["final_obs"]
             final_obs = {int(i): np.array(finals[i]) for i in np.flatnonzero(truncated)}
         rewards, learn_terminated, episodes = self.signal.shape(
-            raw.astype(np.float64), terminated, truncated, info["lives"])
+            raw.astype(np.float64), terminated, truncated, info["lives"]
+        )
         self._obs = obs
-        return StepResult(obs.copy(), rewards, learn_terminated, truncated.astype(np.float32),
-                          (terminated | truncated).astype(np.float32), final_obs, episodes)
+        return StepResult(
+            obs.copy(),
+            rewards,
+            learn_terminated,
+            truncated.astype(np.float32),
+            (terminated | truncated).astype(np.float32),
+            final_obs,
+            episodes,
+        )
 
     def close(self) -> None:
         self.vec.close()

@@ -103,8 +103,11 @@ def model_view(env: gym.Env, env_id: str, layout: str = "auto") -> tuple[gym.Env
             obs = obs.transpose(transpose)
         return np.ascontiguousarray(obs, dtype=dtype).reshape(new_shape)
 
-    new_low, new_high = (convert(low), convert(high)) if np.all(np.isfinite(low)) else (
-        np.full(new_shape, -np.inf, dtype), np.full(new_shape, np.inf, dtype))
+    new_low, new_high = (
+        (convert(low), convert(high))
+        if np.all(np.isfinite(low))
+        else (np.full(new_shape, -np.inf, dtype), np.full(new_shape, np.inf, dtype))
+    )
     new_space = gym.spaces.Box(low=new_low, high=new_high, shape=new_shape, dtype=dtype)
     wrapped = gym.wrappers.TransformObservation(env, convert, new_space)
     return wrapped, ObsSpec(new_shape, dtype, scale)

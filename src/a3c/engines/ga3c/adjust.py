@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import random
 import threading
-import traceback
-from typing import Callable, Optional, Protocol
+from collections.abc import Callable
+from typing import Protocol
+
+from a3c.engines.messages import Crash
 
 ROLES = ("agents", "predictors", "trainers")
 MARGIN = 0.02  # a change must beat the old rate by more than this fraction: noise alone is not progress
@@ -26,18 +28,24 @@ class Controls(Protocol):
 
     def set_count(self, role: str, count: int) -> None: ...
 
-    def training_rate(self, seconds: float) -> Optional[float]:
+    def training_rate(self, seconds: float) -> float | None:
         """Samples trained per second over the next `seconds`, once the last change has settled
         (a new agent has started); None when the engine is stopping."""
 
 
 class DynamicAdjuster(threading.Thread):
-    def __init__(self, controls: Controls, interval_s: float, seed: int, emit: Callable[[str], None],
-                 on_crash: Callable[[dict], None] = lambda message: None):
+    def __init__(
+        self,
+        controls: Controls,
+        interval_s: float,
+        seed: int,
+        emit: Callable[[str], None],
+        on_crash: Callable[[Crash], None] = lambda message: None,
+    ):
         super().__init__(name="ga3c-adjuster", daemon=True)
         self.controls, self.interval_s, self.emit, self.on_crash = controls, interval_s, emit, on_crash
         self.rng = random.Random(seed)
-        self.baseline: Optional[float] = None
+        self.baseline: float | None = None
         self.stop_event = threading.Event()
 
     def run(self) -> None:
@@ -46,9 +54,9 @@ class DynamicAdjuster(threading.Thread):
             while self.baseline is not None and not self.stop_event.is_set():
                 self.trial()
         except Exception:
-            self.on_crash(dict(kind="crash", role="adjuster", rank=0, error=traceback.format_exc(limit=8)))
+            self.on_crash(Crash.now("adjuster", 0))
 
-    def propose(self) -> Optional[tuple[str, int]]:
+    def propose(self) -> tuple[str, int] | None:
         """A random role and direction that stays within 1..limit, or None if nothing can move."""
         counts, limits = self.controls.counts(), self.controls.limits
         moves = [(role, step) for role in ROLES for step in (1, -1) if 1 <= counts[role] + step <= limits[role]]
@@ -63,7 +71,7 @@ class DynamicAdjuster(threading.Thread):
         before = self.controls.counts()[role]
         self.controls.set_count(role, before + step)
         rate = self.controls.training_rate(self.interval_s)
-        if rate is None:  # stopping
+        if rate is None or self.baseline is None:  # stopping
             self.baseline = None
             return
         change = f"dynamic adjustment: {role} {before} -> {before + step}"

@@ -18,14 +18,15 @@ its unfinished segment: the learner reclaims its slots and the supervisor restar
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 import numpy as np
 
-from a3c.engines.common import Reporter, child_seed, parent_watch, prepare_child, report_crash
 from a3c.engines.ga3c.buffers import Mailboxes, SegmentPool
-from a3c.envs import EnvGroup, rank_env_group
+from a3c.engines.messages import Reporter, report_crash
+from a3c.engines.processes import child_seed, parent_watch, prepare_child
+from a3c.envs import EnvBatch, rank_env_group
 
 POLL_S = 0.2  # how often a blocked agent checks whether it should stop
 PUBLISH = (0xFFFFFFFF).to_bytes(4, "little")  # a note that starts so publishes a slot; it asks for nothing
@@ -45,7 +46,7 @@ class PredictorLink:
     def __init__(self, box: dict[str, np.ndarray], request, reply, running: Callable[[], bool]):
         self.box, self.request, self.reply, self.running = box, request, reply, running
 
-    def predict(self, obs: np.ndarray, starts: np.ndarray, final_obs: dict[int, np.ndarray]) -> Optional[Reply]:
+    def predict(self, obs: np.ndarray, starts: np.ndarray, final_obs: dict[int, np.ndarray]) -> Reply | None:
         """Actions for obs [E, *obs_shape] (starts [E]: 1.0 where obs begins an episode) and values for
         the final observations; None if told to stop."""
         box = self.box
@@ -61,8 +62,12 @@ class PredictorLink:
             if not self.running():
                 return None
         box["waiting"][...] = 0
-        return Reply(box["actions"].copy(), box["log_probs"].copy(), int(box["version"]),
-                     box["final_values"][: len(final_obs)].copy())
+        return Reply(
+            box["actions"].copy(),
+            box["log_probs"].copy(),
+            int(box["version"]),
+            box["final_values"][: len(final_obs)].copy(),
+        )
 
     def initial_state(self, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Copies of the state the observations about to be posted go in with ([E, H] each; H = 0 for
@@ -70,7 +75,7 @@ class PredictorLink:
         keep = (1.0 - starts)[:, None]
         return self.box["h"] * keep, self.box["c"] * keep
 
-    def take_slot(self) -> Optional[int]:
+    def take_slot(self) -> int | None:
         """The free slot the learner handed over, waiting for one if none is there yet (every
         slot is full: backpressure); None if told to stop."""
         nap = 0.0005
@@ -90,8 +95,18 @@ class PredictorLink:
         self.request.send_bytes(PUBLISH + slot.to_bytes(4, "little"))
 
 
-def agent_main(rank: int, incarnation: int, cfg, mail: Mailboxes, pool: SegmentPool, request, reply,
-               reports, counters, reward_stats=None) -> None:
+def agent_main(
+    rank: int,
+    incarnation: int,
+    cfg,
+    mail: Mailboxes,
+    pool: SegmentPool,
+    request,
+    reply,
+    reports,
+    counters,
+    reward_stats=None,
+) -> None:
     """reward_stats: this rank's handle on the run's return statistics (normalize_reward), or None."""
     try:
         seed = child_seed(cfg.seed, rank, incarnation)
@@ -106,8 +121,16 @@ def agent_main(rank: int, incarnation: int, cfg, mail: Mailboxes, pool: SegmentP
 
         envs = rank_env_group(cfg, rank, incarnation, reward_stats)
         try:
-            run_agent(envs, PredictorLink(box, request, reply, running), pool, box, running,
-                      Reporter(reports, rank), counters, cfg.t_max)
+            run_agent(
+                envs,
+                PredictorLink(box, request, reply, running),
+                pool,
+                box,
+                running,
+                Reporter(reports, rank),
+                counters,
+                cfg.t_max,
+            )
         finally:
             envs.close()
     except Exception:
@@ -115,8 +138,9 @@ def agent_main(rank: int, incarnation: int, cfg, mail: Mailboxes, pool: SegmentP
         raise
 
 
-def run_agent(envs: EnvGroup, link: PredictorLink, pool: SegmentPool, box, running, reporter: Reporter,
-              counters, t_max: int) -> None:
+def run_agent(
+    envs: EnvBatch, link: PredictorLink, pool: SegmentPool, box, running, reporter: Reporter, counters, t_max: int
+) -> None:
     obs = envs.reset()
     starts = np.ones(envs.n, dtype=np.float32)  # a (re)started agent begins every episode afresh
     h0, c0 = link.initial_state(starts)

@@ -26,7 +26,6 @@ import queue as queue_lib
 import threading
 from collections import deque
 from dataclasses import dataclass, fields
-from typing import Optional
 
 import numpy as np
 import torch
@@ -56,8 +55,9 @@ class Mailboxes:
     c: torch.Tensor  # [A, E, H]
 
     @classmethod
-    def allocate(cls, agents: int, envs: int, obs_shape, obs_dtype, dist: Distribution,
-                 lstm_size: int = 0) -> "Mailboxes":
+    def allocate(
+        cls, agents: int, envs: int, obs_shape, obs_dtype, dist: Distribution, lstm_size: int = 0
+    ) -> Mailboxes:
         boxes = cls(
             obs=torch.zeros((agents, envs, *obs_shape), dtype=obs_dtype),
             starts=torch.ones((agents, envs)),
@@ -125,7 +125,7 @@ class SegmentPool:
         self._free: deque[int] = deque(range(self.slots))
         self.full: queue_lib.Queue[int] = queue_lib.Queue()  # trainers block on it
         self._wanting: list[int] = []  # ranks that asked for a slot when none was free
-        self.mail: Optional[Mailboxes] = None
+        self.mail: Mailboxes | None = None
 
     def __getstate__(self) -> dict:  # what an agent process gets: the shared tensors only
         return dict(rollout=self.rollout, versions=self.versions, envs=self.envs)
@@ -141,6 +141,7 @@ class SegmentPool:
             self._offer(rank)
 
     def _offer(self, rank: int) -> None:
+        assert self.mail is not None, "the engine gives the pool its mailboxes before any agent starts"
         box = self.mail.next_slot
         if int(box[rank]) >= 0:  # still holds the one handed over before
             return
@@ -180,6 +181,7 @@ class SegmentPool:
             for slot in mine:
                 self.owner[slot] = FREE
                 self._free.append(slot)
+            assert self.mail is not None
             self.mail.next_slot[rank] = -1
             if rank in self._wanting:
                 self._wanting.remove(rank)
@@ -195,8 +197,9 @@ class SegmentPool:
             return sum(1 for o in self.owner if o == owner)
 
     @classmethod
-    def allocate(cls, slots: int, t_max: int, envs: int, obs_shape, obs_dtype, dist: Distribution, ctx,
-                 lstm_size: int = 0):
+    def allocate(
+        cls, slots: int, t_max: int, envs: int, obs_shape, obs_dtype, dist: Distribution, ctx, lstm_size: int = 0
+    ):
         rollout = Rollout.allocate(t_max, slots * envs, obs_shape, obs_dtype, dist, lstm_size).share_memory_()
         versions = torch.zeros((slots, t_max), dtype=torch.int64).share_memory_()
         return cls(rollout, versions, envs)

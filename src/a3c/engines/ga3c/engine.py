@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Optional
+from collections.abc import Callable
+from typing import Any
 
 from a3c.distributions import distribution_for
-import torch
-
-from a3c.engines.common import ReportPipes, RestartTracker, RoleFailed, SharedCounters, stop_processes
+from a3c.engines.counters import SharedCounters
 from a3c.engines.ga3c.adjust import DynamicAdjuster
 from a3c.engines.ga3c.agent import agent_main
 from a3c.engines.ga3c.buffers import Mailboxes, SegmentPool
@@ -27,6 +26,8 @@ from a3c.engines.ga3c.predictor import AgentLine, Predictor, RequestBoard
 from a3c.engines.ga3c.shared_model import SharedModel
 from a3c.engines.ga3c.stats import Stats, Totals
 from a3c.engines.ga3c.trainer import Trainer
+from a3c.engines.messages import Event, Message, ReportPipes
+from a3c.engines.processes import RestartTracker, RoleFailed, stop_processes
 from a3c.normalization import reward_stats_writer
 
 SETTLE_TIMEOUT_S = 60.0  # longest the adjuster waits for a new agent to start before measuring
@@ -34,8 +35,17 @@ SETTLE_TIMEOUT_S = 60.0  # longest the adjuster waits for a new agent to start b
 
 class GA3CEngine:
     columns: tuple[str, ...] = (
-        "agents", "predictors", "trainers", "pps", "tps", "predict_batch_mean", "predict_queue", "train_queue",
-        "policy_lag", "importance_ratio", "restarts",
+        "agents",
+        "predictors",
+        "trainers",
+        "pps",
+        "tps",
+        "predict_batch_mean",
+        "predict_queue",
+        "train_queue",
+        "policy_lag",
+        "importance_ratio",
+        "restarts",
     )
 
     def __init__(self, cfg, model, optimizer, counters: SharedCounters, ctx, probed: tuple):
@@ -61,7 +71,7 @@ class GA3CEngine:
         self.pool = SegmentPool.allocate(slots, cfg.t_max, envs, obs_shape, obs_dtype, self.dist, ctx, lstm_size)
         self.pool.mail = self.mail
         self.reports = ReportPipes(ctx)  # agents' episode reports and crash notes, a pipe each
-        self.shared = SharedModel(model, optimizer)
+        self.shared = SharedModel(cfg, model, optimizer, counters)
         self.board = RequestBoard(self.mail, on_publish=self.pool.published)
         self.stats = Stats()
 
@@ -74,10 +84,10 @@ class GA3CEngine:
         self.restarts = 0
         self._lock = threading.RLock()  # the sets of agents, predictors and trainers
         self._stopping = threading.Event()
-        self._inbox: list[dict] = []  # events and crash notes from threads of this process
+        self._inbox: list[Message] = []  # events and crash notes from threads of this process
         self._inbox_lock = threading.Lock()
         self._last_metrics = (time.monotonic(), Totals())
-        self.adjuster: Optional[DynamicAdjuster] = None
+        self.adjuster: DynamicAdjuster | None = None
         if cfg.dynamic_adjust:
             self.adjuster = DynamicAdjuster(self, cfg.adjust_interval_s, cfg.seed, self._event, self._post)
 
@@ -97,7 +107,7 @@ class GA3CEngine:
         if self.adjuster is not None:
             self.adjuster.start()
 
-    def drain(self, timeout: float) -> list[dict]:
+    def drain(self, timeout: float) -> list[Message]:
         """Agents' reports, this process's events and crash notes, and the trainers' losses."""
         with self._inbox_lock:
             messages, self._inbox = self._inbox, []
@@ -125,30 +135,32 @@ class GA3CEngine:
                     events.append(f"agent {rank} (pid {proc.pid}) died with exit code {proc.exitcode}; restarting it")
                     self.restarts += 1
                     self._start_agent(rank)
-            for role, threads, start in (("predictor", self.predictors, self._start_predictor),
-                                         ("trainer", self.trainers, self._start_trainer)):
-                for thread in [t for t in threads if not t.is_alive()]:
-                    threads.remove(thread)
-                    progress = (thread.batches if role == "predictor" else thread.updates) > 0
-                    reason = self._tracker.died(f"{role} thread", progress)
-                    if reason is not None:
-                        raise RoleFailed(reason)
-                    events.append(f"{role} thread {thread.index} died; restarting it")
-                    self.restarts += 1
-                    start()
+            events += self._restart_dead_threads("predictor", self.predictors, self._start_predictor)
+            events += self._restart_dead_threads("trainer", self.trainers, self._start_trainer)
+        return events
+
+    def _restart_dead_threads(self, role: str, threads: list[Any], start: Callable[[], None]) -> list[str]:
+        """Replace the predictor or trainer threads that died (each has .index and .progress)."""
+        events = []
+        for thread in [t for t in threads if not t.is_alive()]:
+            threads.remove(thread)
+            reason = self._tracker.died(f"{role} thread", thread.progress > 0)
+            if reason is not None:
+                raise RoleFailed(reason)
+            events.append(f"{role} thread {thread.index} died; restarting it")
+            self.restarts += 1
+            start()
         return events
 
     def load_weights(self, model_tensors: dict, optim_tensors: dict) -> None:
         """Put a checkpoint's weights and optimizer statistics in place, between two updates."""
-        with self.shared.lock, torch.no_grad():
-            self.shared.model.load_state_dict(model_tensors)
-            self.shared.optimizer.load_state_tensors(optim_tensors)
+        self.shared.learner.load_weights(model_tensors, optim_tensors)
 
     def next_incarnation(self) -> int:
         """An incarnation number no agent of this run has used: a resumed run starts from it."""
         return max(self.incarnations) + 1
 
-    def extra_metrics(self) -> dict[str, Optional[float]]:
+    def extra_metrics(self) -> dict[str, float | None]:
         now, totals = time.monotonic(), self.stats.totals()
         then, before = self._last_metrics
         self._last_metrics = (now, totals)
@@ -170,24 +182,26 @@ class GA3CEngine:
             restarts=self.restarts,
         )
 
-    def close(self) -> list[dict]:
+    def close(self) -> list[Message]:
         """Stop every thread and process; return the reports still in flight."""
         self._stopping.set()
         if self.adjuster is not None:
             self.adjuster.stop_event.set()
         with self._lock:
             self.mail.running.zero_()
-            threads = self.predictors + self.trainers
+            threads: list[Predictor | Trainer] = [*self.predictors, *self.trainers]
             for thread in threads:
                 thread.stop_event.set()
-        leftover: list[dict] = []
+        leftover: list[Message] = []
         deadline = time.monotonic() + 5.0
         # Keep draining while agents finish, so none blocks on a full report pipe.
         while any(p.is_alive() for p in self.agents.values()) and time.monotonic() < deadline:
             leftover.extend(self.drain(0.05))
         stop_processes(list(self.agents.values()), timeout=1.0)
-        for thread in threads + ([self.adjuster] if self.adjuster is not None and self.adjuster.is_alive() else []):
+        for thread in threads:
             thread.join(2.0)
+        if self.adjuster is not None and self.adjuster.is_alive():
+            self.adjuster.join(2.0)
         for rank in list(self.agents):
             self.board.disconnect(rank)
         leftover.extend(self.drain(0.0))
@@ -208,8 +222,11 @@ class GA3CEngine:
                 while len(self.agents) > count:
                     self._stop_agent(max(self.agents))
                 return
-            threads, start = ((self.predictors, self._start_predictor) if role == "predictors"
-                              else (self.trainers, self._start_trainer))
+            threads, start = (
+                (self.predictors, self._start_predictor)
+                if role == "predictors"
+                else (self.trainers, self._start_trainer)
+            )
             while len(threads) < count:
                 start()
             while len(threads) > count:
@@ -217,7 +234,7 @@ class GA3CEngine:
                 thread.stop_event.set()
                 thread.join()
 
-    def training_rate(self, seconds: float) -> Optional[float]:
+    def training_rate(self, seconds: float) -> float | None:
         settle_by = time.monotonic() + SETTLE_TIMEOUT_S
         while not all(self.board.heard_from(rank) for rank in list(self.agents)) and time.monotonic() < settle_by:
             if self._stopping.wait(0.05):
@@ -241,9 +258,21 @@ class GA3CEngine:
         self.mail.reset_state(rank)  # a new incarnation remembers nothing of the one before
         sender = self.reports.sender()
         proc = self.ctx.Process(
-            target=agent_main, name=f"ga3c-agent-{rank}", daemon=True,
-            args=(rank, self.incarnations[rank], self.cfg, self.mail, self.pool, request_writer, reply,
-                  sender, self.counters.for_rank(rank), reward_stats_writer(self.shared.model, rank)),
+            target=agent_main,
+            name=f"ga3c-agent-{rank}",
+            daemon=True,
+            args=(
+                rank,
+                self.incarnations[rank],
+                self.cfg,
+                self.mail,
+                self.pool,
+                request_writer,
+                reply,
+                sender,
+                self.counters.for_rank(rank),
+                reward_stats_writer(self.shared.model, rank),
+            ),
         )
         proc.start()
         request_writer.close()  # the agent holds the only writer, so its death reads as end-of-file
@@ -269,8 +298,17 @@ class GA3CEngine:
 
     def _start_predictor(self) -> None:
         index = len(self.predictors)
-        predictor = Predictor(index, self.board, self.shared, self.dist, self.stats, self.device,
-                              self.cfg.predict_batch, self.cfg.predict_timeout_ms / 1000.0, self._post)
+        predictor = Predictor(
+            index,
+            self.board,
+            self.shared,
+            self.dist,
+            self.stats,
+            self.device,
+            self.cfg.predict_batch,
+            self.cfg.predict_timeout_ms / 1000.0,
+            self._post,
+        )
         predictor.start()
         self.predictors.append(predictor)
 
@@ -278,20 +316,19 @@ class GA3CEngine:
         # The lowest index no live trainer holds: a replacement for one that died in the middle
         # takes its index, and with it its row of the normalizer's table (one writer per row).
         index = min(set(range(len(self.trainers) + 1)) - {trainer.index for trainer in self.trainers})
-        trainer = Trainer(index, self.cfg, self.pool, self.shared, self.dist, self.counters, self.stats,
-                          self.device, self._post)
+        trainer = Trainer(index, self.cfg, self.pool, self.shared, self.dist, self.stats, self.device, self._post)
         trainer.start()
         self.trainers.append(trainer)
 
-    def _post(self, message: dict) -> None:
+    def _post(self, message: Message) -> None:
         with self._inbox_lock:
             self._inbox.append(message)
 
     def _event(self, text: str) -> None:
-        self._post(dict(kind="event", text=text))
+        self._post(Event(text))
 
 
-def _qsize(q) -> Optional[int]:
+def _qsize(q) -> int | None:
     try:
         return q.qsize()
     except NotImplementedError:  # macOS has no sem_getvalue

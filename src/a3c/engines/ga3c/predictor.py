@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import threading
 import time
-import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from typing import Callable, Optional
+from typing import Any
 
 import torch
 
@@ -33,6 +33,7 @@ from a3c.engines.ga3c.agent import PUBLISH
 from a3c.engines.ga3c.buffers import Mailboxes
 from a3c.engines.ga3c.shared_model import SharedModel
 from a3c.engines.ga3c.stats import Stats
+from a3c.engines.messages import Crash
 from a3c.models import State
 
 POLL_S = 0.2  # longest a predictor waits for a first request before checking whether to stop
@@ -45,7 +46,7 @@ class AgentLine:
     rank: int
     incarnation: int
     conn: Connection
-    reply: object  # multiprocessing Semaphore
+    reply: Any  # a multiprocessing Semaphore (its class is private to multiprocessing.synchronize)
     heard: bool = False  # it has posted at least once (it is past start-up)
     published: int = 0  # segments it has handed to the trainers (it is making progress)
 
@@ -57,7 +58,7 @@ class Request:
 
 
 class RequestBoard:
-    def __init__(self, mail: Mailboxes, on_publish: Optional[Callable[[int, int], None]] = None):
+    def __init__(self, mail: Mailboxes, on_publish: Callable[[int, int], None] | None = None):
         self.mail, self.on_publish = mail, on_publish  # on_publish(rank, slot): SegmentPool.published
         self._gather_lock = threading.Lock()  # one predictor reads the pipes at a time
         self._table_lock = threading.Lock()  # the agent table, against replies to a replaced agent
@@ -121,7 +122,7 @@ class RequestBoard:
                 self.in_service += len(requests)
         return requests
 
-    def _read(self, ready, lines: dict) -> list[Request]:
+    def _read(self, ready, lines: dict[Connection, AgentLine]) -> list[Request]:
         requests = []
         for conn in ready:
             line = lines[conn]
@@ -147,8 +148,15 @@ class RequestBoard:
                 break
         return requests
 
-    def reply(self, requests: list[Request], actions: torch.Tensor, log_probs: torch.Tensor,
-              final_values: torch.Tensor, version: int, state: State = None) -> None:
+    def reply(
+        self,
+        requests: list[Request],
+        actions: torch.Tensor,
+        log_probs: torch.Tensor,
+        final_values: torch.Tensor,
+        version: int,
+        state: State = None,
+    ) -> None:
         """Write each agent's actions [E, ...], log-probs [E], final values and new recurrent state
         ([k, E, H] each of h, c; None when feed-forward) into its mailbox, then wake it.
         actions/log_probs are [k, E, ...] in request order; final_values are concatenated."""
@@ -178,13 +186,28 @@ class RequestBoard:
 
 
 class Predictor(threading.Thread):
-    def __init__(self, index: int, board: RequestBoard, shared: SharedModel, dist: Distribution, stats: Stats,
-                 device: torch.device, max_rows: int, wait_s: float, on_crash: Callable[[dict], None]):
+    def __init__(
+        self,
+        index: int,
+        board: RequestBoard,
+        shared: SharedModel,
+        dist: Distribution,
+        stats: Stats,
+        device: torch.device,
+        max_rows: int,
+        wait_s: float,
+        on_crash: Callable[[Crash], None],
+    ):
         super().__init__(name=f"ga3c-predictor-{index}", daemon=True)
         self.index, self.board, self.shared, self.dist, self.stats = index, board, shared, dist, stats
         self.device, self.max_rows, self.wait_s, self.on_crash = device, max_rows, wait_s, on_crash
         self.stop_event = threading.Event()
         self.batches = 0  # forward passes answered: a predictor that answered none made no progress
+
+    @property
+    def progress(self) -> int:
+        """Forward passes answered: one that answered none before it died made no progress."""
+        return self.batches
 
     def run(self) -> None:
         try:
@@ -198,7 +221,7 @@ class Predictor(threading.Thread):
                         raise
                     self.batches += 1
         except Exception:
-            self.on_crash(dict(kind="crash", role="predictor", rank=self.index, error=traceback.format_exc(limit=8)))
+            self.on_crash(Crash.now("predictor", self.index))
 
     @torch.no_grad()
     def predict(self, requests: list[Request]) -> None:
@@ -208,23 +231,27 @@ class Predictor(threading.Thread):
         finals = [mail.final_obs[r.line.rank, : r.n_final] for r in requests if r.n_final]
         if finals:
             obs = torch.cat([obs, *finals])  # truncated episodes' last obs ride in the same pass
-        state = None
+        state: State = None
         if mail.recurrent:
-            state = tuple(to_device(part, self.device) for part in recurrent_inputs(mail, requests, ranks))
+            h, c = recurrent_inputs(mail, requests, ranks)
+            state = to_device(h, self.device), to_device(c, self.device)
         params, values, state, version = self.shared.predict(to_device(obs, self.device), state)
         n = k * envs
         actions = self.dist.sample(params[:n])
         log_probs = self.dist.log_prob(params[:n], actions)
         actions, log_probs, final_values = actions.cpu(), log_probs.cpu(), values[n:].cpu()
         if state is not None:  # the new state of the acting rows; the final rows' is of episodes that ended
-            state = tuple(part[:n].cpu().view(k, envs, -1) for part in state)
+            state = state[0][:n].cpu().view(k, envs, -1), state[1][:n].cpu().view(k, envs, -1)
         self.stats.predicted(actions=n, rows=obs.shape[0])
         # The reply comes last: whatever raised before it, the requests can be requeued, never answered twice.
-        self.board.reply(requests, actions.view(k, envs, *actions.shape[1:]), log_probs.view(k, envs),
-                         final_values, version, state)
+        self.board.reply(
+            requests, actions.view(k, envs, *actions.shape[1:]), log_probs.view(k, envs), final_values, version, state
+        )
 
 
-def recurrent_inputs(mail: Mailboxes, requests: list[Request], ranks: torch.Tensor) -> tuple[torch.Tensor, ...]:
+def recurrent_inputs(
+    mail: Mailboxes, requests: list[Request], ranks: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(h, c), each [k*E + finals, H], in the row order of the predictor's batch: each env's
     state, zeroed where its observation starts an episode, then for each final observation the
     state of the episode it ends (its env's state before that reset)."""

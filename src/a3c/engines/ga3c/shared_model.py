@@ -13,15 +13,22 @@ import threading
 
 import torch
 
+from a3c.engines.learner import Learner
 from a3c.models import ActorCritic, State
 
 
 class SharedModel:
-    def __init__(self, model: ActorCritic, optimizer):
+    def __init__(self, cfg, model: ActorCritic, optimizer, counters):
         self.model, self.optimizer = model, optimizer
         self.lock = threading.Lock()
-        self.version = 0  # updates applied through this engine: the policy version stamped on actions
+        # Trainers apply their gradients through it, under the lock; its version (updates applied)
+        # is the policy version stamped on actions.
+        self.learner = Learner(cfg, model, optimizer, counters, lock=self.lock)
         self._params = list(model.parameters())
+
+    @property
+    def version(self) -> int:
+        return self.learner.version
 
     @torch.no_grad()
     def predict(self, obs: torch.Tensor, state: State = None) -> tuple[torch.Tensor, torch.Tensor, State, int]:
@@ -36,18 +43,8 @@ class SharedModel:
         """Load the current parameters (and buffers: normalizer statistics) into a trainer's private
         copy; returns their version."""
         with self.lock:
-            for dst, src in zip(local.parameters(), self._params):
+            for dst, src in zip(local.parameters(), self._params, strict=True):
                 dst.copy_(src)
-            for dst, src in zip(local.buffers(), self.model.buffers()):
-                dst.copy_(src)
-            return self.version
-
-    def apply(self, local: ActorCritic, lr: float) -> int:
-        """One optimizer step on the shared parameters with the gradients in local; returns the new version."""
-        with self.lock:
-            for shared, mine in zip(self._params, local.parameters()):
-                shared.grad = mine.grad
-            self.optimizer.set_lr(lr)
-            self.optimizer.step()
-            self.version += 1
+            for buffer, shared in zip(local.buffers(), self.model.buffers(), strict=True):
+                buffer.copy_(shared)
             return self.version

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, replace
-from typing import Optional
+
+from a3c.engines.messages import Report
 
 
 @dataclass
@@ -51,7 +52,7 @@ class Stats:
         with self._lock:
             return replace(self._totals)
 
-    def take_loss_report(self) -> Optional[dict]:
+    def take_loss_report(self) -> Report | None:
         """The losses since the last call, as the report message the main loop expects."""
         with self._lock:
             if not self._loss_count and not self._nonfinite:
@@ -59,5 +60,4 @@ class Stats:
             sums, count, nonfinite = self._losses, self._loss_count, self._nonfinite
             self._losses = {key: 0.0 for key in sums}
             self._loss_count = self._nonfinite = 0
-        return dict(kind="report", rank=-1, returns=[], lengths=[], sums=sums, count=count, extra={},
-                    nonfinite=nonfinite)
+        return Report(-1, sums=sums, count=count, nonfinite=nonfinite)

@@ -1,11 +1,12 @@
 """GA3C training (NVlabs ThreadTrainer): threads in the learner that batch rollout segments
 from the agents into one update of the shared network.
 
-An update: gather at least train_batch segments (at most max_train_batch), copy them out
-of shared memory (their slots go straight back to the agents), move the batch to the
-device, compute the same rollout_loss as the A3C engine on a private copy of the current
-parameters, clip, and apply one optimizer step to the shared network. The policy lag of each batch (updates
-between acting and training) and its importance ratio pi/mu are recorded.
+A trainer gathers at least train_batch segments (at most max_train_batch) and copies them
+out of shared memory (their slots go straight back to the agents); its BatchUpdate moves the
+batch to the device, computes the same rollout_loss as the A3C engine on a private copy of
+the current parameters, clips, and applies one optimizer step to the shared network. The
+policy lag of each batch (updates between acting and training) and its importance ratio
+pi/mu are recorded.
 """
 
 from __future__ import annotations
@@ -13,45 +14,59 @@ from __future__ import annotations
 import copy
 import queue as queue_lib
 import threading
-import traceback
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
 from a3c.device import to_device
 from a3c.distributions import Distribution
-from a3c.engines.common import SharedCounters, update_is_finite
 from a3c.engines.ga3c.buffers import SegmentPool
 from a3c.engines.ga3c.shared_model import SharedModel
 from a3c.engines.ga3c.stats import Stats
+from a3c.engines.learner import update_is_finite
+from a3c.engines.messages import Crash
 from a3c.loss import loss_settings, rollout_loss
-from a3c.optim import scheduled_lr
 from a3c.rollout import Rollout
 
 POLL_S = 0.2  # longest a trainer waits for a segment before checking whether to stop
 
 
 class Trainer(threading.Thread):
-    def __init__(self, index: int, cfg, pool: SegmentPool, shared: SharedModel, dist: Distribution,
-                 counters: SharedCounters, stats: Stats, device: torch.device, on_crash: Callable[[dict], None]):
+    """A trainer thread: gathers full segments from the slot pool and trains on them."""
+
+    def __init__(
+        self,
+        index: int,
+        cfg,
+        pool: SegmentPool,
+        shared: SharedModel,
+        dist: Distribution,
+        stats: Stats,
+        device: torch.device,
+        on_crash: Callable[[Crash], None],
+    ):
         super().__init__(name=f"ga3c-trainer-{index}", daemon=True)
-        self.index, self.cfg, self.pool, self.shared, self.dist = index, cfg, pool, shared, dist
-        self.counters, self.stats, self.device, self.on_crash = counters, stats, device, on_crash
-        self.settings = loss_settings(cfg)
+        self.index, self.cfg, self.pool, self.on_crash = index, cfg, pool, on_crash
+        self.update = BatchUpdate(index, cfg, shared, dist, stats, device)
         self.stop_event = threading.Event()
         self.updates = 0  # batches trained on (skipped ones too): one that trained none made no progress
 
+    @property
+    def progress(self) -> int:
+        """Batches trained on (skipped ones too): one that trained none before it died made no progress."""
+        return self.updates
+
     def run(self) -> None:
         try:
-            local = copy.deepcopy(self.shared.model)  # private parameters for the backward pass
+            local = self.update.private_copy()
             while not self.stop_event.is_set():
                 slots = self.gather()
                 if slots:
                     # take() copies the batch out and frees the slots, whatever train() then does.
-                    self.train(local, *self.pool.take(slots))
+                    self.update.train(local, *self.pool.take(slots))
                     self.updates += 1
         except Exception:
-            self.on_crash(dict(kind="crash", role="trainer", rank=self.index, error=traceback.format_exc(limit=8)))
+            self.on_crash(Crash.now("trainer", self.index))
 
     def gather(self) -> list[int]:
         """Indices of at least train_batch full segments, or [] when told to stop."""
@@ -73,6 +88,22 @@ class Trainer(threading.Thread):
         except queue_lib.Empty:
             pass
         return slots
+
+
+class BatchUpdate:
+    """GA3C's update of the shared network from a batch of segments: the same rollout_loss as
+    A3C on a private copy of the current parameters, clipped, applied through the learner, with
+    the batch's policy lag and importance ratio recorded. The trainer threads, the serial engine
+    and the Ray driver all train through it. `index` is the writer row of the observation
+    statistics it keeps."""
+
+    def __init__(self, index: int, cfg, shared: SharedModel, dist: Distribution, stats: Stats, device: torch.device):
+        self.index, self.cfg, self.shared, self.dist, self.stats, self.device = index, cfg, shared, dist, stats, device
+        self.settings = loss_settings(cfg)
+
+    def private_copy(self):
+        """Private parameters for the backward pass (see SharedModel for why)."""
+        return copy.deepcopy(self.shared.model)
 
     def train(self, local, batch: Rollout, versions: torch.Tensor) -> bool:
         """One update from batch ([T, k*E] segments side by side); versions [k, T] are the acting
@@ -96,16 +127,19 @@ class Trainer(threading.Thread):
         local.zero_grad(set_to_none=True)
         terms.total.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(local.parameters(), self.cfg.max_grad_norm)
-        if not update_is_finite(terms.total, grad_norm):  # skipped and counted; the main process decides
-            self.stats.skipped()
+        finite = update_is_finite(terms.total, grad_norm)
+        if not self.shared.learner.apply([p.grad for p in local.parameters()], finite=finite):
+            self.stats.skipped()  # skipped and counted; the main process decides
             return False
-        self.shared.apply(local, scheduled_lr(self.cfg, self.counters.env_steps))
-        self.counters.add(updates=1)
         self.stats.trained(
             samples=batch.t_max * batch.n_envs,
             lag=float((version - versions).float().mean()),
             ratio=float(terms.log_ratio_mean.exp()),
-            losses=dict(policy_loss=terms.policy.item(), value_loss=terms.value.item(),
-                        entropy=terms.entropy.item(), grad_norm=grad_norm.item()),
+            losses=dict(
+                policy_loss=terms.policy.item(),
+                value_loss=terms.value.item(),
+                entropy=terms.entropy.item(),
+                grad_norm=grad_norm.item(),
+            ),
         )
         return True

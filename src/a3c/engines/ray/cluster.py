@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import socket
-from typing import Any, Optional
+from typing import Any
 
 from a3c.errors import UserError
 
@@ -36,11 +36,13 @@ def import_ray():
     return ray
 
 
-def check_address(address: Optional[str]) -> None:
+def check_address(address: str | None) -> None:
     if address is not None and not _ADDRESS.match(address):
-        raise UserError(f"ray_address '{address}' is not a Ray address. Allowed: auto (the cluster this machine "
-                        "belongs to), HOST:PORT of a head node (e.g. 10.0.0.1:6379), ray://HOST:PORT, or "
-                        "unset for a new local Ray on this machine.")
+        raise UserError(
+            f"ray_address '{address}' is not a Ray address. Allowed: auto (the cluster this machine "
+            "belongs to), HOST:PORT of a head node (e.g. 10.0.0.1:6379), ray://HOST:PORT, or "
+            "unset for a new local Ray on this machine."
+        )
 
 
 def _check_reachable(address: str) -> None:
@@ -49,9 +51,11 @@ def _check_reachable(address: str) -> None:
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
     except OSError as exc:
-        raise UserError(f"could not join the Ray cluster at ray_address '{address}': nothing answers there "
-                        f"({exc.strerror or exc}). Check the head node's address and port (`ray status` on the "
-                        "head), or leave --ray-address unset for a local Ray on this machine.") from None
+        raise UserError(
+            f"could not join the Ray cluster at ray_address '{address}': nothing answers there "
+            f"({exc.strerror or exc}). Check the head node's address and port (`ray status` on the "
+            "head), or leave --ray-address unset for a local Ray on this machine."
+        ) from None
 
 
 def connect(cfg, cpus_wanted: int) -> tuple[Any, bool]:
@@ -66,15 +70,23 @@ def connect(cfg, cpus_wanted: int) -> tuple[Any, bool]:
         if address is None or address == "local":
             for key, value in LOCAL_RAY_ENV.items():
                 os.environ.setdefault(key, value)
-            ray.init(address="local", num_cpus=max(cpus_wanted, os.cpu_count() or 1), include_dashboard=False,
-                     logging_level="WARNING", configure_logging=True, log_to_driver=True)
+            ray.init(
+                address="local",
+                num_cpus=max(cpus_wanted, os.cpu_count() or 1),
+                include_dashboard=False,
+                logging_level="WARNING",
+                configure_logging=True,
+                log_to_driver=True,
+            )
         else:
             if address not in ("auto",) and not address.startswith("ray://"):
                 _check_reachable(address)
             ray.init(address=address, logging_level="WARNING", log_to_driver=True)
     except (ConnectionError, TimeoutError, ValueError, RuntimeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"could not join the Ray cluster at ray_address '{address}': {first}. Start one with "
-                        "`ray start --head` (see the README, \"Running on a Ray cluster\"), give its HOST:PORT, "
-                        "or leave --ray-address unset for a local Ray on this machine.") from None
+        raise UserError(
+            f"could not join the Ray cluster at ray_address '{address}': {first}. Start one with "
+            '`ray start --head` (see the README, "Running on a Ray cluster"), give its HOST:PORT, '
+            "or leave --ray-address unset for a local Ray on this machine."
+        ) from None
     return ray, address is None or address == "local"

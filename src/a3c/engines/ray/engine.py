@@ -20,22 +20,20 @@ a Python error) is replaced by a new actor on a fresh random stream; the run goe
 
 from __future__ import annotations
 
-import copy
 import time
-import traceback
-from typing import Optional
 
 import numpy as np
 import torch
 
 from a3c.distributions import distribution_for
-from a3c.engines.a3c_step import params_to_vector, vector_to_grads
-from a3c.engines.common import SharedCounters
+from a3c.engines.counters import SharedCounters
+from a3c.engines.learner import Learner
+from a3c.engines.messages import Crash, EnvError, Event, Message, Report
 from a3c.engines.ray.cluster import connect
 from a3c.engines.ray.runner import EnvRunner
+from a3c.engines.weights import params_to_vector
 from a3c.errors import UserError
-from a3c.optim import scheduled_lr
-from a3c.rollout import Rollout
+from a3c.rollout import Rollout, take_batch
 
 
 def resolve_config(cfg):
@@ -47,10 +45,10 @@ def resolve_config(cfg):
     return cfg
 
 
-def env_error_messages(rank: int, result: dict) -> list[dict]:
+def env_error_messages(rank: int, result: dict) -> list[Message]:
     """A runner's env failures (each env already rebuilt) as the local engines report them: the main
     loop logs one traceback per kind to events.log and counts them all in metrics.csv env_errors."""
-    return [dict(kind="env_error", rank=rank, error=error) for error in result.get("env_errors", ())]
+    return [EnvError(rank, error) for error in result.get("env_errors", ())]
 
 
 class _RayEngine:
@@ -63,8 +61,10 @@ class _RayEngine:
         try:
             cpus = self.ray.cluster_resources().get("CPU", 0)
             if cpus < cfg.workers:
-                raise UserError(f"workers={cfg.workers} env runners need {cfg.workers} CPUs, and the Ray "
-                                f"cluster has {cpus:g}. Allowed: --workers {int(cpus)} or fewer, or add nodes.")
+                raise UserError(
+                    f"workers={cfg.workers} env runners need {cfg.workers} CPUs, and the Ray "
+                    f"cluster has {cpus:g}. Allowed: --workers {int(cpus)} or fewer, or add nodes."
+                )
             self._remote_cls = self.ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0)(EnvRunner)
             self.runners = [self._new_runner() for _ in range(cfg.workers)]
             # Wait for every runner's imports here, off the training clock (the monitor starts later).
@@ -78,10 +78,10 @@ class _RayEngine:
         self.locating: dict = {}  # ObjectRef of a setup -> rank
         self.nodes: dict[int, str] = {}  # rank -> node id of its runner
         self.dead: list[tuple[int, str]] = []  # (rank, why) waiting for supervise()
-        self.inbox: list[dict] = []
+        self.inbox: list[Message] = []
         self.restarts = 0
         self.version = 0  # updates applied by this engine: the version stamped on weights
-        self._weights: Optional[tuple[int, object]] = None  # (version, ObjectRef) of the last ray.put
+        self._weights: tuple[int, object] | None = None  # (version, ObjectRef) of the last ray.put
         self._lag_sum, self._lag_count = 0.0, 0
 
     def _new_runner(self):
@@ -101,12 +101,15 @@ class _RayEngine:
         for rank in range(self.cfg.workers):
             self._setup(rank)
         self._locate(wait=True)
-        self.inbox.append(dict(kind="event", text=(
-            f"ray: {self.cfg.workers} env runners on {len(set(self.nodes.values()))} node(s) "
-            f"({self.ray.cluster_resources().get('CPU', 0):g} CPUs in the cluster); Ray start-up took "
-            f"{self.startup_s:.1f} s, before the training clock started")))
+        self.inbox.append(
+            Event(
+                f"ray: {self.cfg.workers} env runners on {len(set(self.nodes.values()))} node(s) "
+                f"({self.ray.cluster_resources().get('CPU', 0):g} CPUs in the cluster); Ray start-up took "
+                f"{self.startup_s:.1f} s, before the training clock started"
+            )
+        )
 
-    def drain(self, timeout: float) -> list[dict]:
+    def drain(self, timeout: float) -> list[Message]:
         self._locate()
         if self.inflight:
             refs = list(self.inflight)
@@ -118,7 +121,7 @@ class _RayEngine:
                 try:
                     result = self.ray.get(ref)
                 except self.ray.exceptions.RayTaskError as exc:  # a Python error in the runner
-                    self.inbox.append(dict(kind="crash", role="env runner", rank=rank, error=str(exc)))
+                    self.inbox.append(Crash("env runner", rank, str(exc)))
                     self.dead.append((rank, "raised an error"))
                     continue
                 except self.ray.exceptions.RayError as exc:  # its process or node is gone
@@ -150,13 +153,14 @@ class _RayEngine:
         self.dead = []
         return events
 
-    def extra_metrics(self) -> dict[str, Optional[float]]:
+    def extra_metrics(self) -> dict[str, float | None]:
         lag = self._lag_sum / self._lag_count if self._lag_count else None
         self._lag_sum, self._lag_count = 0.0, 0
-        return dict(env_runners=self.cfg.workers, nodes=len(set(self.nodes.values())), restarts=self.restarts,
-                    policy_lag=lag)
+        return dict(
+            env_runners=self.cfg.workers, nodes=len(set(self.nodes.values())), restarts=self.restarts, policy_lag=lag
+        )
 
-    def close(self) -> list[dict]:
+    def close(self) -> list[Message]:
         self._shutdown()
         messages, self.inbox = self.inbox, []
         return messages
@@ -224,36 +228,31 @@ class _RayEngine:
 class RayA3CEngine(_RayEngine):
     """A3C on Ray: asynchronous gradients from EnvRunners, applied in arrival order by the driver."""
 
+    def __init__(self, cfg, model, optimizer, counters: SharedCounters, ctx=None):
+        super().__init__(cfg, model, optimizer, counters, ctx)
+        self.learner = Learner(self.cfg, model, optimizer, counters)
+
     def _dispatch(self, rank: int) -> None:
         self.inflight[self.runners[rank].a3c_step.remote(self.version, self._weights_ref())] = rank
 
     def load_weights(self, model_tensors: dict, optim_tensors: dict) -> None:
         """Put a checkpoint's weights and optimizer statistics in place (after repeated NaN/inf
         updates); as a new version, they go to each runner with its next job."""
-        with torch.no_grad():
-            self.model.load_state_dict(model_tensors)
-            self.optimizer.load_state_tensors(optim_tensors)
-        self.version += 1
+        self.learner.load_weights(model_tensors, optim_tensors)
+        self.version = self.learner.version
 
     def _received(self, rank: int, result: dict) -> None:
-        if not np.isfinite(result["grads"]).all():
-            # A NaN/inf gradient would poison the weights for good: skip it, and count it.
-            self.counters.add(env_steps=result["env_steps"], episodes=len(result["returns"]))
-            self.inbox.append(dict(kind="report", rank=rank, returns=result["returns"], lengths=result["lengths"],
-                                   sums={}, count=0, extra={}, nonfinite=1))
+        # A NaN/inf gradient would poison the weights for good: the learner skips it, and counts it.
+        if not self.learner.apply(result["grads"], env_steps=result["env_steps"], episodes=len(result["returns"])):
+            self.inbox.append(Report(rank, result["returns"], result["lengths"], nonfinite=1))
             self._dispatch(rank)
             return
-        vector_to_grads(result["grads"], self.model)
         if self.model.obs_norm is not None and result.get("obs_moments") is not None:
             self.model.obs_norm.merge(rank, result["obs_moments"])  # a row per runner, as per local worker
             self.model.obs_norm.publish()
-        env_steps = self.counters.add(env_steps=result["env_steps"], updates=1, episodes=len(result["returns"]))
-        self.optimizer.set_lr(scheduled_lr(self.cfg, env_steps))
-        self.optimizer.step()
         self._record_lag(self.version - result["version"])
-        self.version += 1
-        self.inbox.append(dict(kind="report", rank=rank, returns=result["returns"], lengths=result["lengths"],
-                               sums=result["sums"], count=1, extra={}))
+        self.version = self.learner.version
+        self.inbox.append(Report(rank, result["returns"], result["lengths"], result["sums"], count=1))
         self._dispatch(rank)  # with the weights this gradient just changed
 
 
@@ -263,10 +262,7 @@ class RayGA3CEngine(_RayEngine):
     def load_weights(self, model_tensors: dict, optim_tensors: dict) -> None:
         """Put a checkpoint's weights and optimizer statistics in place (after repeated NaN/inf
         updates); as a new version, they go to each runner with its next job."""
-        with self.shared.lock, torch.no_grad():
-            self.model.load_state_dict(model_tensors)
-            self.optimizer.load_state_tensors(optim_tensors)
-            self.shared.version += 1
+        self.shared.learner.load_weights(model_tensors, optim_tensors)
 
     columns = _RayEngine.columns + ("importance_ratio",)
 
@@ -274,18 +270,17 @@ class RayGA3CEngine(_RayEngine):
         """probed: (ObsSpec, action space) of cfg's envs, as training.py probed them (envs.probe)."""
         from a3c.engines.ga3c.shared_model import SharedModel
         from a3c.engines.ga3c.stats import Stats
-        from a3c.engines.ga3c.trainer import Trainer
+        from a3c.engines.ga3c.trainer import BatchUpdate
 
         cfg = resolve_config(cfg)
         super().__init__(cfg, model, optimizer, counters, ctx)
         self.device = next(model.parameters()).device
-        self.shared = SharedModel(model, optimizer)
+        self.shared = SharedModel(cfg, model, optimizer, counters)
         self.stats = Stats()
         dist = distribution_for(probed[1], cfg.action_squash)
         # The GA3C trainer's own update, called in the driver's loop: no thread is started.
-        self.trainer = Trainer(0, cfg, None, self.shared, dist, counters, self.stats, self.device,
-                               on_crash=lambda message: None)
-        self.local = copy.deepcopy(model)  # the trainer's private parameters
+        self.update = BatchUpdate(0, cfg, self.shared, dist, self.stats, self.device)
+        self.local = self.update.private_copy()
         self.pending: list[tuple[Rollout, torch.Tensor]] = []  # segments and their acting versions [T]
         self.waiting: list[int] = []  # ranks whose segment arrived, to be sent back out after training
         self._ratio_sum, self._ratio_count = 0.0, 0
@@ -298,19 +293,17 @@ class RayGA3CEngine(_RayEngine):
         segment = Rollout(**{name: torch.from_numpy(np.array(a)) for name, a in result["segment"].items()})
         self.pending.append((segment, torch.full((segment.t_max,), result["version"], dtype=torch.int64)))
         self.counters.add(env_steps=result["env_steps"], episodes=len(result["returns"]))
-        self.inbox.append(dict(kind="report", rank=rank, returns=result["returns"], lengths=result["lengths"],
-                               sums={}, count=0, extra={}))
+        self.inbox.append(Report(rank, result["returns"], result["lengths"]))
         self.waiting.append(rank)
 
     def _after_drain(self) -> None:
         # Train first, then send the runners out with the weights that training produced.
         while len(self.pending) >= self.cfg.train_batch:
-            # A backlog joins this batch rather than growing staler, up to max_train_batch segments.
-            cap = self.cfg.max_train_batch or len(self.pending)
-            batch, self.pending = self.pending[:cap], self.pending[cap:]
+            batch, self.pending = take_batch(self.pending, self.cfg.max_train_batch)
             before = self.stats.totals()
-            applied = self.trainer.train(self.local, Rollout.concat([seg for seg, _ in batch]),
-                                         torch.stack([versions for _, versions in batch]))
+            applied = self.update.train(
+                self.local, Rollout.concat([seg for seg, _ in batch]), torch.stack([versions for _, versions in batch])
+            )
             if applied:  # a skipped update measured no lag and no ratio: it must not pull the means down
                 after = self.stats.totals()
                 self._record_lag(after.lag_sum - before.lag_sum)
@@ -323,7 +316,7 @@ class RayGA3CEngine(_RayEngine):
             self._dispatch(rank)
         self.waiting = []
 
-    def extra_metrics(self) -> dict[str, Optional[float]]:
+    def extra_metrics(self) -> dict[str, float | None]:
         ratio = self._ratio_sum / self._ratio_count if self._ratio_count else None
         self._ratio_sum, self._ratio_count = 0.0, 0
         return dict(super().extra_metrics(), importance_ratio=ratio)

@@ -17,17 +17,17 @@ from __future__ import annotations
 
 import os
 import random
-from typing import Optional
 
 import numpy as np
 import torch
 
 from a3c.distributions import distribution_for
-from a3c.engines.a3c_step import a3c_gradients, grads_to_vector, vector_to_params
+from a3c.engines.a3c_step import a3c_gradients
+from a3c.engines.weights import grads_to_vector, vector_to_params
 from a3c.envs import rank_env_group
 from a3c.loss import loss_settings
 from a3c.models import build_model
-from a3c.normalization import LocalReturnStats, batch_moments
+from a3c.normalization import LocalReturnStats, Moments, batch_moments
 from a3c.rollout import RolloutCollector
 from a3c.seeding import process_seed
 
@@ -58,45 +58,54 @@ class EnvRunner:
         self.dist = distribution_for(self.envs.action_space, cfg.action_squash)
         self.local = build_model(cfg, self.envs.spec, self.dist)
         # With normalize_obs the driver keeps the statistics: each A3C step sends its rollout's moments.
-        self.moments = None
+        self.moments: Moments | None = None
         observe = self._observe if self.local.obs_norm is not None else None
         self.collector = RolloutCollector(self.envs, self.local, self.dist, cfg.t_max, observe=observe)
         self.settings = loss_settings(cfg)
         return self.where()
 
-    def _refresh(self, version: int, weights: Optional[np.ndarray]) -> None:
+    def _refresh(self, version: int, weights: np.ndarray | None) -> None:
         if weights is not None and version != self.version:
             vector_to_params(weights, self.local)
             self.version = version
-            if self.reward_stats is not None:
+            if self.reward_stats is not None and self.local.reward_norm is not None:
                 self.reward_stats.set_base(self.local.reward_norm.saved())
 
     def _observe(self, obs) -> None:
         self.moments = batch_moments(obs.numpy())
 
-    def a3c_step(self, version: int, weights: Optional[np.ndarray]) -> dict:
+    def a3c_step(self, version: int, weights: np.ndarray | None) -> dict:
         self._refresh(version, weights)
         step = a3c_gradients(self.local, self.collector, self.dist, self.settings, self.cfg.max_grad_norm)
         return dict(
-            version=self.version, grads=grads_to_vector(self.local), env_steps=step.env_steps, obs_moments=self.moments,
-            returns=[ep.ret for ep in step.finished], lengths=[ep.length for ep in step.finished],
-            sums=dict(policy_loss=step.policy_loss, value_loss=step.value_loss, entropy=step.entropy,
-                      grad_norm=step.grad_norm),
-            env_errors=self.envs.take_errors(), reward_moments=self._reward_moments(),
+            version=self.version,
+            grads=grads_to_vector(self.local),
+            env_steps=step.env_steps,
+            obs_moments=self.moments,
+            returns=[ep.ret for ep in step.finished],
+            lengths=[ep.length for ep in step.finished],
+            sums=dict(
+                policy_loss=step.policy_loss, value_loss=step.value_loss, entropy=step.entropy, grad_norm=step.grad_norm
+            ),
+            env_errors=self.envs.take_errors(),
+            reward_moments=self._reward_moments(),
         )
 
     def _reward_moments(self):
         return None if self.reward_stats is None else self.reward_stats.take_own()
 
-    def ga3c_segment(self, version: int, weights: Optional[np.ndarray]) -> dict:
+    def ga3c_segment(self, version: int, weights: np.ndarray | None) -> dict:
         self._refresh(version, weights)
         segment, finished = self.collector.collect()
         return dict(
-            version=self.version, env_steps=segment.t_max * segment.n_envs,
+            version=self.version,
+            env_steps=segment.t_max * segment.n_envs,
             # .numpy() shares the collector's buffer; Ray copies it when it serializes the reply.
             segment={name: t.numpy() for name, t in segment.tensors().items()},
-            returns=[ep.ret for ep in finished], lengths=[ep.length for ep in finished],
-            env_errors=self.envs.take_errors(), reward_moments=self._reward_moments(),
+            returns=[ep.ret for ep in finished],
+            lengths=[ep.length for ep in finished],
+            env_errors=self.envs.take_errors(),
+            reward_moments=self._reward_moments(),
         )
 
     def close(self) -> None:

@@ -1,0 +1,75 @@
+"""The learner role, written once: apply one gradient to the global network.
+
+Every wiring calls it: the Hogwild worker (its own Learner on the shared network, lock-free,
+counting into its own counters row), serial A3C, the Ray driver (a flat gradient vector from
+an EnvRunner) and GA3C's trainers (under the shared model's lock). An update is: check that
+the gradient is finite (a NaN/inf one is skipped, its env steps and episodes still counted),
+put it in the parameters' .grad, count it, set the scheduled learning rate and take one
+optimizer step; each applied update is a new version of the weights.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+
+import numpy as np
+import torch
+
+from a3c.engines.weights import vector_to_grads
+from a3c.optim import scheduled_lr
+
+
+class Learner:
+    def __init__(self, cfg, model: torch.nn.Module, optimizer, counters, lock=None):
+        self.cfg, self.model, self.optimizer, self.counters = cfg, model, optimizer, counters
+        self.lock = lock if lock is not None else contextlib.nullcontext()
+        self.version = 0  # updates applied (and weight loads) through this learner
+
+    def apply(
+        self,
+        grads: Iterable[torch.Tensor | None] | np.ndarray,
+        *,
+        finite: bool | None = None,
+        env_steps: int = 0,
+        episodes: int = 0,
+    ) -> bool:
+        """Apply grads (one tensor per parameter, e.g. a local copy's .grad, or one flat float32
+        vector) and count env_steps and episodes with the update. finite: the caller's own check
+        (from the loss and the gradient norm); None checks the gradient here. Returns whether the
+        update was applied (False: not finite, skipped, only the steps and episodes counted)."""
+        if finite is None:
+            finite = (
+                bool(np.isfinite(grads).all())
+                if isinstance(grads, np.ndarray)
+                else all(g is None or bool(torch.isfinite(g).all()) for g in grads)
+            )
+        if not finite:
+            self.counters.add(env_steps=env_steps, episodes=episodes)
+            return False
+        with self.lock:
+            if isinstance(grads, np.ndarray):
+                vector_to_grads(grads, self.model)
+            else:
+                for param, grad in zip(self.model.parameters(), grads, strict=True):
+                    param.grad = grad
+            total_steps = self.counters.add(env_steps=env_steps, updates=1, episodes=episodes)
+            self.optimizer.set_lr(scheduled_lr(self.cfg, total_steps))
+            self.optimizer.step()
+            self.version += 1
+        return True
+
+    def load_weights(self, model_tensors: dict, optim_tensors: dict) -> None:
+        """Put a checkpoint's weights and optimizer statistics in place (after repeated NaN/inf
+        updates), between two updates; they are a new version."""
+        with self.lock, torch.no_grad():
+            self.model.load_state_dict(model_tensors)
+            self.optimizer.load_state_tensors(optim_tensors)
+            self.version += 1
+
+
+def update_is_finite(loss: torch.Tensor, grad_norm: torch.Tensor) -> bool:
+    """Whether an update may be applied: a NaN or inf in the loss or anywhere in the gradient
+    (clip_grad_norm_'s total norm is then NaN or inf) would poison the shared weights for good,
+    so both engines skip such an update and count it instead."""
+    return bool(torch.isfinite(loss.detach()) & torch.isfinite(grad_norm.detach()))
