@@ -30,7 +30,6 @@ import csv
 import json
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections import deque
@@ -39,7 +38,7 @@ from typing import Any, Optional
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from systems import child_env, measure  # noqa: E402
+from systems import measure  # noqa: E402
 
 REPO = HERE.parent
 OUT = HERE / "results"

@@ -22,7 +22,6 @@ import shlex
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "results"
