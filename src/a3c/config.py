@@ -116,6 +116,10 @@ class Config:
     max_agents: int = 16
     max_predictors: int = 4
     max_trainers: int = 4
+    # Local GA3C corrects no lag by default: its lag is ~1 update, and V-trace's truncated traces cost
+    # more than they fix (MinAtar Breakout, 2 seeds at once for 300 s: 17.0 and 7.4 without against
+    # 5.8 and 6.2 with; CartPole time to 475 the same). Ray's GA3C, whose lag is a round trip, always
+    # uses it. benchmarks/results/correctness.md, 2026-12-02.
     vtrace: bool = False
     vtrace_rho_bar: float = 1.0
     vtrace_c_bar: float = 1.0
@@ -423,12 +427,10 @@ ALGO_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
 # has no 1/2 in front. On Pong (seed 0, alone on 2 cores) 0.25 here was at -18.4 after 2.7M
 # steps and 1.0 at -13.4: the shared conv torso learns its features from the value error.
 # Each worker batches its envs into one conv forward pass: 8 envs cost ~3x one, not 8x.
-_ATARI = dict(
-    clip_rewards=True,
-    episodic_life=True,
+# The learning settings of both pixel families below (Atari, and images without a preset).
+_PIXEL_LEARNING = dict(
     optimizer="rmsprop",
     lr=7e-4,
-    lr_schedule="linear",
     rms_alpha=0.99,
     rms_eps=1e-5,
     entropy_coef=0.01,
@@ -438,6 +440,12 @@ _ATARI = dict(
     advantage="nstep",
     gamma=0.99,
     envs_per_worker=8,
+)
+_ATARI = dict(
+    _PIXEL_LEARNING,
+    clip_rewards=True,
+    episodic_life=True,
+    lr_schedule="linear",
     total_steps=10_000_000,
     lstm_size=256,
 )
@@ -463,19 +471,7 @@ _MINATAR = dict(
 # all: on a pixel Catch game (tests/pixel_envs.py) they stayed at random play (-0.8) on 10x10 grids
 # and on 40x40 frames, where these settings reached +1.0 (perfect) by 0.23M steps and +0.1 / -0.5
 # by 0.3M steps (2 seeds each; benchmarks/results/pixels.md).
-_IMAGE = dict(
-    optimizer="rmsprop",
-    lr=7e-4,
-    rms_alpha=0.99,
-    rms_eps=1e-5,
-    entropy_coef=0.01,
-    value_coef=1.0,
-    max_grad_norm=0.5,
-    t_max=5,
-    advantage="nstep",
-    gamma=0.99,
-    envs_per_worker=8,
-)
+_IMAGE = dict(_PIXEL_LEARNING)
 FAMILY_PRESETS: dict[str, dict[str, Any]] = {"atari": _ATARI, "minatar": _MINATAR, "image": _IMAGE}
 # GA3C's learner trains every agent's segments. On Pong (seed 0, alone on 2 cores) lr 3e-4 and then
 # 7e-4 with the whole backlog in each update (~2.5 segments on a busy CPU) stayed at random play

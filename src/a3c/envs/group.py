@@ -70,6 +70,28 @@ class StepResult:
     final_obs: dict[int, np.ndarray] = field(default_factory=dict)  # env index -> last obs, where truncated
     episodes: list[EpisodeStats] = field(default_factory=list)
 
+    @classmethod
+    def shaped(
+        cls,
+        obs: np.ndarray,
+        rewards: np.ndarray,
+        learn_terminated: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+        final_obs: dict[int, np.ndarray],
+        episodes: list[EpisodeStats],
+    ) -> StepResult:
+        """A step of N envs from the learning signal and the env's own terminated and truncated [N] (bool)."""
+        return cls(
+            obs,
+            rewards,
+            learn_terminated,
+            truncated.astype(np.float32),
+            (terminated | truncated).astype(np.float32),
+            final_obs,
+            episodes,
+        )
+
 
 def per_env_seeds(seed: int | Sequence[int], n: int) -> list[int]:
     """One seed per env: a list as given, or seed + i for an int."""
@@ -249,14 +271,8 @@ class EnvGroup:
         if broken:  # a cut made by a fault is no episode to report
             ended = np.flatnonzero(terminated | truncated)
             episodes = [ep for j, ep in zip(ended, episodes, strict=True) if j not in broken]
-        return StepResult(
-            self._obs.copy(),
-            rewards,
-            learn_terminated,
-            truncated.astype(np.float32),
-            (terminated | truncated).astype(np.float32),
-            final_obs,
-            episodes,
+        return StepResult.shaped(
+            self._obs.copy(), rewards, learn_terminated, terminated, truncated, final_obs, episodes
         )
 
     def close(self) -> None:
@@ -337,15 +353,7 @@ class AtariVectorGroup:
             raw.astype(np.float64), terminated, truncated, info["lives"]
         )
         self._obs = obs
-        return StepResult(
-            obs.copy(),
-            rewards,
-            learn_terminated,
-            truncated.astype(np.float32),
-            (terminated | truncated).astype(np.float32),
-            final_obs,
-            episodes,
-        )
+        return StepResult.shaped(obs.copy(), rewards, learn_terminated, terminated, truncated, final_obs, episodes)
 
     def close(self) -> None:
         self.vec.close()
