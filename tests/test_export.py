@@ -156,9 +156,10 @@ def test_a_mismatch_fails_the_export_and_writes_nothing(tmp_path, monkeypatch):
 
 def test_the_cli_exports_and_says_what_it_checked(tmp_path, capsys):
     run = saved_policy(tmp_path, "Pendulum-v1")
-    assert main(["export", str(run), "-o", str(tmp_path / "out" / "pendulum.onnx"), "--outputs", "all"]) == 0
+    out_file = tmp_path / "out" / "pendulum.onnx"
+    assert main(["export", str(run), "-o", str(out_file), "--outputs", "all", "--observations", "120"]) == 0
     out = capsys.readouterr().out
-    assert f"wrote {tmp_path / 'out' / 'pendulum.onnx'}" in out and "on 300 observations" in out
+    assert f"wrote {out_file}" in out and "on 120 observations" in out
     assert "max abs difference" in out and "action, mean, log_std, value" in out
     import onnx
 
@@ -173,6 +174,8 @@ def test_bad_inputs_exit_2(tmp_path, capsys, monkeypatch):
     run = saved_policy(tmp_path, "CartPole-v1")
     assert main(["export", str(run), "-o", str(tmp_path)]) == 2  # a directory, not a file
     assert "is a directory" in capsys.readouterr().err
+    assert main(["export", str(run), "-o", str(tmp_path / "p.onnx"), "--observations", "0"]) == 2
+    assert "--observations" in capsys.readouterr().err and not (tmp_path / "p.onnx").exists()
     with pytest.raises(SystemExit) as info:
         main(["export", str(run), "-o", str(tmp_path / "p.onnx"), "--outputs", "everything"])
     assert info.value.code == 2

@@ -97,6 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="action: the greedy action only (default); all: also the distribution's parameters "
         "(logits, or mean and log_std) and the value",
     )
+    ex.add_argument(
+        "--observations",
+        type=int,
+        default=300,
+        metavar="N",
+        help="observations of greedy episodes on which onnxruntime must agree with torch (default 300)",
+    )
 
     tu = sub.add_parser(
         "tune",
@@ -278,7 +285,9 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from a3c.export import export_policy
 
-    report = export_policy(args.path, args.output, outputs=args.outputs)
+    if args.observations < 1:
+        raise UserError(f"invalid value for '--observations': {args.observations}. Allowed: a whole number >= 1.")
+    report = export_policy(args.path, args.output, outputs=args.outputs, observations=args.observations)
     print(f"a3c export: loaded {report.checkpoint} (env_steps {report.env_steps:,})", file=sys.stderr)
     details = [] if "action" in report.differences else ["the same greedy actions"]
     if report.ties:
