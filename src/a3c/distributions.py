@@ -63,6 +63,8 @@ class DiagGaussian:
         # The env's bounds, flattened like the actions (None: unbounded), for mean_bound_excess.
         self.low = None if low is None else torch.as_tensor(np.asarray(low, dtype=np.float32).reshape(dim))
         self.high = None if high is None else torch.as_tensor(np.asarray(high, dtype=np.float32).reshape(dim))
+        # log of each bound pair's half-width, for the entropy: fixed with the bounds, so made once.
+        self.log_half = None if self.low is None or self.high is None else _log_half_ranges(self.low, self.high)
         self.param_size = 2 * dim
         self.action_shape: tuple[int, ...] = (dim,)
         self.action_dtype = torch.float32
@@ -108,9 +110,9 @@ class DiagGaussian:
         """
         mean, log_std = self._split(params)
         per_dim_gauss = 0.5 * math.log(2 * math.pi * math.e)
-        if self.low is None or self.high is None:
+        if self.log_half is None:
             return (log_std + per_dim_gauss).sum(dim=-1)
-        log_half = _log_half_ranges(self.low.to(params.device), self.high.to(params.device))
+        log_half = self.log_half.to(params.device)
         if self.squash == "tanh":
             u = mean + log_std.exp() * torch.randn_like(mean)
             return (log_std + per_dim_gauss + tanh_log_det(u) + log_half).sum(dim=-1)
