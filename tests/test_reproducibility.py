@@ -5,13 +5,14 @@ these runs are in-process and take a fraction of a second each."""
 import csv
 import itertools
 
+import gymnasium as gym
 import numpy as np
 import pytest
 from safetensors.torch import load_file
 
 import a3c
 from a3c.config import Config
-from a3c.engines.base import Engine
+from a3c.engines.base import Engine, EngineParts
 from a3c.envs import make_env_group
 from a3c.monitor import WALL_CLOCK_COLUMNS
 from a3c.seeding import env_seeds, process_seed
@@ -102,13 +103,15 @@ def test_every_engine_offers_the_engine_interface():
 
     # Every method of the protocol: the main loop calls them all, never asks whether one is there.
     methods = [name for name, value in vars(Engine).items() if callable(value) and not name.startswith("_")]
-    assert {"load_weights", "next_incarnation", "supervise"} <= set(methods)
+    assert {"load_weights", "supervise", "drain", "close"} <= set(methods)
     for cls in (HogwildEngine, GA3CEngine, SerialA3CEngine, SerialGA3CEngine, RayA3CEngine, RayGA3CEngine):
         missing = [name for name in methods if not callable(getattr(cls, name, None))]
         assert not missing, f"{cls.__name__} lacks {missing}"
         assert isinstance(cls.columns, tuple)
-    engine = SerialA3CEngine(deterministic_config("unused"), None, None, None)
+    parts = EngineParts(deterministic_config("unused"), None, None, None, None, None, gym.spaces.Discrete(2), 7)
+    engine = SerialA3CEngine(parts)
     assert isinstance(engine, Engine)
+    assert engine.incarnations.next() == 8  # a resume of this run starts its children past the 7 it began at
 
 
 def test_the_deterministic_engine_leaves_torch_as_it_found_it(tmp_path):

@@ -3,10 +3,9 @@
 Public API: `Config`, `train(config) -> TrainResult`, `load(path) -> Agent`.
 """
 
+from a3c._version import __version__
 from a3c.config import Config
 from a3c.errors import CheckpointError, ConfigError, UserError
-
-__version__ = "0.1.0"
 
 
 def train(config: Config, resume=None):

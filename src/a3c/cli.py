@@ -11,9 +11,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from a3c.config import Config, field_names, read_toml, unknown_field_error
-from a3c.errors import ConfigError, UserError
-
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+from a3c.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, ConfigError, UserError
 
 # Flags the contract names with a short help; every other Config field gets a generated flag.
 FLAG_HELP = {
@@ -44,7 +42,12 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="a3c", description="Asynchronous advantage actor-critic (A3C / GA3C) for Gymnasium.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for add in (_add_train, _add_eval, _add_plot, _add_export, _add_tune):
+        add(sub)
+    return parser
 
+
+def _add_train(sub) -> None:
     train = sub.add_parser("train", help="train an agent", description="Train an agent on a Gymnasium env.")
     train.add_argument("env_id", nargs="?", help="Gymnasium id (e.g. CartPole-v1) or module:Class")
     train.add_argument("--config", metavar="FILE.toml", help="a TOML file of config fields")
@@ -66,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
             ),
         )
 
+
+def _add_eval(sub) -> None:
     ev = sub.add_parser("eval", help="evaluate a trained agent")
     ev.add_argument("path", metavar="RUN_DIR|CHECKPOINT")
     ev.add_argument("--episodes", type=int, default=10)
@@ -78,10 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--json", action="store_true", help="print one JSON object as the last line")
 
+
+def _add_plot(sub) -> None:
     pl = sub.add_parser("plot", help="plot learning curves of runs")
     pl.add_argument("runs", nargs="+", metavar="RUN_DIR")
     pl.add_argument("-o", "--output", metavar="FILE.png")
 
+
+def _add_export(sub) -> None:
     ex = sub.add_parser(
         "export",
         help="export a trained policy to ONNX",
@@ -105,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="observations of greedy episodes on which onnxruntime must agree with torch (default 300)",
     )
 
+
+def _add_tune(sub) -> None:
     tu = sub.add_parser(
         "tune",
         help="tune hyperparameters with Optuna",
@@ -151,7 +162,6 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help="fix a config field for every run (and leave it out of the search)",
     )
-    return parser
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:

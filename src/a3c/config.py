@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import json
 import math
 import os
@@ -21,6 +22,7 @@ import tomli_w
 import tomllib
 
 from a3c.errors import ConfigError, UserError
+from a3c.presets import preset_for
 
 ALGOS = ("a3c", "ga3c")
 ADVANTAGES = ("gae", "nstep")
@@ -89,7 +91,8 @@ class Config:
     normalize_reward: bool = False  # rewards divided by the running std of the discounted return
 
     # --- observations and Atari ---
-    torso: str = "auto"  # mlp for vectors; conv nets for images: a3c (Mnih 2016), nature (DQN), minatar
+    # mlp for vectors; conv nets for images: a3c (Mnih 2016), nature (DQN), minatar
+    torso: str = "auto"
     obs_layout: str = "auto"  # images: channels-first or -last detected from the shape, or chw / hwc
     env_backend: str = "auto"  # Atari: ale_vector (ale-py's C++ vector env) unless gymnasium is asked for
     frame_skip: int = 4  # Atari: each action repeated this many frames, max over the last two
@@ -221,6 +224,17 @@ class Config:
         return None if self.target_return == math.inf else self.target_return
 
 
+def _observes_images(cfg: Config) -> bool:
+    """Whether cfg's env observes images (one probe, kept for the run's own: envs.probe)."""
+    from a3c.envs import probe  # torch and gymnasium load only when a preset is to be chosen
+
+    try:
+        spec, _ = probe(cfg)
+    except Exception:  # a bad id or a broken env: training probes it again and reports what is wrong
+        return False
+    return spec.is_image
+
+
 def field_names() -> list[str]:
     return [f.name for f in fields(Config)]
 
@@ -253,278 +267,6 @@ def read_toml(path: str | Path) -> dict[str, Any]:
 
 
 TABLE_FIELDS = ("env_kwargs",)
-
-
-# ----- per-environment presets -----
-# What every continuous-control preset below shares: GAE over 16-step rollouts, Adam,
-# normalized observations and advantages, no entropy bonus, the gradient norm clipped to 0.5.
-_CONTINUOUS = dict(
-    t_max=16,
-    advantage="gae",
-    gae_lambda=0.95,
-    gamma=0.99,
-    optimizer="adam",
-    normalize_obs=True,
-    normalize_advantage=True,
-    entropy_coef=0.0,
-    max_grad_norm=0.5,
-    hidden_sizes=(64, 64),
-)
-# What the classic-control presets below share: GAE over 8-env rollouts, Adam, normalized
-# advantages, a 64x64 net and the gradient norm clipped to 0.5.
-_CLASSIC = dict(
-    envs_per_worker=8,
-    advantage="gae",
-    gae_lambda=0.95,
-    optimizer="adam",
-    normalize_advantage=True,
-    hidden_sizes=(64, 64),
-    max_grad_norm=0.5,
-)
-# Returns of up to ~100 (gamma 0.99) make the value error dominate the clipped gradient;
-# scaled rewards and normalized advantages let the policy term through. With them every
-# seed solves in ~100k steps instead of ~550k.
-_CARTPOLE = dict(
-    _CLASSIC,
-    t_max=8,
-    lr=3e-3,
-    reward_scale=0.1,
-    entropy_coef=0.0,
-    value_coef=0.5,
-    total_steps=2_000_000,
-)
-# -1 per step until the goal: without reward scaling the value targets sit near -100 and
-# the policy gradient drowns in value error; with it, every seed solves in ~40k steps.
-_ACROBOT = dict(
-    _CLASSIC,
-    t_max=16,
-    lr=1e-3,
-    reward_scale=0.01,
-    entropy_coef=0.01,
-    total_steps=2_000_000,
-    target_return=-100.0,
-)
-# Tuned on a 2-core machine; each applies unless the user sets the field.
-PRESETS: dict[str, dict[str, Any]] = {
-    "CartPole-v1": _CARTPOLE,
-    "Acrobot-v1": _ACROBOT,
-    # Continuous control. Pendulum pays -16..0 per step: without normalized observations and
-    # scaled rewards the value error swamps the policy term. gamma 0.9 as in rl-zoo3 (a swing-up
-    # pays off within ~20 steps). Tuned on 2 cores, steps until the mean of the last 100 returns
-    # reached -250: defaults (gamma 0.99, RMSProp) 516k steps, 139 s; these 411k, 476k, 591k
-    # (seeds 0-2). Seed 0 variants: without normalize_obs 408k (Pendulum's observations are
-    # already bounded); tanh squash 422k; lr 2e-3 with t_max 8 295-357k but one seed of three
-    # missed; normalize_reward in place of reward_scale 0.1 did not get there in 100 s.
-    "Pendulum-v1": dict(
-        _CONTINUOUS,
-        envs_per_worker=8,
-        gamma=0.9,
-        lr=1e-3,
-        reward_scale=0.1,
-        total_steps=2_000_000,
-    ),
-    # MuJoCo: rewards of ~-1..+10 per step over 1000-step episodes, observations of mixed scale.
-    # Tuned on 2 cores (machine loaded), mean return of the last 100 episodes at 400k steps,
-    # seed 0: log_std_init -1 650, log_std_init 0 394, 256x256 ReLU -134. A smaller initial
-    # spread keeps the early random torques from drowning the gradient.
-    "HalfCheetah-v5": dict(
-        _CONTINUOUS,
-        envs_per_worker=4,
-        lr=3e-4,
-        normalize_reward=True,
-        log_std_init=-1.0,
-        total_steps=10_000_000,
-    ),
-    # Box2D lander: shaped rewards with +-100 at the end of an episode. Tuned on 2 cores: lr 1e-3
-    # (3e-4 was at -103 after 970k steps), log std -1, 128x128, annealed linearly over 3M steps
-    # (at a constant 1e-3 it rose to +131 and fell back to -113). Without action_bound_coef
-    # three runs of four ended at -125, -111 and -11: their Gaussian means sat at up to +-11 on
-    # [-1, 1] axes, every sample clipped, the engines stuck off or full on. With 1.0 the means
-    # stay inside, and three seeds ended at 167, 204 and 205 (two reached 200 in ~100 s) beside
-    # SB3 PPO's 11-38 after 300 s. gamma 0.999 with lambda 0.98 and a separate critic did worse.
-    # (benchmarks/results/continuous.md, 2026-12-02)
-    "LunarLanderContinuous-v3": dict(
-        _CONTINUOUS,
-        envs_per_worker=8,
-        lr=1e-3,
-        lr_schedule="linear",
-        normalize_reward=True,
-        log_std_init=-1.0,
-        hidden_sizes=(128, 128),
-        total_steps=3_000_000,
-        action_bound_coef=1.0,
-    ),
-    # The partially observed toy envs (toy_envs.py): velocities hidden, so only a recurrent
-    # policy can infer them. Each preset is recurrent and carries the reward scaling and
-    # advantage normalization that make its full-observation twin robust; without them the
-    # value error swamped the clipped gradient and MaskedCartPole's LSTM reached anywhere from
-    # 147 to 250 in 1.2M steps, depending on the seed. Measured over 3 seeds in
-    # benchmarks/results/recurrent.md.
-    "a3c/MaskedCartPole-v1": dict(
-        _CARTPOLE,
-        recurrent=True,
-        lstm_size=64,
-        t_max=16,
-        gamma=0.98,  # a shorter horizon, as rl-zoo3's RecurrentPPO uses on CartPoleNoVel
-        gae_lambda=0.9,
-        total_steps=3_000_000,
-    ),
-    # Acrobot's preset, with memory and half its step size: at lr 1e-3 the LSTM policy
-    # collapsed to never reaching the goal (-500) on one seed of three.
-    "a3c/MaskedAcrobot-v1": dict(_ACROBOT, recurrent=True, lstm_size=64, lr=5e-4),
-    # Pendulum has no reward threshold; -300 is a pendulum swung up and held most episodes.
-    "a3c/MaskedPendulum-v1": dict(
-        _CLASSIC,
-        recurrent=True,
-        lstm_size=64,
-        t_max=16,
-        gamma=0.95,
-        lr=1e-3,
-        reward_scale=0.1,
-        entropy_coef=0.0,
-        total_steps=3_000_000,
-        target_return=-300.0,
-    ),
-}
-
-
-# Changes to an env's preset for one engine. GA3C's agents run many envs each, since its
-# predictors gain from big batches; its policy lag wants a smaller step size than A3C's.
-ALGO_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
-    ("CartPole-v1", "ga3c"): dict(envs_per_worker=64, lr=1e-3, train_batch=1),
-    # Recurrent GA3C (the env's preset has recurrent=true). Tuned here, 2 cores shared with other
-    # jobs: with the A3C preset's lr 2e-3 and raw rewards it stayed at ~30 after 1M steps; scaled
-    # rewards and normalized advantages (as for CartPole-v1) made it learn, and lr 5e-4 instead of
-    # 1e-3 kept it from collapsing (1e-3 missed 475 within 3M steps on seed 2). 5/5 seeds then solved
-    # in 28-57 s (1-2.2M steps; benchmarks/results/ga3c-lstm.md). total_steps leaves room for a slow
-    # machine: the 3M of the A3C preset is ~1 minute here.
-    # Measured with gamma 0.99 and lambda 0.95 (the A3C preset's values then), kept here as measured.
-    ("a3c/MaskedCartPole-v1", "ga3c"): dict(
-        envs_per_worker=32,
-        t_max=16,
-        lr=5e-4,
-        train_batch=1,
-        gamma=0.99,
-        gae_lambda=0.95,
-        reward_scale=0.1,
-        normalize_advantage=True,
-        total_steps=30_000_000,
-    ),
-}
-
-
-# Defaults for every id of a family, beneath any per-env preset above.
-# Atari: the A3C paper's protocol and settings (shared RMSProp, lr 7e-4 annealed to 0,
-# entropy 0.01, t_max 5, grad norm 40, clipped rewards, a lost life ends the bootstrap).
-# One change: the paper's RMSProp eps of 0.1 went with a loss summed over each thread's
-# steps; our loss is a mean over t_max x envs samples, whose gradients are ~40x smaller,
-# and eps 0.1 under the square root turned RMSProp into slow SGD (MinAtar Breakout stayed
-# at random play for 1.7M steps). 1e-5 is what A2C ports use with mean losses. For the
-# same reason the paper's gradient-norm clip of 40 is far too loose on a mean loss: clip 0.5
-# is rl-zoo3's A2C Atari setting, and on MinAtar, where we could measure it, clipping at 0.5
-# instead of 40 was the difference between ~6 and ~23 after 120 s. The value weight: our value
-# term is 0.5 * MSE, so value_coef 1.0 is OpenAI baselines' A2C (0.5 * MSE); rl-zoo3's 0.25
-# has no 1/2 in front. On Pong (seed 0, alone on 2 cores) 0.25 here was at -18.4 after 2.7M
-# steps and 1.0 at -13.4: the shared conv torso learns its features from the value error.
-# Each worker batches its envs into one conv forward pass: 8 envs cost ~3x one, not 8x.
-# The learning settings of both pixel families below (Atari, and images without a preset).
-_PIXEL_LEARNING = dict(
-    optimizer="rmsprop",
-    lr=7e-4,
-    rms_alpha=0.99,
-    rms_eps=1e-5,
-    entropy_coef=0.01,
-    value_coef=1.0,
-    max_grad_norm=0.5,
-    t_max=5,
-    advantage="nstep",
-    gamma=0.99,
-    envs_per_worker=8,
-)
-_ATARI = dict(
-    _PIXEL_LEARNING,
-    clip_rewards=True,
-    episodic_life=True,
-    lr_schedule="linear",
-    total_steps=10_000_000,
-    lstm_size=256,
-)
-# MinAtar: 10x10 grids. Tuned here on Breakout, 2 cores, mean return of the last 100
-# episodes after 120 s: the paper's RMSProp (eps 1e-5, clip 40) ~6; SB3 A2C's settings
-# (RMSProp, value 0.25, clip 0.5) 5.5; Adam lr 1e-3 with clip 40 ~6.6; Adam lr 1e-3 with
-# value 0.25 and the gradient norm clipped to 0.5: 23.3.
-_MINATAR = dict(
-    optimizer="adam",
-    lr=1e-3,
-    entropy_coef=0.01,
-    value_coef=0.25,
-    max_grad_norm=0.5,
-    t_max=5,
-    advantage="nstep",
-    gamma=0.99,
-    envs_per_worker=16,
-    total_steps=10_000_000,
-)
-# Any other env whose observations are images (a custom pixel game, CarRacing): the Atari settings
-# without Atari's protocol (no reward clipping, no lives, lr constant as the length is unknown).
-# The plain defaults (the paper's RMSProp eps 0.1 and clip 40 on our mean loss) did not learn at
-# all: on a pixel Catch game (tests/pixel_envs.py) they stayed at random play (-0.8) on 10x10 grids
-# and on 40x40 frames, where these settings reached +1.0 (perfect) by 0.23M steps and +0.1 / -0.5
-# by 0.3M steps (2 seeds each; benchmarks/results/pixels.md).
-_IMAGE = dict(_PIXEL_LEARNING)
-FAMILY_PRESETS: dict[str, dict[str, Any]] = {"atari": _ATARI, "minatar": _MINATAR, "image": _IMAGE}
-# GA3C's learner trains every agent's segments. On Pong (seed 0, alone on 2 cores) lr 3e-4 and then
-# 7e-4 with the whole backlog in each update (~2.5 segments on a busy CPU) stayed at random play
-# (-20.0 after 3.5M steps); one segment per update at 7e-4, A2C's 16 envs x 5 steps, left the
-# plateau: -18.4 at 3.36M steps, at the same ~1,650 steps/s. On Breakout (seed 0, alone, 30 min)
-# 16 envs per agent stayed near random play (2.3 after 2.4M steps; random 1.0) where A3C reached
-# 10.0: per env step it made half of A3C's updates. 8 envs per agent, A3C's 40-sample updates, made
-# GA3C track A3C step for step (8.1 at 2.1M; A3C 8.1 at 2.1M), and on Pong 8 reached -17.9 after
-# 1.87M steps (25 min) where 16 was at -20.1 at 1.69M: the family default is 8.
-FAMILY_ALGO_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
-    ("atari", "ga3c"): dict(envs_per_worker=8, train_batch=1, max_train_batch=1, lr=7e-4),
-    ("minatar", "ga3c"): dict(envs_per_worker=32, train_batch=1),
-    ("image", "ga3c"): dict(envs_per_worker=16, train_batch=1),
-}
-# Per-game presets hold only what differs from their family's defaults.
-PRESETS.update(
-    {
-        "ALE/Pong-v5": dict(target_return=18.0),  # 21 is a perfect game; papers call 18+ solved
-        "ALE/Breakout-v5": dict(),
-        "MinAtar/Breakout-v1": dict(),
-        "MinAtar/SpaceInvaders-v1": dict(),
-    }
-)
-
-
-def _observes_images(cfg: Config) -> bool:
-    from a3c.envs import probe  # the env layer imports this module
-
-    try:
-        spec, _ = probe(cfg)
-    except Exception:  # a bad id or a broken env: training probes it again and reports what is wrong
-        return False
-    return spec.is_image
-
-
-def env_family(env_id: str) -> str | None:
-    if env_id.startswith("ALE/") or env_id.endswith("NoFrameskip-v4"):
-        return "atari"
-    if env_id.startswith("MinAtar/"):
-        return "minatar"
-    return None
-
-
-def preset_for(env_id: str, algo: str = "a3c", images: bool = False) -> dict[str, Any]:
-    """The preset of env_id under algo: its family's defaults, then its own. images: the env's
-    observations are images, so an id of no family gets the pixel defaults."""
-    family = env_family(env_id) or ("image" if images else None)
-    return {
-        **FAMILY_PRESETS.get(family or "", {}),
-        **FAMILY_ALGO_PRESETS.get((family or "", algo), {}),
-        **PRESETS.get(env_id, {}),
-        **ALGO_PRESETS.get((env_id, algo), {}),
-    }
 
 
 # ----- parsing and validation -----
@@ -638,7 +380,8 @@ def _require(cfg: Config, name: str, ok: bool, allowed: str) -> None:
 
 
 def _validate(cfg: Config) -> None:
-    r = lambda name, ok, allowed: _require(cfg, name, ok, allowed)  # noqa: E731
+    """Every field's allowed values, checked in groups; the first bad one raises ConfigError."""
+    r = functools.partial(_require, cfg)
     r("env_id", bool(cfg.env_id.strip()), "a Gymnasium env id such as CartPole-v1, or module:Class")
     r("algo", cfg.algo in ALGOS, " or ".join(ALGOS))
     r("total_steps", cfg.total_steps > 0, "a whole number > 0")
@@ -646,6 +389,13 @@ def _validate(cfg: Config) -> None:
     r("target_window", cfg.target_window >= 1, "a whole number >= 1")
     r("seed", cfg.seed >= 0, "a whole number >= 0")
     r("workers", 1 <= cfg.workers <= 1024, "a whole number from 1 to 1024")
+    for check in (_validate_learning, _validate_network, _validate_envs, _validate_ga3c, _validate_run):
+        check(cfg)
+
+
+def _validate_learning(cfg: Config) -> None:
+    """The rollout, the loss and the optimizer."""
+    r = functools.partial(_require, cfg)
     r("envs_per_worker", 1 <= cfg.envs_per_worker <= 4096, "a whole number from 1 to 4096")
     r("t_max", 1 <= cfg.t_max <= 10_000, "a whole number from 1 to 10000")
     r("gamma", 0.0 <= cfg.gamma <= 1.0, "a number in [0, 1]")
@@ -666,6 +416,11 @@ def _validate(cfg: Config) -> None:
         "two numbers in [0, 1), e.g. 0.9,0.999",
     )
     r("adam_eps", cfg.adam_eps > 0, "a number > 0")
+
+
+def _validate_network(cfg: Config) -> None:
+    """The network and continuous actions."""
+    r = functools.partial(_require, cfg)
     r(
         "hidden_sizes",
         len(cfg.hidden_sizes) >= 1 and all(h >= 1 for h in cfg.hidden_sizes),
@@ -682,6 +437,11 @@ def _validate(cfg: Config) -> None:
         not (cfg.separate_critic and cfg.recurrent),
         "false with recurrent=true (the separate critic is a feed-forward MLP)",
     )
+
+
+def _validate_envs(cfg: Config) -> None:
+    """Observations and the Atari protocol."""
+    r = functools.partial(_require, cfg)
     r("obs_layout", cfg.obs_layout in OBS_LAYOUTS, " | ".join(OBS_LAYOUTS))
     r("env_backend", cfg.env_backend in ENV_BACKENDS, " | ".join(ENV_BACKENDS))
     r("frame_skip", 1 <= cfg.frame_skip <= 64, "a whole number from 1 to 64")
@@ -689,6 +449,11 @@ def _validate(cfg: Config) -> None:
     r("screen_size", 8 <= cfg.screen_size <= 1024, "a whole number of pixels from 8 to 1024")
     r("noop_max", 0 <= cfg.noop_max <= 10_000, "a whole number from 0 to 10000")
     r("max_episode_frames", cfg.max_episode_frames >= 1, "a whole number of frames >= 1")
+
+
+def _validate_ga3c(cfg: Config) -> None:
+    """GA3C's roles."""
+    r = functools.partial(_require, cfg)
     r("predictors", cfg.predictors >= 1, "a whole number >= 1")
     r("trainers", cfg.trainers >= 1, "a whole number >= 1")
     r("predict_batch", cfg.predict_batch >= 1, "a whole number >= 1")
@@ -705,6 +470,11 @@ def _validate(cfg: Config) -> None:
     r("max_trainers", cfg.max_trainers >= 1, "a whole number >= 1")
     r("vtrace_rho_bar", cfg.vtrace_rho_bar > 0, "a number > 0")
     r("vtrace_c_bar", cfg.vtrace_c_bar > 0, "a number > 0")
+
+
+def _validate_run(cfg: Config) -> None:
+    """Where it runs, logging, checkpoints and fault tolerance."""
+    r = functools.partial(_require, cfg)
     r("device", cfg.device in DEVICES, " or ".join(DEVICES))
     # A3C's workers each hold a CPU copy of the network by design; only GA3C batches onto a GPU.
     r(
@@ -713,6 +483,11 @@ def _validate(cfg: Config) -> None:
         "cpu or auto with --algo a3c (its workers run on the CPU); --device cuda needs --algo ga3c",
     )
     r("backend", cfg.backend in BACKENDS, " or ".join(BACKENDS))
+    r(
+        "deterministic",
+        not (cfg.deterministic and cfg.backend == "ray"),
+        "false with --backend ray (deterministic=true runs in one process; it needs --backend local)",
+    )
     r("log_interval_s", cfg.log_interval_s > 0, "a number of seconds > 0")
     r("checkpoint_interval_s", cfg.checkpoint_interval_s > 0, "a number of seconds > 0")
     r(

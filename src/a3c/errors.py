@@ -1,5 +1,8 @@
 """Errors a user can cause. The CLI turns these into one paragraph and exit code 2."""
 
+# The exit codes of the a3c command (DESIGN.md): done, failed, bad input, interrupted.
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
 
 class UserError(Exception):
     """A mistake in what the user asked for: bad config, env id, file or path."""

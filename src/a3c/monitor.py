@@ -24,6 +24,9 @@ from typing import Any
 
 from tqdm import tqdm
 
+from a3c._version import __version__
+from a3c.stop_rules import StopRule, stop_rule, target_met
+
 BASE_COLUMNS = (
     "wall_s",
     "env_steps",
@@ -132,7 +135,7 @@ class Monitor:
             return
         if self.best_mean is None or mean > self.best_mean:
             self.best_mean = mean
-        if self.target is not None and self.time_to_target is None and mean >= self.target:
+        if self.time_to_target is None and target_met(self.target, self.window, self.cfg.target_window) is not None:
             self.time_to_target = self.wall_seconds()
             self.steps_to_target = int(env_steps)
 
@@ -152,14 +155,9 @@ class Monitor:
     def mean_return(self) -> float | None:
         return sum(self.window) / len(self.window) if self.window else None
 
-    def solved(self) -> bool:
-        mean = self.mean_return()
-        return (
-            self.target is not None
-            and mean is not None
-            and len(self.window) >= self.cfg.target_window
-            and mean >= self.target
-        )
+    def stop_rule(self, env_steps: int) -> StopRule | None:
+        """The stop rule the run has met, if any (stop_rules.stop_rule on this run's window and clock)."""
+        return stop_rule(self.cfg, self.target, self.window, env_steps, self.wall_seconds())
 
     # ----- outputs -----
     def due(self, env_steps: int) -> bool:
@@ -264,33 +262,14 @@ def _num(value: float | None) -> Any:
     return round(float(value), 6)
 
 
-def rule_met(cfg, target: float | None, restored: dict[str, Any], env_steps: int) -> str | None:
-    """The stop rule a checkpointed run has already met under cfg (a resume's rules), or None.
-    A reason string as in summary.json, with what it was measured at."""
-    window = list(restored.get("recent_returns", []))[-cfg.target_window :]
-    if target is not None and len(window) >= cfg.target_window and sum(window) / len(window) >= target:
-        return (
-            f"target_reached (mean return of the last {cfg.target_window} episodes "
-            f"{sum(window) / len(window):.2f} >= target_return {target:g})"
-        )
-    if env_steps >= cfg.total_steps:
-        return f"total_steps ({env_steps:,} env steps >= total_steps {cfg.total_steps:,})"
-    wall = float(restored.get("wall_seconds", 0.0))
-    if cfg.time_limit is not None and wall >= cfg.time_limit:
-        return f"time_limit ({wall:.1f} s >= time_limit {cfg.time_limit:g} s)"
-    return None
-
-
 def versions() -> dict[str, str | None]:
     """What produced a run: library versions, and the git commit when a3c runs from a checkout
     (with "-dirty" when its tracked files have changes)."""
     import gymnasium
     import torch
 
-    import a3c
-
     return dict(
-        a3c=a3c.__version__,
+        a3c=__version__,
         torch=torch.__version__,
         gymnasium=gymnasium.__version__,
         numpy=_numpy_version(),

@@ -32,6 +32,17 @@ def next_state_values(
     return following * (1.0 - terminated)
 
 
+def backward_sums(terms: torch.Tensor, carry: torch.Tensor) -> torch.Tensor:
+    """S_t = terms_t + carry_t * S_{t+1}, with S_T = 0, [T, N] -> [T, N]: the one recursion behind
+    n-step returns, GAE and V-trace (carry is 0 where nothing flows back across step t)."""
+    sums = torch.empty_like(terms)
+    running = torch.zeros_like(terms[0])
+    for t in range(terms.shape[0] - 1, -1, -1):
+        running = terms[t] + carry[t] * running
+        sums[t] = running
+    return sums
+
+
 def gae_advantages(
     rewards: torch.Tensor,
     values: torch.Tensor,
@@ -46,13 +57,7 @@ def gae_advantages(
     lam = 1 gives the n-step advantage of A3C; lam = 0 the one-step TD error.
     """
     deltas = rewards + gamma * next_values - values
-    carry = gamma * lam * (1.0 - episode_ends)
-    advantages = torch.empty_like(deltas)
-    running = torch.zeros_like(deltas[0])
-    for t in range(deltas.shape[0] - 1, -1, -1):
-        running = deltas[t] + carry[t] * running
-        advantages[t] = running
-    return advantages
+    return backward_sums(deltas, gamma * lam * (1.0 - episode_ends))
 
 
 def nstep_returns(
@@ -65,14 +70,10 @@ def nstep_returns(
 
     Each step looks ahead to the end of the rollout or of its episode, whichever comes first.
     """
-    returns = torch.empty_like(rewards)
-    running = torch.zeros_like(rewards[0])
-    for t in range(rewards.shape[0] - 1, -1, -1):
-        # Where the episode ended at t, or at the last step, the sum restarts from V(s_{t+1}).
-        restart = episode_ends[t] if t < rewards.shape[0] - 1 else torch.ones_like(running)
-        running = rewards[t] + gamma * (restart * next_values[t] + (1.0 - restart) * running)
-        returns[t] = running
-    return returns
+    # Where the episode ended at t, or at the last step, the sum restarts from V(s_{t+1}).
+    restart = episode_ends.clone()
+    restart[-1] = 1.0
+    return backward_sums(rewards + gamma * restart * next_values, gamma * (1.0 - restart))
 
 
 def vtrace(
@@ -99,12 +100,7 @@ def vtrace(
     rhos = ratios.clamp(max=rho_bar)
     cs = ratios.clamp(max=c_bar)
     deltas = rhos * (rewards + gamma * next_values - values)
-    carry = gamma * cs * (1.0 - episode_ends)
-    corrections = torch.empty_like(deltas)  # vs_t - V(s_t)
-    running = torch.zeros_like(deltas[0])
-    for t in range(deltas.shape[0] - 1, -1, -1):
-        running = deltas[t] + carry[t] * running
-        corrections[t] = running
+    corrections = backward_sums(deltas, gamma * cs * (1.0 - episode_ends))  # vs_t - V(s_t)
     vs = values + corrections
     # vs_{t+1}: the next step's target inside the episode, the plain next value across a cut.
     vs_next = torch.cat([vs[1:], next_values[-1:]], dim=0)

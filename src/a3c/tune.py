@@ -42,8 +42,9 @@ from typing import TYPE_CHECKING, Any
 import tomli_w
 import tomllib
 
-from a3c.config import Config, coerce, env_family, field_names, unknown_field_error
+from a3c.config import Config, coerce, field_names, unknown_field_error
 from a3c.errors import ConfigError, UserError
+from a3c.presets import env_family
 
 if TYPE_CHECKING:
     import optuna
@@ -956,7 +957,7 @@ def counts(study: optuna.Study) -> str:
 def tune_command(args: Any) -> int:
     """`a3c tune`: run the study, then write its outputs (also after Ctrl-C: exit 130, and the same
     command continues the study)."""
-    from a3c.cli import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
+    from a3c.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
 
     budget = (
         Budget("steps", args.trial_steps)

@@ -3,7 +3,7 @@
 An engine owns the processes, threads and queues that turn env steps into updates of the
 global model; the main loop owns everything else. The loop, in full:
 
-    engine.set_incarnation_base(resumes)     # a resumed run's children get fresh seeds
+    engine = make_engine(parts)              # engines.factory; parts: config, model, optimizer, counters, env
     engine.start()
     while no stop rule has fired:
         for msg in engine.drain(timeout):    # reports, crash notes, events
@@ -15,7 +15,7 @@ global model; the main loop owns everything else. The loop, in full:
 
 and, at any time between start() and close():
     engine.load_weights(model, optimizer)    # NaN/inf streak: put the last good checkpoint back
-    engine.next_incarnation()                # saved with each checkpoint, for the resume after it
+    engine.incarnations.next()               # saved with each checkpoint, for the resume after it
 
 Messages are engines.messages' dataclasses, which the loop matches on: Report (a rank's
 finished episodes and summed loss terms), Crash (a role that died, and why), EnvError (an env
@@ -24,18 +24,54 @@ that raised and was rebuilt) and Event (a line for events.log).
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 from a3c.engines.messages import Message
+
+
+@dataclass
+class EngineParts:
+    """What every engine is built from: the run's config, the global model and optimizer (in shared
+    memory, on the device they train on), the counters, the multiprocessing context, and the env as
+    the main process probed it once (its observation spec and action space)."""
+
+    cfg: Any  # a3c.config.Config
+    model: Any  # a3c.models.ActorCritic
+    optimizer: Any  # a3c.optim's shared optimizer
+    counters: Any  # engines.counters.SharedCounters
+    ctx: Any  # a multiprocessing context
+    spec: Any  # envs.ObsSpec
+    action_space: Any  # gymnasium.Space
+    # The incarnation every child starts at: 0 on a fresh run; on a resumed run one no child of
+    # the run has had, so the children draw from random streams their predecessors did not use.
+    incarnation: int = 0
+
+
+class Incarnations:
+    """Each rank's incarnation: the number that, with the seed and the rank, picks a child's random
+    streams. A rank's child that is replaced (restarted, re-added) takes the next number."""
+
+    def __init__(self, ranks: int, base: int = 0):
+        self._of = [base] * ranks
+
+    def __getitem__(self, rank: int) -> int:
+        return self._of[rank]
+
+    def bump(self, rank: int) -> int:
+        self._of[rank] += 1
+        return self._of[rank]
+
+    def next(self) -> int:
+        """An incarnation no child of this run has used: a run resumed from a checkpoint saved now
+        starts its children there."""
+        return max(self._of) + 1
 
 
 @runtime_checkable
 class Engine(Protocol):
     columns: tuple[str, ...]  # engine-specific metrics.csv columns, the keys of extra_metrics()
-
-    def set_incarnation_base(self, base: int) -> None:
-        """Called before start() on a resumed run (base = resumes so far), so every child starts
-        on random streams its predecessors did not use."""
+    incarnations: Incarnations  # each child's; .next() is saved with every checkpoint
 
     def start(self) -> None:
         """Start every role. Returns at once; the work goes on until close()."""
@@ -52,10 +88,6 @@ class Engine(Protocol):
     def load_weights(self, model_tensors: dict, optim_tensors: dict) -> None:
         """Put a checkpoint's model weights and optimizer statistics in place of the current ones,
         so that every role acts and learns from them from its next step on."""
-
-    def next_incarnation(self) -> int:
-        """An incarnation number no child of this run has used yet: a run resumed from a checkpoint
-        saved now starts its children there, on random streams nothing has drawn from."""
 
     def close(self) -> list[Message]:
         """Stop every role and return the messages still in flight. Called once, always."""

@@ -8,7 +8,7 @@ from typing import Any
 
 from a3c.distributions import distribution_for
 from a3c.engines.a3c_step import a3c_worker_step
-from a3c.engines.counters import SharedCounters
+from a3c.engines.base import EngineParts, Incarnations
 from a3c.engines.learner import Learner
 from a3c.engines.messages import Message, Report, Reporter, ReportPipes, report_crash
 from a3c.engines.processes import (
@@ -28,7 +28,7 @@ from a3c.optim import build_optimizer
 from a3c.rollout import RolloutCollector
 
 
-def worker_main(rank, incarnation, cfg, global_model, optim_state, counters, queue, stop_event) -> None:
+def worker_main(rank, incarnation, cfg, global_model, optim_state, counters, stop_event, queue) -> None:
     """Worker `rank`'s life. counters is its own row (SharedCounters.for_rank), queue its own report
     pipe, stop_event a StopFlag: nothing it can be SIGKILLed inside is shared with another worker."""
     try:
@@ -62,42 +62,35 @@ class HogwildEngine:
 
     columns: tuple[str, ...] = ("workers_alive", "restarts")
 
-    def __init__(self, cfg, model, optimizer, counters: SharedCounters, ctx):
-        self.cfg, self.model, self.optimizer, self.counters, self.ctx = cfg, model, optimizer, counters, ctx
-        self.reports = ReportPipes(ctx)
-        self.stop_event = StopFlag(ctx)
+    def __init__(self, parts: EngineParts):
+        cfg = parts.cfg
+        self.cfg, self.model, self.optimizer, self.counters, self.ctx = (
+            cfg,
+            parts.model,
+            parts.optimizer,
+            parts.counters,
+            parts.ctx,
+        )
+        self.reports = ReportPipes(self.ctx)
+        self.stop_event = StopFlag(self.ctx)
         self.processes: list[Any] = [None] * cfg.workers
-        self.incarnations = [0] * cfg.workers
+        self.incarnations = Incarnations(cfg.workers, parts.incarnation)
         self.restarts = 0
-        self._first_incarnation = 0
         self._reported = [False] * cfg.workers  # this incarnation of worker i has sent a report
         self._tracker = RestartTracker(cfg.restart_limit)
 
-    def set_incarnation_base(self, base: int) -> None:
-        """A resumed run starts its workers on fresh random streams."""
-        self._first_incarnation = base
-        self.incarnations = [base] * self.cfg.workers
-
     def _spawn(self, rank: int) -> None:
-        sender = self.reports.sender()
-        proc = self.ctx.Process(
-            target=worker_main,
-            name=f"a3c-worker-{rank}",
-            daemon=True,
-            args=(
-                rank,
-                self.incarnations[rank],
-                self.cfg,
-                self.model,
-                self.optimizer.state_tensors(),
-                self.counters.for_rank(rank),
-                sender,
-                self.stop_event,
-            ),
+        self.processes[rank] = self.reports.start_child(
+            worker_main,
+            f"a3c-worker-{rank}",
+            rank,
+            self.incarnations[rank],
+            self.cfg,
+            self.model,
+            self.optimizer.state_tensors(),
+            self.counters.for_rank(rank),
+            self.stop_event,
         )
-        proc.start()
-        self.reports.started(sender)
-        self.processes[rank] = proc
 
     def start(self) -> None:
         for rank in range(self.cfg.workers):
@@ -124,15 +117,11 @@ class HogwildEngine:
                     self.processes[rank] = None
                     raise RoleFailed(reason)
                 events.append(f"worker {rank} (pid {proc.pid}) died with exit code {proc.exitcode}; restarting it")
-                self.incarnations[rank] += 1
+                self.incarnations.bump(rank)
                 self.restarts += 1
                 self._reported[rank] = False
                 self._spawn(rank)
         return events
-
-    def next_incarnation(self) -> int:
-        """An incarnation number no worker of this run has used: a resumed run starts from it."""
-        return max(self.incarnations) + 1
 
     def load_weights(self, model_tensors: dict, optim_tensors: dict) -> None:
         """Put a checkpoint's weights and optimizer statistics in place, in shared memory; workers

@@ -98,6 +98,14 @@ class ReportPipes:
         """The child holds its end now: close ours, so that its death reads as end-of-file."""
         sender.conn.close()
 
+    def start_child(self, target, name: str, *args):
+        """Start a daemon process running target(*args, sender), its reports on a pipe of its own."""
+        sender = self.sender()
+        proc = self.ctx.Process(target=target, name=name, daemon=True, args=(*args, sender))
+        proc.start()
+        self.started(sender)
+        return proc
+
     def drain(self, timeout: float) -> list[Message]:
         """Every message waiting: wait up to timeout for the first, then take what is there."""
         if not self._readers:

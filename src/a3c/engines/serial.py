@@ -8,8 +8,8 @@ metrics.csv (all but its wall-clock columns, wall_s and fps) and the same weight
 
     A3C   for each worker in rank order: copy the global parameters, roll out t_max steps in
           its envs, compute the loss, clip, apply the gradients to the global network
-    GA3C  every agent's envs step together: one batched forward pass per step for all of
-          them; then the finished segments train in batches of train_batch, oldest first,
+    GA3C  each agent in rank order fills one t_max-step segment with the agents' own segment
+          writer; then the finished segments train in batches of train_batch, oldest first,
           through the GA3C trainer's own update (the later batches with policy lag, as in GA3C)
 
 It is much slower than the parallel engines (one core, no overlap); use it for tests,
@@ -26,7 +26,8 @@ import torch
 
 from a3c.distributions import distribution_for
 from a3c.engines.a3c_step import a3c_worker_step
-from a3c.engines.counters import SharedCounters
+from a3c.engines.base import EngineParts, Incarnations
+from a3c.engines.ga3c.agent import SegmentWriter
 from a3c.engines.learner import Learner
 from a3c.engines.messages import Message, Reporter
 from a3c.envs import EnvBatch, rank_env_group
@@ -62,6 +63,47 @@ class _DeterministicTorch:
             self._before = None
 
 
+class _SerialEngine:
+    """What both serial engines share: deterministic torch while they run, one random generator
+    for every rank, reports straight into the next drain()."""
+
+    columns: tuple[str, ...] = ()
+
+    def __init__(self, parts: EngineParts, learner: Learner):
+        self.cfg, self.model, self.counters = parts.cfg, parts.model, parts.counters
+        self.learner = learner
+        self.dist = distribution_for(parts.action_space, self.cfg.action_squash)
+        # One process, one incarnation for all ranks: a resumed run takes the next.
+        self.incarnations = Incarnations(1, parts.incarnation)
+        self.inbox = _Inbox()
+        self._torch = _DeterministicTorch()
+
+    def load_weights(self, model_tensors: dict, optim_tensors: dict) -> None:
+        self.learner.load_weights(model_tensors, optim_tensors)
+
+    def supervise(self) -> list[str]:
+        return []  # nothing runs on its own; a failure raises in drain() and stops the run
+
+    def _env_groups(self) -> list[EnvBatch]:
+        """Deterministic torch on, the generator seeded, and each rank's envs, in rank order."""
+        self._torch.enter()
+        cfg, incarnation = self.cfg, self.incarnations[0]
+        torch.manual_seed(process_seed(cfg.seed, 0, incarnation))
+        return [
+            rank_env_group(cfg, rank, incarnation, reward_stats_writer(self.model, rank)) for rank in range(cfg.workers)
+        ]
+
+    def _messages(self) -> list[Message]:
+        messages = list(self.inbox)
+        self.inbox.clear()
+        return messages
+
+    def _close(self, envs: list[EnvBatch]) -> None:
+        for group in envs:
+            group.close()
+        self._torch.exit()
+
+
 @dataclass
 class _Worker:
     envs: EnvBatch
@@ -70,40 +112,22 @@ class _Worker:
     reporter: Reporter
 
 
-class SerialA3CEngine:
+class SerialA3CEngine(_SerialEngine):
     """A3C with its workers taking turns in the main process."""
 
-    columns: tuple[str, ...] = ()
-
-    def __init__(self, cfg, model, optimizer, counters: SharedCounters, ctx=None):
-        self.cfg, self.model, self.optimizer, self.counters = cfg, model, optimizer, counters
-        self.learner = Learner(cfg, model, optimizer, counters)
-        self.incarnation = 0
-        self.inbox = _Inbox()
+    def __init__(self, parts: EngineParts):
+        super().__init__(parts, Learner(parts.cfg, parts.model, parts.optimizer, parts.counters))
         self.workers: list[_Worker] = []
-        self._torch = _DeterministicTorch()
-
-    def set_incarnation_base(self, base: int) -> None:
-        self.incarnation = base
-
-    def next_incarnation(self) -> int:
-        return self.incarnation + 1
-
-    def load_weights(self, model_tensors: dict, optim_tensors: dict) -> None:
-        self.learner.load_weights(model_tensors, optim_tensors)
 
     def start(self) -> None:
-        self._torch.enter()
         cfg = self.cfg
         # One generator serves every worker: they draw from it in rank order, always the same order.
-        torch.manual_seed(process_seed(cfg.seed, 0, self.incarnation))
-        for rank in range(cfg.workers):
-            envs = rank_env_group(cfg, rank, self.incarnation, reward_stats_writer(self.model, rank))
-            dist = distribution_for(envs.action_space, cfg.action_squash)
-            local = build_model(cfg, envs.spec, dist)
-            collector = RolloutCollector(envs, local, dist, cfg.t_max, observe=shared_stats_writer(self.model, rank))
+        for rank, envs in enumerate(self._env_groups()):
+            local = build_model(cfg, envs.spec, self.dist)
+            collector = RolloutCollector(
+                envs, local, self.dist, cfg.t_max, observe=shared_stats_writer(self.model, rank)
+            )
             self.workers.append(_Worker(envs, local, collector, Reporter(self.inbox, rank, every_s=0.0)))
-        self.dist = distribution_for(self.workers[0].envs.action_space, cfg.action_squash)
         self.settings = loss_settings(cfg)
 
     def drain(self, timeout: float) -> list[Message]:
@@ -120,92 +144,128 @@ class SerialA3CEngine:
             )
             worker.reporter.env_errors(worker.envs)
             worker.reporter.maybe_send(force=True)
-        messages = list(self.inbox)
-        self.inbox.clear()
-        return messages
-
-    def supervise(self) -> list[str]:
-        return []  # nothing runs on its own; a failure raises in drain() and stops the run
+        return self._messages()
 
     def extra_metrics(self) -> dict[str, float | None]:
         return {}
 
     def close(self) -> list[Message]:
-        for worker in self.workers:
-            worker.envs.close()
-        self._torch.exit()
-        messages = list(self.inbox)
-        self.inbox.clear()
-        return messages
+        self._close([worker.envs for worker in self.workers])
+        return self._messages()
+
+
+class _DeferredActions:
+    """A reply whose actions are chosen when first read. The segment writer asks for the next
+    segment's first action with the current segment's last step; in one process the trainer runs
+    in between, so choosing it when it is used acts with the weights and normalizer statistics
+    the trainer just produced (one agent, train_batch 1: no policy lag, as in A2C)."""
+
+    def __init__(self, choose, final_values: np.ndarray):
+        self._choose, self.final_values = choose, final_values
+        self._chosen: tuple[np.ndarray, np.ndarray, int] | None = None
+
+    def _reply(self) -> tuple[np.ndarray, np.ndarray, int]:
+        if self._chosen is None:
+            self._chosen = self._choose()
+        return self._chosen
+
+    @property
+    def actions(self) -> np.ndarray:
+        return self._reply()[0]
+
+    @property
+    def log_probs(self) -> np.ndarray:
+        return self._reply()[1]
+
+    @property
+    def version(self) -> int:
+        return self._reply()[2]
+
+
+class LocalLink:
+    """A GA3C agent's link to a predictor in its own process: the shared model called directly, and
+    the recurrent state kept here, where the predictors keep it in a mailbox. It answers as the
+    predictors do: V(final obs) from the state of the episode each ends, at once; actions for obs
+    from the state each goes in with (zero where obs starts an episode), when they are read."""
+
+    def __init__(self, shared, dist, device: torch.device, n_envs: int):
+        self.shared, self.dist, self.device = shared, dist, device
+        lstm_size = shared.model.lstm_size if shared.model.recurrent else 0
+        # (h, c) [E, H] after the latest obs, not yet reset where the next obs starts an episode
+        self.h = np.zeros((n_envs, lstm_size), dtype=np.float32)
+        self.c = np.zeros((n_envs, lstm_size), dtype=np.float32)
+        self._pending: _DeferredActions | None = None
+
+    def initial_state(self, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        keep = (1.0 - starts)[:, None]
+        return self.h * keep, self.c * keep
+
+    def _state(self, h: np.ndarray, c: np.ndarray) -> State:
+        if h.shape[1] == 0:  # feed-forward
+            return None
+        return torch.from_numpy(h).to(self.device), torch.from_numpy(c).to(self.device)
+
+    @torch.no_grad()
+    def _choose(self, obs: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+        params, _, state, version = self.shared.predict(
+            torch.as_tensor(obs).to(self.device), self._state(*self.initial_state(starts))
+        )
+        actions = self.dist.sample(params)
+        log_probs = self.dist.log_prob(params, actions)
+        if state is not None:
+            self.h, self.c = state[0].cpu().numpy(), state[1].cpu().numpy()
+        return actions.cpu().numpy(), log_probs.cpu().numpy(), version
+
+    @torch.no_grad()
+    def predict(self, obs: np.ndarray, starts: np.ndarray, final_obs: dict[int, np.ndarray]) -> _DeferredActions:
+        if self._pending is not None:
+            self._pending.actions  # noqa: B018 - the previous obs's state must be in place first
+        final_values = np.zeros(len(final_obs), dtype=np.float32)
+        if final_obs:
+            ended = sorted(final_obs)
+            final = torch.as_tensor(np.stack([final_obs[env] for env in ended])).to(self.device)
+            _, values, _, _ = self.shared.predict(final, self._state(self.h[ended], self.c[ended]))
+            final_values = values.cpu().numpy()
+        obs, starts = obs.copy(), starts.copy()
+        self._pending = _DeferredActions(lambda: self._choose(obs, starts), final_values)
+        return self._pending
 
 
 @dataclass
 class _Agent:
     envs: EnvBatch
-    obs: np.ndarray  # [E, *obs_shape] the observations awaiting actions
-    starts: np.ndarray  # [E] 1.0 where obs begins an episode
+    writer: SegmentWriter
     reporter: Reporter
-    state: State = None  # (h, c) [E, H] after the latest obs, not yet reset where obs starts an episode
-
-    def state_in(self) -> State:
-        """The state obs goes in with: zero where it starts an episode."""
-        if self.state is None:
-            return None
-        keep = torch.as_tensor(1.0 - self.starts).unsqueeze(-1)
-        return self.state[0] * keep, self.state[1] * keep
 
 
-class SerialGA3CEngine:
+class SerialGA3CEngine(_SerialEngine):
     """GA3C with its agents, predictor and trainer taking turns in the main process."""
 
     columns: tuple[str, ...] = ("policy_lag", "importance_ratio")
 
-    def __init__(self, cfg, model, optimizer, counters: SharedCounters, ctx=None):
+    def __init__(self, parts: EngineParts):
         from a3c.engines.ga3c.shared_model import SharedModel
         from a3c.engines.ga3c.stats import Stats
 
-        self.cfg, self.model, self.counters = cfg, model, counters
-        self.device = next(model.parameters()).device
-        self.shared = SharedModel(cfg, model, optimizer, counters)
+        self.shared = SharedModel(parts.cfg, parts.model, parts.optimizer, parts.counters)
+        super().__init__(parts, self.shared.learner)
+        self.device = next(self.model.parameters()).device
         self.stats = Stats()
-        self.incarnation = 0
-        self.inbox = _Inbox()
         self.agents: list[_Agent] = []
         self.pending: list[tuple[Rollout, torch.Tensor]] = []  # full segments and their acting versions [T]
         self._last_totals = self.stats.totals()
-        self._torch = _DeterministicTorch()
-
-    def set_incarnation_base(self, base: int) -> None:
-        self.incarnation = base
-
-    def next_incarnation(self) -> int:
-        return self.incarnation + 1
-
-    def load_weights(self, model_tensors: dict, optim_tensors: dict) -> None:
-        self.shared.learner.load_weights(model_tensors, optim_tensors)
 
     def start(self) -> None:
         from a3c.engines.ga3c.trainer import BatchUpdate
 
-        self._torch.enter()
-        cfg = self.cfg
-        torch.manual_seed(process_seed(cfg.seed, 0, self.incarnation))
-        for rank in range(cfg.workers):
-            envs = rank_env_group(cfg, rank, self.incarnation, reward_stats_writer(self.model, rank))
-            self.agents.append(
-                _Agent(
-                    envs,
-                    envs.reset(),
-                    np.ones(envs.n, dtype=np.float32),
-                    Reporter(self.inbox, rank, every_s=0.0),
-                    self.model.initial_state(envs.n),
-                )
-            )
+        for rank, envs in enumerate(self._env_groups()):
+            reporter = Reporter(self.inbox, rank, every_s=0.0)
+            link = LocalLink(self.shared, self.dist, self.device, envs.n)
+            self.agents.append(_Agent(envs, SegmentWriter(envs, link, reporter), reporter))
         first = self.agents[0].envs
-        self.dist = distribution_for(first.action_space, cfg.action_squash)
         self.obs_shape, self.obs_dtype = first.obs_shape, first.obs_dtype
         # The GA3C trainer's own update, called directly: no thread is started.
-        self.update = BatchUpdate(0, cfg, self.shared, self.dist, self.stats, self.device)
+        self.update = BatchUpdate(0, self.cfg, self.shared, self.dist, self.stats, self.device)
         self.local = self.update.private_copy()
 
     def drain(self, timeout: float) -> list[Message]:
@@ -215,69 +275,29 @@ class SerialGA3CEngine:
             self.update.train(
                 self.local, Rollout.concat([seg for seg, _ in batch]), torch.stack([versions for _, versions in batch])
             )
+        return self._messages_and_losses()
+
+    def _messages_and_losses(self) -> list[Message]:
         losses = self.stats.take_loss_report()
         if losses is not None:
             self.inbox.append(losses)
-        messages = list(self.inbox)
-        self.inbox.clear()
-        return messages
+        return self._messages()
 
     @torch.no_grad()
     def _act(self) -> None:
-        """Every agent fills one t_max-step segment; each step is one forward pass for all of them."""
-        cfg, dist, agents, E = self.cfg, self.dist, self.agents, self.cfg.envs_per_worker
+        """Every agent, in rank order, fills one t_max-step segment with the agents' segment writer."""
+        cfg, E = self.cfg, self.cfg.envs_per_worker
         lstm_size = self.model.lstm_size if self.model.recurrent else 0
-        segments = [Rollout.allocate(cfg.t_max, E, self.obs_shape, self.obs_dtype, dist, lstm_size) for _ in agents]
-        versions = torch.full((cfg.t_max,), self.shared.version, dtype=torch.int64)
-        finished = [0] * len(agents)
-        for t in range(cfg.t_max):
-            obs = torch.as_tensor(np.concatenate([a.obs for a in agents]))  # [A*E, *obs_shape]
-            state = _joined([a.state_in() for a in agents])
-            if t == 0 and state is not None:  # each segment starts from the state its obs[0] goes in with
-                for i, seg in enumerate(segments):
-                    seg.h0.copy_(state[0][i * E : (i + 1) * E])
-                    seg.c0.copy_(state[1][i * E : (i + 1) * E])
-            params, _, state, _ = self.shared.predict(obs.to(self.device), _to(state, self.device))
-            state = _to(state, torch.device("cpu"))
-            actions = dist.sample(params)
-            log_probs = dist.log_prob(params, actions).cpu()
-            actions = actions.cpu()
-            steps = []
-            for i, (agent, seg) in enumerate(zip(agents, segments, strict=True)):
-                mine = actions[i * E : (i + 1) * E]
-                seg.obs[t] = torch.as_tensor(agent.obs)
-                seg.starts[t] = torch.as_tensor(agent.starts)
-                seg.actions[t] = mine
-                seg.behaviour_log_probs[t] = log_probs[i * E : (i + 1) * E]
-                step = agent.envs.step(mine.numpy())
-                seg.rewards[t] = torch.from_numpy(step.rewards)
-                seg.terminated[t] = torch.from_numpy(step.terminated)
-                seg.truncated[t] = torch.from_numpy(step.truncated)
-                agent.obs, agent.starts = step.obs, step.starts
-                if state is not None:  # reset where the next obs starts an episode, by state_in()
-                    agent.state = (state[0][i * E : (i + 1) * E], state[1][i * E : (i + 1) * E])
-                agent.reporter.episodes(step.episodes)
-                finished[i] += len(step.episodes)
-                steps.append(step)
-            # A time limit is not the end of the task: the cut-off states are valued, in one pass.
-            cut = [(i, env) for i, step in enumerate(steps) for env in sorted(step.final_obs)]
-            if cut:
-                final = torch.as_tensor(np.stack([steps[i].final_obs[env] for i, env in cut]))
-                rows = [i * E + env for i, env in cut]  # each goes in with the state of the episode it ends
-                ended = None if state is None else (state[0][rows], state[1][rows])
-                _, values, _, _ = self.shared.predict(final.to(self.device), _to(ended, self.device))
-                for (i, env), value in zip(cut, values.cpu(), strict=True):
-                    segments[i].truncation_values[t, env] = value
-        for i, (agent, seg) in enumerate(zip(agents, segments, strict=True)):
-            seg.obs[cfg.t_max] = torch.as_tensor(agent.obs)
-            seg.starts[cfg.t_max] = torch.as_tensor(agent.starts)
-            self.counters.add(env_steps=cfg.t_max * E, episodes=finished[i])
+        for agent in self.agents:
+            seg = Rollout.allocate(cfg.t_max, E, self.obs_shape, self.obs_dtype, self.dist, lstm_size)
+            versions = torch.zeros(cfg.t_max, dtype=torch.int64)
+            views = {name: tensor.numpy() for name, tensor in seg.tensors().items()}
+            episodes = agent.writer.fill({**views, "versions": versions.numpy()}, cfg.t_max)
+            assert episodes is not None  # an in-process link is never told to stop
+            self.counters.add(env_steps=cfg.t_max * E, episodes=episodes)
             self.pending.append((seg, versions))
             agent.reporter.env_errors(agent.envs)
             agent.reporter.maybe_send(force=True)
-
-    def supervise(self) -> list[str]:
-        return []
 
     def extra_metrics(self) -> dict[str, float | None]:
         totals, before = self.stats.totals(), self._last_totals
@@ -289,22 +309,5 @@ class SerialGA3CEngine:
         )
 
     def close(self) -> list[Message]:
-        for agent in self.agents:
-            agent.envs.close()
-        self._torch.exit()
-        losses = self.stats.take_loss_report()
-        messages = list(self.inbox) + ([losses] if losses is not None else [])
-        self.inbox.clear()
-        return messages
-
-
-def _joined(states: list[State]) -> State:
-    """Per-agent states [E, H] side by side: [A*E, H] (None for a feed-forward model)."""
-    if states[0] is None:
-        return None
-    pairs = [state for state in states if state is not None]
-    return torch.cat([h for h, _ in pairs]), torch.cat([c for _, c in pairs])
-
-
-def _to(state: State, device: torch.device) -> State:
-    return None if state is None else (state[0].to(device), state[1].to(device))
+        self._close([agent.envs for agent in self.agents])
+        return self._messages_and_losses()

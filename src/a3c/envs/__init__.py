@@ -8,12 +8,13 @@ group.py     N envs stepped together, episode statistics, and the learning signa
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import gymnasium as gym
 import numpy as np
 
-from a3c.envs.atari import atari_env, atari_vector_env
+from a3c.envs.atari import ale_kwargs, atari_env, atari_vector_env
 from a3c.envs.families import atari_game, env_threshold, make_raw
 from a3c.envs.group import AtariVectorGroup, EnvBatch, EnvGroup, EpisodeStats, LearningSignal, StepResult
 from a3c.envs.spaces import ObsSpec, model_view
@@ -36,17 +37,8 @@ __all__ = [
 ]
 
 
-def _config(cfg_or_id):
-    if isinstance(cfg_or_id, str):
-        from a3c.config import Config
-
-        return Config.for_env(cfg_or_id)
-    return cfg_or_id
-
-
 def make_env_with_spec(cfg, render_mode: str | None = None) -> tuple[gym.Env, ObsSpec]:
     """One env as the model sees it, for evaluation and probing; Atari ids get the papers' protocol."""
-    cfg = _config(cfg)
     atari = atari_game(cfg.env_id)
     if atari is not None:
         env = atari_env(cfg.env_id, atari[1], cfg, render_mode=render_mode)
@@ -58,22 +50,51 @@ def make_env_with_spec(cfg, render_mode: str | None = None) -> tuple[gym.Env, Ob
 
 
 def make_env(cfg, render_mode: str | None = None) -> gym.Env:
-    """make_env_with_spec without the spec. cfg may be a Config or just an env id (its defaults)."""
+    """make_env_with_spec without the spec."""
     return make_env_with_spec(cfg, render_mode)[0]
 
 
+# The Config fields that shape an env's spaces: a probe's answer holds for any config that agrees on them.
+ENV_FIELDS = (
+    "env_id",
+    "env_kwargs",
+    "obs_layout",
+    "env_backend",
+    "frame_skip",
+    "frame_stack",
+    "screen_size",
+    "noop_max",
+    "sticky_actions",
+    "max_episode_frames",
+)
+_last_probe: tuple[str, tuple[ObsSpec, gym.Space]] | None = None
+
+
 def probe(cfg) -> tuple[ObsSpec, gym.Space]:
-    """The observation spec and action space that training on cfg's env group will see
-    (fails early, in the main process, on a bad id, space or missing extra)."""
+    """The observation spec and action space that training on cfg's env group will see (fails
+    early, in the main process, on a bad id, space or missing extra). It builds one plain env,
+    never a vector env: for ale-py's vector env the config implies the frames, and the game's
+    own env gives the actions. The answer is kept, so the preset choice (Config.for_env) and the
+    run that follows build one env between them."""
+    global _last_probe
+    key = json.dumps({name: getattr(cfg, name) for name in ENV_FIELDS}, sort_keys=True, default=str)
+    if _last_probe is not None and _last_probe[0] == key:
+        return _last_probe[1]
     if uses_ale_vector(cfg):
-        group = make_env_group(cfg, 1, cfg.seed)
-        spec, action_space = group.spec, group.action_space
-        group.close()
-        return spec, action_space
-    env, spec = make_env_with_spec(cfg)
-    action_space = env.action_space
-    env.close()
-    return spec, action_space
+        raw = make_raw(cfg.env_id, {}, **ale_kwargs(cfg, cfg.frame_skip))
+        answer = ale_vector_spec(cfg), raw.action_space
+        raw.close()
+    else:
+        env, spec = make_env_with_spec(cfg)
+        answer = spec, env.action_space
+        env.close()
+    _last_probe = key, answer
+    return answer
+
+
+def ale_vector_spec(cfg) -> ObsSpec:
+    """What ale-py's vector env gives: frame_stack grey frames of screen_size squared, as uint8."""
+    return ObsSpec((cfg.frame_stack, cfg.screen_size, cfg.screen_size), np.uint8, 1.0 / 255)
 
 
 def uses_ale_vector(cfg) -> bool:
@@ -101,8 +122,9 @@ def make_env_group(cfg, n: int, seed: int | Sequence[int], reward_stats=None) ->
     signal = LearningSignal(n, cfg.clip_rewards, cfg.episodic_life, cfg.reward_scale, scaler)
     if uses_ale_vector(cfg):
         game = atari_game(cfg.env_id)[0]  # type: ignore[index]
-        spec = ObsSpec((cfg.frame_stack, cfg.screen_size, cfg.screen_size), np.uint8, 1.0 / 255)
-        return AtariVectorGroup(lambda count: atari_vector_env(game, count, cfg), spec, n, seed, signal, cfg.fail_fast)
+        return AtariVectorGroup(
+            lambda count: atari_vector_env(game, count, cfg), ale_vector_spec(cfg), n, seed, signal, cfg.fail_fast
+        )
     first, spec = make_env_with_spec(cfg)
     spare = [first]
 

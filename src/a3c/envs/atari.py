@@ -65,7 +65,7 @@ class NoopReset(gym.Wrapper):
         return obs, info
 
 
-def _ale_kwargs(cfg, frameskip: int) -> dict:
+def ale_kwargs(cfg, frameskip: int) -> dict:
     return dict(
         frameskip=frameskip,
         repeat_action_probability=0.25 if cfg.sticky_actions else 0.0,
@@ -79,7 +79,7 @@ def atari_env(env_id: str, obs_type: str, cfg, render_mode: str | None = None) -
     from a3c.envs.families import make_raw
 
     if obs_type == "ram":
-        env = make_raw(env_id, cfg.env_kwargs, **_ale_kwargs(cfg, cfg.frame_skip), render_mode=render_mode)
+        env = make_raw(env_id, cfg.env_kwargs, **ale_kwargs(cfg, cfg.frame_skip), render_mode=render_mode)
         env = FireOnReset(NoopReset(env, cfg.noop_max))
     else:
         try:
@@ -89,7 +89,7 @@ def atari_env(env_id: str, obs_type: str, cfg, render_mode: str | None = None) -
                 "evaluating Atari needs OpenCV for Gymnasium's AtariPreprocessing. Install it with: "
                 "pip install 'a3c[atari]' (or pip install opencv-python-headless)"
             ) from None
-        env = make_raw(env_id, cfg.env_kwargs, **_ale_kwargs(cfg, 1), render_mode=render_mode)
+        env = make_raw(env_id, cfg.env_kwargs, **ale_kwargs(cfg, 1), render_mode=render_mode)
         env = gym.wrappers.AtariPreprocessing(
             env,
             noop_max=cfg.noop_max,

@@ -103,9 +103,9 @@ def agent_main(
     pool: SegmentPool,
     request,
     reply,
-    reports,
     counters,
-    reward_stats=None,
+    reward_stats,
+    reports,
 ) -> None:
     """reward_stats: this rank's handle on the run's return statistics (normalize_reward), or None."""
     try:
@@ -122,14 +122,7 @@ def agent_main(
         envs = rank_env_group(cfg, rank, incarnation, reward_stats)
         try:
             run_agent(
-                envs,
-                PredictorLink(box, request, reply, running),
-                pool,
-                box,
-                running,
-                Reporter(reports, rank),
-                counters,
-                cfg.t_max,
+                envs, PredictorLink(box, request, reply, running), pool, Reporter(reports, rank), counters, cfg.t_max
             )
         finally:
             envs.close()
@@ -138,23 +131,53 @@ def agent_main(
         raise
 
 
-def run_agent(
-    envs: EnvBatch, link: PredictorLink, pool: SegmentPool, box, running, reporter: Reporter, counters, t_max: int
-) -> None:
-    obs = envs.reset()
-    starts = np.ones(envs.n, dtype=np.float32)  # a (re)started agent begins every episode afresh
-    h0, c0 = link.initial_state(starts)
-    reply = link.predict(obs, starts, {})
-    while reply is not None:
+def run_agent(envs: EnvBatch, link: PredictorLink, pool: SegmentPool, reporter: Reporter, counters, t_max: int) -> None:
+    writer = SegmentWriter(envs, link, reporter)
+    while writer.acting:
         slot = link.take_slot()
         if slot is None:
             break
-        seg = pool.numpy_slot(slot)  # views: obs [T+1, E, ...], rewards [T, E], versions [T], h0 [E, H], ...
-        seg["h0"][:], seg["c0"][:] = h0, c0
+        episodes = writer.fill(pool.numpy_slot(slot), t_max)
+        if episodes is None:  # told to stop mid-segment: the partial segment is dropped, the learner reclaims the slot
+            break
+        link.publish(slot)
+        counters.add(env_steps=t_max * envs.n, episodes=episodes)
+        reporter.env_errors(envs)
+        reporter.maybe_send()
+    reporter.maybe_send(force=True)
+
+
+class SegmentWriter:
+    """Fills GA3C segments: t_max steps of an EnvBatch acted on by a predictor link, written into a
+    segment's arrays (obs [T+1, E, ...], rewards [T, E], versions [T], h0 [E, H], ...). Every GA3C
+    wiring writes its segments with it: agent processes through their mailboxes (PredictorLink),
+    the serial engine through the shared model in its own process (serial.LocalLink).
+
+    The action for the next segment's first observation is asked for with the last step, in the
+    same round trip as the values of the states that step cut off; so is its initial state."""
+
+    def __init__(self, envs: EnvBatch, link, reporter: Reporter):
+        self.envs, self.link, self.reporter = envs, link, reporter
+        self.obs = envs.reset()
+        self.starts = np.ones(envs.n, dtype=np.float32)  # a (re)started agent begins every episode afresh
+        self.h0, self.c0 = link.initial_state(self.starts)
+        self.reply: Reply | None = link.predict(self.obs, self.starts, {})
+
+    @property
+    def acting(self) -> bool:
+        return self.reply is not None
+
+    def fill(self, seg: dict[str, np.ndarray], t_max: int) -> int | None:
+        """Write one segment into seg; the number of episodes it finished, or None when the link was
+        told to stop mid-way (the partial segment is then worthless)."""
+        envs, link, reply = self.envs, self.link, self.reply
+        if reply is None:
+            return None
+        seg["h0"][:], seg["c0"][:] = self.h0, self.c0
         episodes = 0
         for t in range(t_max):
-            seg["obs"][t] = obs
-            seg["starts"][t] = starts
+            seg["obs"][t] = self.obs
+            seg["starts"][t] = self.starts
             seg["actions"][t] = reply.actions
             seg["behaviour_log_probs"][t] = reply.log_probs
             seg["versions"][t] = reply.version
@@ -162,26 +185,20 @@ def run_agent(
             seg["rewards"][t] = step.rewards
             seg["terminated"][t] = step.terminated
             seg["truncated"][t] = step.truncated
-            obs, starts = step.obs, step.starts
+            self.obs, self.starts = step.obs, step.starts
             if t == t_max - 1:
                 # The action for the next segment's obs[0] is asked for now: its initial state is this one.
-                h0, c0 = link.initial_state(starts)
+                self.h0, self.c0 = link.initial_state(self.starts)
             # One round trip: actions for s_{t+1} and V(final obs) of the envs step t truncated.
-            reply = link.predict(obs, starts, step.final_obs)
+            self.reply = reply = link.predict(self.obs, self.starts, step.final_obs)
             if reply is None:
-                break
+                return None
             seg["truncation_values"][t] = 0.0
             if step.final_obs:
                 # A time limit is not the end of the task: the cut-off state is valued and bootstraps.
                 seg["truncation_values"][t, sorted(step.final_obs)] = reply.final_values
             episodes += len(step.episodes)
-            reporter.episodes(step.episodes)
-        if reply is None:  # told to stop mid-segment: the partial segment is dropped, the learner reclaims the slot
-            break
-        seg["obs"][t_max] = obs  # s_T, the bootstrap state; its action starts the next segment
-        seg["starts"][t_max] = starts
-        link.publish(slot)
-        counters.add(env_steps=t_max * envs.n, episodes=episodes)
-        reporter.env_errors(envs)
-        reporter.maybe_send()
-    reporter.maybe_send(force=True)
+            self.reporter.episodes(step.episodes)
+        seg["obs"][t_max] = self.obs  # s_T, the bootstrap state; its action starts the next segment
+        seg["starts"][t_max] = self.starts
+        return episodes

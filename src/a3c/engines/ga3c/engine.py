@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from a3c.distributions import distribution_for
-from a3c.engines.counters import SharedCounters
+from a3c.engines.base import EngineParts, Incarnations
 from a3c.engines.ga3c.adjust import DynamicAdjuster
 from a3c.engines.ga3c.agent import agent_main
 from a3c.engines.ga3c.buffers import Mailboxes, SegmentPool
@@ -48,12 +48,11 @@ class GA3CEngine:
         "restarts",
     )
 
-    def __init__(self, cfg, model, optimizer, counters: SharedCounters, ctx, probed: tuple):
-        """probed: (ObsSpec, action space) of cfg's envs, as training.py probed them (envs.probe)."""
-        self.cfg, self.counters, self.ctx = cfg, counters, ctx
+    def __init__(self, parts: EngineParts):
+        cfg, model, ctx, spec = parts.cfg, parts.model, parts.ctx, parts.spec
+        self.cfg, self.counters, self.ctx = cfg, parts.counters, ctx
         self.device = next(model.parameters()).device  # training.py put the model where it should run
-        spec, action_space = probed
-        self.dist = distribution_for(action_space, cfg.action_squash)
+        self.dist = distribution_for(parts.action_space, cfg.action_squash)
         obs_shape, obs_dtype = spec.shape, spec.torch_dtype  # uint8 frames stay uint8 in shared memory
 
         fixed = not cfg.dynamic_adjust
@@ -71,13 +70,13 @@ class GA3CEngine:
         self.pool = SegmentPool.allocate(slots, cfg.t_max, envs, obs_shape, obs_dtype, self.dist, ctx, lstm_size)
         self.pool.mail = self.mail
         self.reports = ReportPipes(ctx)  # agents' episode reports and crash notes, a pipe each
-        self.shared = SharedModel(cfg, model, optimizer, counters)
+        self.shared = SharedModel(cfg, model, parts.optimizer, parts.counters)
         self.board = RequestBoard(self.mail, on_publish=self.pool.published)
         self.stats = Stats()
 
         self.agents: dict[int, Any] = {}  # rank -> process
         self.lines: dict[int, AgentLine] = {}  # rank -> the learner's end of that agent (its progress)
-        self.incarnations = [0] * self.limits["agents"]
+        self.incarnations = Incarnations(self.limits["agents"], parts.incarnation)
         self._tracker = RestartTracker(cfg.restart_limit)
         self.predictors: list[Predictor] = []
         self.trainers: list[Trainer] = []
@@ -92,10 +91,6 @@ class GA3CEngine:
             self.adjuster = DynamicAdjuster(self, cfg.adjust_interval_s, cfg.seed, self._event, self._post)
 
     # ----- the engine interface of training.py -----
-    def set_incarnation_base(self, base: int) -> None:
-        """A resumed run starts its agents on fresh random streams."""
-        self.incarnations = [base] * self.limits["agents"]
-
     def start(self) -> None:
         with self._lock:
             for rank in range(self.cfg.workers):
@@ -155,10 +150,6 @@ class GA3CEngine:
     def load_weights(self, model_tensors: dict, optim_tensors: dict) -> None:
         """Put a checkpoint's weights and optimizer statistics in place, between two updates."""
         self.shared.learner.load_weights(model_tensors, optim_tensors)
-
-    def next_incarnation(self) -> int:
-        """An incarnation number no agent of this run has used: a resumed run starts from it."""
-        return max(self.incarnations) + 1
 
     def extra_metrics(self) -> dict[str, float | None]:
         now, totals = time.monotonic(), self.stats.totals()
@@ -251,32 +242,25 @@ class GA3CEngine:
         if rank in self.lines:
             # Every start after the first is a new incarnation: fresh seeds, never a replay of the
             # episodes of the agent that held this rank before (re-added by the adjuster or restarted).
-            self.incarnations[rank] += 1
+            self.incarnations.bump(rank)
         self.mail.running[rank] = 1
         self.mail.waiting[rank] = 0
         self.mail.next_slot[rank] = -1
         self.mail.reset_state(rank)  # a new incarnation remembers nothing of the one before
-        sender = self.reports.sender()
-        proc = self.ctx.Process(
-            target=agent_main,
-            name=f"ga3c-agent-{rank}",
-            daemon=True,
-            args=(
-                rank,
-                self.incarnations[rank],
-                self.cfg,
-                self.mail,
-                self.pool,
-                request_writer,
-                reply,
-                sender,
-                self.counters.for_rank(rank),
-                reward_stats_writer(self.shared.model, rank),
-            ),
+        proc = self.reports.start_child(
+            agent_main,
+            f"ga3c-agent-{rank}",
+            rank,
+            self.incarnations[rank],
+            self.cfg,
+            self.mail,
+            self.pool,
+            request_writer,
+            reply,
+            self.counters.for_rank(rank),
+            reward_stats_writer(self.shared.model, rank),
         )
-        proc.start()
         request_writer.close()  # the agent holds the only writer, so its death reads as end-of-file
-        self.reports.started(sender)
         line = AgentLine(rank, self.incarnations[rank], request_reader, reply)
         self.board.connect(line)
         self.lines[rank] = line

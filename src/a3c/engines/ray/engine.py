@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from a3c.distributions import distribution_for
-from a3c.engines.counters import SharedCounters
+from a3c.engines.base import EngineParts, Incarnations
 from a3c.engines.learner import Learner
 from a3c.engines.messages import Crash, EnvError, Event, Message, Report
 from a3c.engines.ray.cluster import connect
@@ -54,8 +54,9 @@ def env_error_messages(rank: int, result: dict) -> list[Message]:
 class _RayEngine:
     columns: tuple[str, ...] = ("env_runners", "nodes", "restarts", "policy_lag")
 
-    def __init__(self, cfg, model, optimizer, counters: SharedCounters, ctx=None):
-        self.cfg, self.model, self.optimizer, self.counters = cfg, model, optimizer, counters
+    def __init__(self, parts: EngineParts):
+        cfg = self.cfg = parts.cfg  # with resolve_config applied by training.py
+        self.model, self.optimizer, self.counters = parts.model, parts.optimizer, parts.counters
         began = time.monotonic()
         self.ray, self._ours = connect(cfg, cpus_wanted=cfg.workers)
         try:
@@ -73,7 +74,7 @@ class _RayEngine:
             self._shutdown()
             raise
         self.startup_s = time.monotonic() - began
-        self.incarnations = [0] * cfg.workers
+        self.incarnations = Incarnations(cfg.workers, parts.incarnation)
         self.inflight: dict = {}  # ObjectRef of a job -> rank
         self.locating: dict = {}  # ObjectRef of a setup -> rank
         self.nodes: dict[int, str] = {}  # rank -> node id of its runner
@@ -89,13 +90,6 @@ class _RayEngine:
         return self._remote_cls.options(scheduling_strategy="SPREAD").remote(self.cfg)
 
     # ----- the Engine interface -----
-
-    def set_incarnation_base(self, base: int) -> None:
-        self.incarnations = [base] * self.cfg.workers
-
-    def next_incarnation(self) -> int:
-        """An incarnation number no runner of this run has used: a resumed run starts from it."""
-        return max(self.incarnations) + 1
 
     def start(self) -> None:
         for rank in range(self.cfg.workers):
@@ -145,7 +139,7 @@ class _RayEngine:
             except Exception:  # already gone with its node
                 pass
             self.runners[rank] = self._new_runner()
-            self.incarnations[rank] += 1
+            self.incarnations.bump(rank)
             self.restarts += 1
             self.nodes.pop(rank, None)
             self._setup(rank)  # its imports run while the others go on training
@@ -228,9 +222,9 @@ class _RayEngine:
 class RayA3CEngine(_RayEngine):
     """A3C on Ray: asynchronous gradients from EnvRunners, applied in arrival order by the driver."""
 
-    def __init__(self, cfg, model, optimizer, counters: SharedCounters, ctx=None):
-        super().__init__(cfg, model, optimizer, counters, ctx)
-        self.learner = Learner(self.cfg, model, optimizer, counters)
+    def __init__(self, parts: EngineParts):
+        super().__init__(parts)
+        self.learner = Learner(self.cfg, self.model, self.optimizer, self.counters)
 
     def _dispatch(self, rank: int) -> None:
         self.inflight[self.runners[rank].a3c_step.remote(self.version, self._weights_ref())] = rank
@@ -266,18 +260,17 @@ class RayGA3CEngine(_RayEngine):
 
     columns = _RayEngine.columns + ("importance_ratio",)
 
-    def __init__(self, cfg, model, optimizer, counters: SharedCounters, ctx=None, *, probed: tuple):
-        """probed: (ObsSpec, action space) of cfg's envs, as training.py probed them (envs.probe)."""
+    def __init__(self, parts: EngineParts):
         from a3c.engines.ga3c.shared_model import SharedModel
         from a3c.engines.ga3c.stats import Stats
         from a3c.engines.ga3c.trainer import BatchUpdate
 
-        cfg = resolve_config(cfg)
-        super().__init__(cfg, model, optimizer, counters, ctx)
-        self.device = next(model.parameters()).device
-        self.shared = SharedModel(cfg, model, optimizer, counters)
+        super().__init__(parts)
+        cfg = self.cfg
+        self.device = next(self.model.parameters()).device
+        self.shared = SharedModel(cfg, self.model, self.optimizer, self.counters)
         self.stats = Stats()
-        dist = distribution_for(probed[1], cfg.action_squash)
+        dist = distribution_for(parts.action_space, cfg.action_squash)
         # The GA3C trainer's own update, called in the driver's loop: no thread is started.
         self.update = BatchUpdate(0, cfg, self.shared, dist, self.stats, self.device)
         self.local = self.update.private_copy()

@@ -1,0 +1,75 @@
+"""Old commit against new, side by side in one run (issue 22's check that a redesign costs no speed):
+CartPole-v1 time to its target for both engines over seeds, and Pong agent steps/s for both engines
+over a fixed time. Each run alone, the two trees alternating, one torch thread per process.
+
+    git worktree add /tmp/old OLD_COMMIT
+    python benchmarks/old_new.py --old /tmp/old --new . --seeds 0 1 2 --pong-seconds 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+# Pong under the Atari family's settings of both trees (the new tree's Pong preset for A3C is a
+# different recipe; the point here is the code's speed on the same work).
+PONG_SAME_WORK = [
+    "screen_size=84", "frame_stack=4", "torso=auto", "recurrent=false", "t_max=5",
+    "optimizer=rmsprop", "lr=7e-4", "value_coef=1.0",
+]
+
+
+def train(tree: Path, args: list[str], run_dir: Path) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(tree / "src"), OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "a3c", "train", *args, "--run-dir", str(run_dir),
+           "--set", "progress=false", "--set", "tensorboard=false"]
+    subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
+    return json.loads((run_dir / "summary.json").read_text())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--old", type=Path, required=True)
+    parser.add_argument("--new", type=Path, required=True)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--pong-seconds", type=float, default=60)
+    args = parser.parse_args()
+    trees = {"old": args.old.resolve(), "new": args.new.resolve()}
+    results: dict[tuple[str, str, str], list[float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        n = 0
+        for seed in args.seeds:
+            for algo in ("a3c", "ga3c"):
+                for name, tree in (list(trees.items()) if seed % 2 == 0 else list(trees.items())[::-1]):
+                    n += 1
+                    s = train(tree, ["CartPole-v1", "--algo", algo, "--seed", str(seed), "--time-limit", "120"],
+                              Path(tmp) / f"run{n}")
+                    value = s["time_to_target_s"] if s["time_to_target_s"] is not None else float("inf")
+                    results.setdefault(("CartPole-v1 time to 475 (s)", algo, name), []).append(value)
+                    print(f"cartpole {algo} seed {seed} {name}: {value}", flush=True)
+        for algo in ("a3c", "ga3c"):
+            for name, tree in trees.items():
+                n += 1
+                sets = [x for pair in PONG_SAME_WORK for x in ("--set", pair)]
+                s = train(tree, ["ALE/Pong-v5", "--algo", algo, "--seed", "0", "--time-limit",
+                                 str(args.pong_seconds), *sets], Path(tmp) / f"run{n}")
+                results.setdefault(("ALE/Pong-v5 steps/s", algo, name), []).append(s["steps_per_second"])
+                print(f"pong {algo} {name}: {s['steps_per_second']}", flush=True)
+    print("\n| measure | engine | old | new | new/old |\n| --- | --- | --- | --- | --- |")
+    for (measure, algo, name), values in results.items():
+        if name != "old":
+            continue
+        old = statistics.median(values)
+        new = statistics.median(results[(measure, algo, "new")])
+        print(f"| {measure} | {algo} | {old:.2f} ({', '.join(f'{v:.1f}' for v in values)}) | {new:.2f} "
+              f"({', '.join(f'{v:.1f}' for v in results[(measure, algo, 'new')])}) | {new / old:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

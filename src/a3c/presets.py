@@ -1,0 +1,208 @@
+"""Presets as data: the settings each env (and each family of envs) gets beneath the user's own.
+
+Precedence, lowest first: Config's defaults, the family's defaults, the family's changes for the
+engine, the env's preset, the env's changes for the engine, then the user's TOML and flags. Each
+preset carries one line of why; the measurements behind it are in benchmarks/results/presets.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# ----- shared building blocks -----
+# Continuous control: GAE over 16-step rollouts, Adam, normalized observations and advantages.
+_CONTINUOUS = dict(
+    t_max=16,
+    advantage="gae",
+    gae_lambda=0.95,
+    gamma=0.99,
+    optimizer="adam",
+    normalize_obs=True,
+    normalize_advantage=True,
+    entropy_coef=0.0,
+    max_grad_norm=0.5,
+    hidden_sizes=(64, 64),
+)
+# Classic control: GAE over 8-env rollouts, Adam, normalized advantages, clip 0.5.
+_CLASSIC = dict(
+    envs_per_worker=8,
+    advantage="gae",
+    gae_lambda=0.95,
+    optimizer="adam",
+    normalize_advantage=True,
+    hidden_sizes=(64, 64),
+    max_grad_norm=0.5,
+)
+# Scaled rewards keep CartPole's value error from drowning the policy term (presets.md#cartpole).
+_CARTPOLE = dict(
+    _CLASSIC,
+    t_max=8,
+    lr=3e-3,
+    reward_scale=0.1,
+    entropy_coef=0.0,
+    value_coef=0.5,
+    total_steps=2_000_000,
+)
+# -1 per step until the goal: scaled rewards bring the value targets near 1 (presets.md#acrobot).
+_ACROBOT = dict(
+    _CLASSIC,
+    t_max=16,
+    lr=1e-3,
+    reward_scale=0.01,
+    entropy_coef=0.01,
+    total_steps=2_000_000,
+    target_return=-100.0,
+)
+
+# ----- per-env presets, tuned on a 2-core machine -----
+PRESETS: dict[str, dict[str, Any]] = {
+    "CartPole-v1": _CARTPOLE,
+    "Acrobot-v1": _ACROBOT,
+    # Rewards of -16..0 per step need normalized observations and scaled rewards (presets.md#pendulum).
+    "Pendulum-v1": dict(
+        _CONTINUOUS,
+        envs_per_worker=8,
+        gamma=0.9,
+        lr=1e-3,
+        reward_scale=0.1,
+        total_steps=2_000_000,
+    ),
+    # A smaller initial spread keeps early random torques from drowning the gradient (presets.md#halfcheetah).
+    "HalfCheetah-v5": dict(
+        _CONTINUOUS,
+        envs_per_worker=4,
+        lr=3e-4,
+        normalize_reward=True,
+        log_std_init=-1.0,
+        total_steps=10_000_000,
+    ),
+    # action_bound_coef keeps the Gaussian means inside [-1, 1] (presets.md#lunarlandercontinuous).
+    "LunarLanderContinuous-v3": dict(
+        _CONTINUOUS,
+        envs_per_worker=8,
+        lr=1e-3,
+        lr_schedule="linear",
+        normalize_reward=True,
+        log_std_init=-1.0,
+        hidden_sizes=(128, 128),
+        total_steps=3_000_000,
+        action_bound_coef=1.0,
+    ),
+    # Velocities hidden (toy_envs.py): recurrent, with the twin's reward scaling (presets.md#masked).
+    "a3c/MaskedCartPole-v1": dict(
+        _CARTPOLE,
+        recurrent=True,
+        lstm_size=64,
+        t_max=16,
+        gamma=0.98,  # a shorter horizon, as rl-zoo3's RecurrentPPO uses on CartPoleNoVel
+        gae_lambda=0.9,
+        total_steps=3_000_000,
+    ),
+    # Half Acrobot's step size: at 1e-3 the LSTM policy collapsed on one seed of three.
+    "a3c/MaskedAcrobot-v1": dict(_ACROBOT, recurrent=True, lstm_size=64, lr=5e-4),
+    # No reward threshold; -300 is a pendulum swung up and held most episodes.
+    "a3c/MaskedPendulum-v1": dict(
+        _CLASSIC,
+        recurrent=True,
+        lstm_size=64,
+        t_max=16,
+        gamma=0.95,
+        lr=1e-3,
+        reward_scale=0.1,
+        entropy_coef=0.0,
+        total_steps=3_000_000,
+        target_return=-300.0,
+    ),
+    # Per-game presets of the pixel families hold only what differs from the family's defaults.
+    "ALE/Pong-v5": dict(target_return=18.0),  # 21 is a perfect game; papers call 18+ solved
+    "ALE/Breakout-v5": dict(),
+    "MinAtar/Breakout-v1": dict(),
+    "MinAtar/SpaceInvaders-v1": dict(),
+}
+
+# Changes to an env's preset for one engine: GA3C's agents run many envs each, as its predictors
+# gain from big batches, and its policy lag wants a smaller step size.
+ALGO_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
+    ("CartPole-v1", "ga3c"): dict(envs_per_worker=64, lr=1e-3, train_batch=1),
+    # Scaled rewards, normalized advantages and lr 5e-4 made recurrent GA3C learn (presets.md#masked).
+    ("a3c/MaskedCartPole-v1", "ga3c"): dict(
+        envs_per_worker=32,
+        t_max=16,
+        lr=5e-4,
+        train_batch=1,
+        gamma=0.99,
+        gae_lambda=0.95,
+        reward_scale=0.1,
+        normalize_advantage=True,
+        total_steps=30_000_000,
+    ),
+}
+
+# ----- family defaults, beneath any per-env preset -----
+# Both pixel families: the A3C paper's settings with RMSProp eps 1e-5, clip 0.5 and value weight
+# 1.0, which fit our mean (not summed) loss (presets.md#atari).
+_PIXEL_LEARNING = dict(
+    optimizer="rmsprop",
+    lr=7e-4,
+    rms_alpha=0.99,
+    rms_eps=1e-5,
+    entropy_coef=0.01,
+    value_coef=1.0,
+    max_grad_norm=0.5,
+    t_max=5,
+    advantage="nstep",
+    gamma=0.99,
+    envs_per_worker=8,
+)
+# Atari: the papers' protocol (clipped rewards, a lost life ends the bootstrap, lr annealed).
+_ATARI = dict(
+    _PIXEL_LEARNING,
+    clip_rewards=True,
+    episodic_life=True,
+    lr_schedule="linear",
+    total_steps=10_000_000,
+    lstm_size=256,
+)
+# MinAtar's 10x10 grids: Adam 1e-3 with clip 0.5 and value 0.25 (presets.md#minatar).
+_MINATAR = dict(
+    optimizer="adam",
+    lr=1e-3,
+    entropy_coef=0.01,
+    value_coef=0.25,
+    max_grad_norm=0.5,
+    t_max=5,
+    advantage="nstep",
+    gamma=0.99,
+    envs_per_worker=16,
+    total_steps=10_000_000,
+)
+# Any other env whose observations are images: the Atari settings without Atari's protocol
+# (the plain defaults did not learn a pixel Catch game; presets.md#image).
+_IMAGE = dict(_PIXEL_LEARNING)
+FAMILY_PRESETS: dict[str, dict[str, Any]] = {"atari": _ATARI, "minatar": _MINATAR, "image": _IMAGE}
+# GA3C on pixels: A3C's 40-sample updates, one segment per update (presets.md#ga3c-pixels).
+FAMILY_ALGO_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
+    ("atari", "ga3c"): dict(envs_per_worker=8, train_batch=1, max_train_batch=1, lr=7e-4),
+    ("minatar", "ga3c"): dict(envs_per_worker=32, train_batch=1),
+    ("image", "ga3c"): dict(envs_per_worker=16, train_batch=1),
+}
+
+
+def env_family(env_id: str) -> str | None:
+    if env_id.startswith("ALE/") or env_id.endswith("NoFrameskip-v4"):
+        return "atari"
+    if env_id.startswith("MinAtar/"):
+        return "minatar"
+    return None
+
+
+def preset_for(env_id: str, algo: str = "a3c", images: bool = False) -> dict[str, Any]:
+    """The preset of env_id under algo: its family's defaults, then its own. images: the env's
+    observations are images, so an id of no family gets the pixel defaults."""
+    family = env_family(env_id) or ("image" if images else None)
+    return {
+        **FAMILY_PRESETS.get(family or "", {}),
+        **FAMILY_ALGO_PRESETS.get((family or "", algo), {}),
+        **PRESETS.get(env_id, {}),
+        **ALGO_PRESETS.get((env_id, algo), {}),
+    }
