@@ -35,6 +35,17 @@ def test_an_engine_may_change_a_family_preset():
     assert Config.for_env("ALE/Pong-v5", algo="ga3c", envs_per_worker=4).envs_per_worker == 4
 
 
+def test_pong_under_a3c_is_the_universe_recipe():
+    pong = Config.for_env("ALE/Pong-v5")
+    assert (pong.screen_size, pong.frame_stack, pong.torso, pong.recurrent, pong.lstm_size) == (
+        42, 1, "universe", True, 256)
+    assert (pong.t_max, pong.optimizer, pong.lr, pong.value_coef, pong.target_return) == (20, "adam", 5e-4, 0.5, 18.0)
+    assert pong.clip_rewards and pong.episodic_life and pong.lr_schedule == "linear"  # the family's protocol stays
+    ga3c = Config.for_env("ALE/Pong-v5", algo="ga3c")
+    assert (ga3c.screen_size, ga3c.torso, ga3c.recurrent) == (84, "auto", False)  # not measured there yet
+    assert Config.for_env("ALE/Breakout-v5").screen_size == 84  # other games keep the family's settings
+
+
 def test_overrides_beat_the_preset():
     cfg = Config.for_env("CartPole-v1", lr=5e-4, t_max="32", optimizer="rmsprop")
     assert (cfg.lr, cfg.t_max, cfg.optimizer) == (5e-4, 32, "rmsprop")

@@ -140,6 +140,13 @@ def test_torsos_are_the_papers_nets():
     assert _params(ActorCritic((4, 84, 84), dist, torso="a3c")) == 677_943  # 16 8x8/4, 32 4x4/2, fc 256
     assert _params(ActorCritic((4, 84, 84), dist, torso="nature")) == 1_687_719  # 32/64/64, fc 512
     assert _params(ActorCritic((4, 10, 10), Categorical(3), torso="minatar")) == 132_308  # 16 3x3/1, fc 128
+    # universe: four 32 3x3/2 convs padded by 1 (42 -> 21 -> 11 -> 6 -> 3: 288 features), no fc;
+    # 320 + 3 x 9,248 conv weights, then an LSTM(288, 256) of 559,104 and heads of 1,542 + 257.
+    universe = ActorCritic((1, 42, 42), dist, torso="universe", recurrent=True, lstm_size=256)
+    assert _params(universe) == 588_967
+    assert isinstance(universe.torso[1], torch.nn.ELU)
+    params, values, state = universe(torch.zeros(2, 1, 42, 42, dtype=torch.uint8))
+    assert params.shape == (2, 6) and state[0].shape == (2, 256)
 
 
 def test_auto_torso_follows_the_observation_shape():

@@ -30,7 +30,7 @@ OPTIMIZERS = ("rmsprop", "adam")
 LR_SCHEDULES = ("constant", "linear")
 DEVICES = ("auto", "cpu", "cuda")
 BACKENDS = ("local", "ray")
-TORSOS = ("auto", "mlp", "a3c", "nature", "minatar")
+TORSOS = ("auto", "mlp", "a3c", "nature", "minatar", "universe")
 OBS_LAYOUTS = ("auto", "chw", "hwc")
 ENV_BACKENDS = ("auto", "ale_vector", "gymnasium")
 SQUASHES = ("clip", "tanh")
@@ -91,7 +91,7 @@ class Config:
     normalize_reward: bool = False  # rewards divided by the running std of the discounted return
 
     # --- observations and Atari ---
-    # mlp for vectors; conv nets for images: a3c (Mnih 2016), nature (DQN), minatar
+    # mlp for vectors; conv nets for images: a3c (Mnih 2016), nature (DQN), minatar, universe (42x42 frames)
     torso: str = "auto"
     obs_layout: str = "auto"  # images: channels-first or -last detected from the shape, or chw / hwc
     env_backend: str = "auto"  # Atari: ale_vector (ale-py's C++ vector env) unless gymnasium is asked for

@@ -218,13 +218,18 @@ def _mlp_torso(in_size: int, hidden_sizes: Sequence[int], act: type[nn.Module]) 
     return nn.Sequential(*layers), size
 
 
-# Conv torsos by name: (out_channels, kernel, stride) per layer, then one fully connected layer.
+# Conv torsos by name: (out_channels, kernel, stride) per layer, then one fully connected layer
+# of the given size (0: none, the flattened convs feed the LSTM or the heads directly).
 CONV_TORSOS = {
     "a3c": ([(16, 8, 4), (32, 4, 2)], 256),  # Mnih et al. 2016, the A3C paper's Atari net
     "nature": ([(32, 8, 4), (64, 4, 2), (64, 3, 1)], 512),  # Mnih et al. 2015, the DQN Nature net
     "minatar": ([(16, 3, 1)], 128),  # Young & Tian 2019, for MinAtar's 10x10 grids
+    # universe-starter-agent's and pytorch-a3c's net for 42x42 frames: four 3x3 convs of stride 2
+    # (padding 1) with ELU, 288 features from 42x42, no fully connected layer.
+    "universe": ([(32, 3, 2)] * 4, 0),
 }
-SMALLEST_SIDE = {"a3c": 36, "nature": 36, "minatar": 3}  # the least H and W each net's convs fit
+PADDED = ("universe",)  # torsos whose convs pad by kernel // 2 and use ELU, as their sources do
+SMALLEST_SIDE = {"a3c": 36, "nature": 36, "minatar": 3, "universe": 16}  # the least H and W each net's convs fit
 # Conv weights stored channels-last make the CPU's conv kernels faster where it counts, the
 # backward pass: measured with one thread on 40 Atari frames, an update of the a3c net took
 # 232 instead of 302 us per frame and of the nature net 480 instead of 615 (acting is ~9%
@@ -260,17 +265,20 @@ def _conv_torso(name: str, obs_shape: tuple[int, ...]) -> tuple[nn.Module, int]:
     """A conv net on channels-first images [C, H, W], then a ReLU fully connected layer."""
     layers: list[nn.Module] = []
     channels = obs_shape[0]
+    padded = name in PADDED
     for out, kernel, stride in CONV_TORSOS[name][0]:
-        conv = nn.Conv2d(channels, out, kernel, stride=stride)
+        conv = nn.Conv2d(channels, out, kernel, stride=stride, padding=kernel // 2 if padded else 0)
         nn.init.orthogonal_(conv.weight, gain=np.sqrt(2))
         nn.init.zeros_(conv.bias)  # type: ignore[arg-type]  # Conv2d has a bias unless told otherwise
-        layers += [conv, nn.ReLU()]
+        layers += [conv, nn.ELU() if padded else nn.ReLU()]
         channels = out
     layers.append(nn.Flatten())
     convs = nn.Sequential(*layers)
     with torch.no_grad():
         flat = convs(torch.zeros(1, *obs_shape)).shape[1]
     fc_size = CONV_TORSOS[name][1]
+    if fc_size == 0:
+        return convs, flat
     fc = nn.Linear(flat, fc_size)
     nn.init.orthogonal_(fc.weight, gain=np.sqrt(2))
     nn.init.zeros_(fc.bias)
