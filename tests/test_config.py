@@ -52,11 +52,6 @@ def test_overrides_beat_the_preset():
     assert cfg.envs_per_worker == 8  # preset still applies where not overridden
 
 
-def test_an_env_without_preset_gets_the_defaults():
-    cfg = Config.for_env("MountainCar-v0")
-    assert (cfg.t_max, cfg.envs_per_worker, cfg.lr) == (5, 1, 7e-4)
-
-
 def test_an_image_env_without_preset_gets_the_pixel_defaults():
     plain = Config()
     for kwargs in ({}, {"scale": 1, "dtype": "bool"}):  # 40x40 RGB frames, then 10x10 bool grids

@@ -22,7 +22,7 @@ import tomli_w
 import tomllib
 
 from a3c.errors import ConfigError, UserError
-from a3c.presets import preset_for
+from a3c.presets import describe_defaults, has_preset, preset_for
 
 ALGOS = ("a3c", "ga3c")
 ADVANTAGES = ("gae", "nstep")
@@ -173,13 +173,9 @@ class Config:
     @classmethod
     def for_env(cls, env_id: str, **overrides: Any) -> Config:
         """The config for env_id: defaults, then that env's preset, then overrides. An env with
-        no preset of its own whose observations are images gets the pixel defaults as its preset."""
-        algo = overrides.get("algo", "a3c")
-        preset = preset_for(env_id, algo)
-        cfg = cls.from_dict({**preset, **overrides, "env_id": env_id})
-        if not preset and _observes_images(cfg):
-            cfg = cls.from_dict({**preset_for(env_id, algo, images=True), **overrides, "env_id": env_id})
-        return cfg
+        no preset of its own gets its family's defaults, chosen from its spaces (defaults_for)."""
+        algo, family, memory = defaults_for(env_id, overrides)
+        return cls.from_dict({**preset_for(env_id, algo, family, memory), **overrides, "env_id": env_id})
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Config:
@@ -224,15 +220,34 @@ class Config:
         return None if self.target_return == math.inf else self.target_return
 
 
-def _observes_images(cfg: Config) -> bool:
-    """Whether cfg's env observes images (one probe, kept for the run's own: envs.probe)."""
-    from a3c.envs import probe  # torch and gymnasium load only when a preset is to be chosen
+def defaults_for(env_id: str, overrides: dict[str, Any]) -> tuple[str, str | None, bool]:
+    """(algo, family, memory) that pick env_id's preset: family is chosen from the env's spaces
+    when its id names no preset (images; vectors with discrete or Box actions), memory is whether
+    the user asked for recurrent=true."""
+    if has_preset(env_id):  # the overrides are validated with the preset beneath them, not here
+        return overrides.get("algo", "a3c"), None, bool(coerce("recurrent", overrides.get("recurrent", False)))
+    plain = Config.from_dict({**overrides, "env_id": env_id})
+    return plain.algo, _family_from_spaces(plain), plain.recurrent
+
+
+def describe_preset(env_id: str, overrides: dict[str, Any]) -> str:
+    """What Config.for_env(env_id, **overrides) took beneath the user's settings, in words."""
+    return describe_defaults(env_id, *defaults_for(env_id, overrides))
+
+
+def _family_from_spaces(cfg: Config) -> str | None:
+    """One probe, kept for the run's own (envs.probe); None when the env cannot be built here."""
+    import gymnasium as gym  # gymnasium and torch load only when a preset is to be chosen
+
+    from a3c.envs import probe
 
     try:
-        spec, _ = probe(cfg)
+        spec, action_space = probe(cfg)
     except Exception:  # a bad id or a broken env: training probes it again and reports what is wrong
-        return False
-    return spec.is_image
+        return None
+    if spec.is_image:
+        return "image"
+    return "vector-continuous" if isinstance(action_space, gym.spaces.Box) else "vector"
 
 
 def field_names() -> list[str]:

@@ -10,22 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 # ----- shared building blocks -----
-# Continuous control: GAE over 16-step rollouts, Adam, normalized observations and advantages.
-_CONTINUOUS = dict(
-    t_max=16,
-    advantage="gae",
-    gae_lambda=0.95,
-    gamma=0.99,
-    optimizer="adam",
-    normalize_obs=True,
-    normalize_advantage=True,
-    entropy_coef=0.0,
-    max_grad_norm=0.5,
-    hidden_sizes=(64, 64),
-)
-# Classic control: GAE over 8-env rollouts, Adam, normalized advantages, clip 0.5.
-_CLASSIC = dict(
-    envs_per_worker=8,
+# Every vector preset: GAE over short rollouts with Adam, normalized advantages, clip 0.5.
+_GAE_ADAM = dict(
     advantage="gae",
     gae_lambda=0.95,
     optimizer="adam",
@@ -33,25 +19,17 @@ _CLASSIC = dict(
     hidden_sizes=(64, 64),
     max_grad_norm=0.5,
 )
+# Continuous control: 16-step rollouts, normalized observations, no entropy bonus.
+_CONTINUOUS = dict(_GAE_ADAM, t_max=16, gamma=0.99, normalize_obs=True, entropy_coef=0.0)
+# Classic control: 8 envs a worker.
+_CLASSIC = dict(_GAE_ADAM, envs_per_worker=8)
+# Memory: an LSTM of 64 learning over 16-step rollouts (the masked presets, presets.md#masked).
+_WITH_MEMORY = dict(recurrent=True, lstm_size=64, t_max=16)
 # Scaled rewards keep CartPole's value error from drowning the policy term (presets.md#cartpole).
-_CARTPOLE = dict(
-    _CLASSIC,
-    t_max=8,
-    lr=3e-3,
-    reward_scale=0.1,
-    entropy_coef=0.0,
-    value_coef=0.5,
-    total_steps=2_000_000,
-)
+_CARTPOLE = dict(_CLASSIC, t_max=8, lr=3e-3, reward_scale=0.1, entropy_coef=0.0, value_coef=0.5, total_steps=2_000_000)
 # -1 per step until the goal: scaled rewards bring the value targets near 1 (presets.md#acrobot).
 _ACROBOT = dict(
-    _CLASSIC,
-    t_max=16,
-    lr=1e-3,
-    reward_scale=0.01,
-    entropy_coef=0.01,
-    total_steps=2_000_000,
-    target_return=-100.0,
+    _CLASSIC, t_max=16, lr=1e-3, reward_scale=0.01, entropy_coef=0.01, total_steps=2_000_000, target_return=-100.0
 )
 
 # ----- per-env presets, tuned on a 2-core machine -----
@@ -69,12 +47,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     ),
     # A smaller initial spread keeps early random torques from drowning the gradient (presets.md#halfcheetah).
     "HalfCheetah-v5": dict(
-        _CONTINUOUS,
-        envs_per_worker=4,
-        lr=3e-4,
-        normalize_reward=True,
-        log_std_init=-1.0,
-        total_steps=10_000_000,
+        _CONTINUOUS, envs_per_worker=4, lr=3e-4, normalize_reward=True, log_std_init=-1.0, total_steps=10_000_000
     ),
     # action_bound_coef keeps the Gaussian means inside [-1, 1] (presets.md#lunarlandercontinuous).
     "LunarLanderContinuous-v3": dict(
@@ -91,21 +64,17 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Velocities hidden (toy_envs.py): recurrent, with the twin's reward scaling (presets.md#masked).
     "a3c/MaskedCartPole-v1": dict(
         _CARTPOLE,
-        recurrent=True,
-        lstm_size=64,
-        t_max=16,
+        **_WITH_MEMORY,
         gamma=0.98,  # a shorter horizon, as rl-zoo3's RecurrentPPO uses on CartPoleNoVel
         gae_lambda=0.9,
         total_steps=3_000_000,
     ),
     # Half Acrobot's step size: at 1e-3 the LSTM policy collapsed on one seed of three.
-    "a3c/MaskedAcrobot-v1": dict(_ACROBOT, recurrent=True, lstm_size=64, lr=5e-4),
+    "a3c/MaskedAcrobot-v1": dict(_ACROBOT, **_WITH_MEMORY, lr=5e-4),
     # No reward threshold; -300 is a pendulum swung up and held most episodes.
     "a3c/MaskedPendulum-v1": dict(
         _CLASSIC,
-        recurrent=True,
-        lstm_size=64,
-        t_max=16,
+        **_WITH_MEMORY,
         gamma=0.95,
         lr=1e-3,
         reward_scale=0.1,
@@ -153,19 +122,34 @@ ALGO_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 # ----- family defaults, beneath any per-env preset -----
-# Both pixel families: the A3C paper's settings with RMSProp eps 1e-5, clip 0.5 and value weight
-# 1.0, which fit our mean (not summed) loss (presets.md#atari).
+# Vector observations of an env no preset names (a user's own): the classic-control presets'
+# recipe with every scale learned instead of tuned, since nobody tuned this env: observations and
+# rewards normalized by running statistics, advantages per batch (presets.md#vector).
+_VECTOR = dict(
+    _CLASSIC,
+    t_max=8,
+    gamma=0.99,
+    lr=1e-3,
+    normalize_obs=True,
+    normalize_reward=True,
+    entropy_coef=0.01,
+)
+# Box actions: the continuous presets' recipe (16-step rollouts, no entropy bonus), a narrower
+# first spread and the pull back inside the bounds that LunarLanderContinuous needed.
+_VECTOR_CONTINUOUS = dict(
+    _CONTINUOUS, envs_per_worker=8, lr=3e-4, normalize_reward=True, log_std_init=-0.5, action_bound_coef=1.0
+)
+# Both pixel families: n-step returns over 5-step rollouts with the paper's entropy bonus, clip 0.5.
+_PIXEL_RETURNS = dict(entropy_coef=0.01, max_grad_norm=0.5, t_max=5, advantage="nstep", gamma=0.99)
+# The A3C paper's optimizer with RMSProp eps 1e-5 and value weight 1.0, which fit our mean (not
+# summed) loss (presets.md#atari).
 _PIXEL_LEARNING = dict(
+    _PIXEL_RETURNS,
     optimizer="rmsprop",
     lr=7e-4,
     rms_alpha=0.99,
     rms_eps=1e-5,
-    entropy_coef=0.01,
     value_coef=1.0,
-    max_grad_norm=0.5,
-    t_max=5,
-    advantage="nstep",
-    gamma=0.99,
     envs_per_worker=8,
 )
 # Atari: the papers' protocol (clipped rewards, a lost life ends the bootstrap, lr annealed).
@@ -177,28 +161,40 @@ _ATARI = dict(
     total_steps=10_000_000,
     lstm_size=256,
 )
-# MinAtar's 10x10 grids: Adam 1e-3 with clip 0.5 and value 0.25 (presets.md#minatar).
-_MINATAR = dict(
-    optimizer="adam",
-    lr=1e-3,
-    entropy_coef=0.01,
-    value_coef=0.25,
-    max_grad_norm=0.5,
-    t_max=5,
-    advantage="nstep",
-    gamma=0.99,
-    envs_per_worker=16,
-    total_steps=10_000_000,
-)
+# MinAtar's 10x10 grids: Adam 1e-3 with value 0.25 (presets.md#minatar).
+_MINATAR = dict(_PIXEL_RETURNS, optimizer="adam", lr=1e-3, value_coef=0.25, envs_per_worker=16, total_steps=10_000_000)
 # Any other env whose observations are images: the Atari settings without Atari's protocol
 # (the plain defaults did not learn a pixel Catch game; presets.md#image).
 _IMAGE = dict(_PIXEL_LEARNING)
-FAMILY_PRESETS: dict[str, dict[str, Any]] = {"atari": _ATARI, "minatar": _MINATAR, "image": _IMAGE}
+FAMILY_PRESETS: dict[str, dict[str, Any]] = {
+    "atari": _ATARI,
+    "minatar": _MINATAR,
+    "image": _IMAGE,
+    "vector": _VECTOR,
+    "vector-continuous": _VECTOR_CONTINUOUS,
+}
 # GA3C on pixels: A3C's 40-sample updates, one segment per update (presets.md#ga3c-pixels).
 FAMILY_ALGO_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     ("atari", "ga3c"): dict(envs_per_worker=8, train_batch=1, max_train_batch=1, lr=7e-4),
     ("minatar", "ga3c"): dict(envs_per_worker=32, train_batch=1),
     ("image", "ga3c"): dict(envs_per_worker=16, train_batch=1),
+    # GA3C on vectors: the recurrent CartPole twin's GA3C recipe, many envs an agent for big
+    # predictor batches, one segment an update (presets.md#vector).
+    ("vector", "ga3c"): dict(envs_per_worker=32, t_max=16, lr=5e-4, train_batch=1),
+    ("vector-continuous", "ga3c"): dict(envs_per_worker=32, train_batch=1),
+}
+# With recurrent=true on a vector family: longer rollouts, so the LSTM learns across more steps
+# than a feed-forward policy needs, and a small LSTM, as the masked presets (presets.md#masked).
+FAMILY_MEMORY_PRESETS: dict[str, dict[str, Any]] = {
+    "vector": _WITH_MEMORY,
+    "vector-continuous": _WITH_MEMORY,
+}
+FAMILY_NAMES = {
+    "atari": "Atari",
+    "minatar": "MinAtar",
+    "image": "image observations",
+    "vector": "vector observations, discrete actions",
+    "vector-continuous": "vector observations, continuous actions",
 }
 
 
@@ -210,13 +206,31 @@ def env_family(env_id: str) -> str | None:
     return None
 
 
-def preset_for(env_id: str, algo: str = "a3c", images: bool = False) -> dict[str, Any]:
-    """The preset of env_id under algo: its family's defaults, then its own. images: the env's
-    observations are images, so an id of no family gets the pixel defaults."""
-    family = env_family(env_id) or ("image" if images else None)
+def has_preset(env_id: str) -> bool:
+    """Whether env_id has settings of its own or of a family its id names."""
+    return env_id in PRESETS or env_family(env_id) is not None
+
+
+def preset_for(env_id: str, algo: str = "a3c", family: str | None = None, memory: bool = False) -> dict[str, Any]:
+    """The preset of env_id under algo: its family's defaults, then its own. family: the family of
+    an env whose id names none, chosen from its spaces (Config.for_env); memory: recurrent=true,
+    which a vector family answers with its recurrent changes."""
+    family = env_family(env_id) or family or ""
     return {
-        **FAMILY_PRESETS.get(family or "", {}),
-        **FAMILY_ALGO_PRESETS.get((family or "", algo), {}),
+        **FAMILY_PRESETS.get(family, {}),
+        **FAMILY_ALGO_PRESETS.get((family, algo), {}),
+        **(FAMILY_MEMORY_PRESETS.get(family, {}) if memory else {}),
         **PRESETS.get(env_id, {}),
         **ALGO_PRESETS.get((env_id, algo), {}),
     }
+
+
+def describe_defaults(env_id: str, algo: str, family: str | None, memory: bool) -> str:
+    """What `a3c train` says it took beneath the user's settings."""
+    if env_id in PRESETS:
+        return f"{env_id}'s preset for {algo}"
+    family = env_family(env_id) or family
+    if family is None:
+        return "the plain defaults (no preset, and the env's spaces were not read)"
+    recurrent = ", recurrent" if memory and family in FAMILY_MEMORY_PRESETS else ""
+    return f"the family defaults for {FAMILY_NAMES[family]}{recurrent}, {algo} (no preset names {env_id})"

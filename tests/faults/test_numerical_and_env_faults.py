@@ -10,6 +10,10 @@ import pytest
 from a3c.cli import main
 
 QUIET = ["--set", "progress=false", "--set", "tensorboard=false", "--set", "log_interval_s=0.5"]
+# The family defaults of an env without a preset normalize rewards, which keeps even 1e30 finite,
+# and take 8 envs a worker, so every rollout would hold HugeRewardEnv's every-50th-step reward:
+# the NaN/inf tests need raw rewards and one env a worker, as the plain defaults have.
+RAW_REWARDS = ["--set", "normalize_reward=false", "--set", "envs_per_worker=1"]
 
 
 def rows(run):
@@ -23,7 +27,7 @@ def rows(run):
 def test_an_occasional_inf_loss_is_skipped_counted_and_logged(engine, tmp_path, capsys):
     run = tmp_path / "run"
     code = main(["train", "envs_for_tests:HugeRewardEnv", *engine, "--workers", "2", "--time-limit", "5",
-                 "--run-dir", str(run), "--set", "nonfinite_patience=1000", *QUIET])
+                 "--run-dir", str(run), "--set", "nonfinite_patience=1000", *RAW_REWARDS, *QUIET])
     assert code == 0, capsys.readouterr().err
     last = rows(run)[-1]
     assert int(last["nonfinite_updates"]) > 0 and int(last["updates"]) > 0, last
@@ -35,7 +39,7 @@ def test_an_occasional_inf_loss_is_skipped_counted_and_logged(engine, tmp_path, 
 def test_updates_that_stay_inf_restore_the_last_good_checkpoint_then_stop(engine, tmp_path, capsys):
     run = tmp_path / "run"
     code = main(["train", "envs_for_tests:AlwaysHugeRewardEnv", "--workers", "2", "--time-limit", "60",
-                 "--run-dir", str(run), *engine, *QUIET])
+                 "--run-dir", str(run), *engine, *RAW_REWARDS, *QUIET])
     err = capsys.readouterr().err
     assert code == 1, err
     assert "updates keep coming out NaN/inf" in err and "Traceback" not in err, err

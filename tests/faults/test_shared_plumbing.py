@@ -39,6 +39,8 @@ def test_a_child_that_dies_inside_shared_plumbing_blocks_nobody(algo, fault, tmp
     proc = start_train("envs_for_tests:DiesInsideSharedPlumbingEnv", "--algo", algo, "--workers", 2,
                        "--total-steps", STEPS, "--time-limit", 150, "--target-return", 1e9, "--run-dir", run,
                        "--set", "log_interval_s=0.5", "--set", "dynamic_adjust=false",
+                       # rollouts of t_max 5 steps of one env, counted whole (the check below)
+                       "--set", "envs_per_worker=1", "--set", "t_max=5",
                        log=log, env_vars={"A3C_TEST_FAULT": f"{fault}:{marker}"})
     try:
         code = proc.wait(timeout=180)

@@ -1,0 +1,90 @@
+"""A user's own env (no preset) gets family defaults chosen from its spaces: vectors with
+discrete or Box actions, with or without memory, per engine; presets and the user's own values
+still win; `a3c train` says what it took; and a home-made partially observed env learns with
+recurrent=true on those defaults."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from a3c.config import Config, describe_preset
+
+# MountainCar has no preset: discrete actions; its continuous twin: Box actions.
+DISCRETE, CONTINUOUS = "MountainCar-v0", "MountainCarContinuous-v0"
+
+
+def test_an_unpreset_env_with_discrete_actions_gets_the_vector_family():
+    cfg = Config.for_env(DISCRETE)
+    assert (cfg.envs_per_worker, cfg.t_max, cfg.optimizer, cfg.lr) == (8, 8, "adam", 1e-3)
+    assert (cfg.advantage, cfg.gae_lambda, cfg.max_grad_norm, cfg.entropy_coef) == ("gae", 0.95, 0.5, 0.01)
+    assert cfg.normalize_obs and cfg.normalize_reward and cfg.normalize_advantage
+    assert not cfg.recurrent and cfg.reward_scale == 1.0
+    plain = Config(env_id=DISCRETE)
+    assert (plain.envs_per_worker, plain.optimizer, plain.normalize_obs) == (1, "rmsprop", False)  # what it was
+
+
+def test_box_actions_get_the_continuous_family():
+    cfg = Config.for_env(CONTINUOUS)
+    assert (cfg.envs_per_worker, cfg.t_max, cfg.lr, cfg.entropy_coef) == (8, 16, 3e-4, 0.0)
+    assert (cfg.log_std_init, cfg.action_bound_coef) == (-0.5, 1.0)
+    assert cfg.normalize_obs and cfg.normalize_reward and cfg.normalize_advantage
+
+
+@pytest.mark.parametrize("env_id", [DISCRETE, CONTINUOUS])
+def test_ga3c_gets_many_envs_an_agent_and_one_segment_an_update(env_id):
+    cfg = Config.for_env(env_id, algo="ga3c")
+    assert (cfg.envs_per_worker, cfg.train_batch) == (32, 1)
+    assert Config.for_env(env_id).envs_per_worker == 8  # A3C's stay
+
+
+def test_memory_lengthens_the_rollouts_of_a_vector_family():
+    for algo in ("a3c", "ga3c"):
+        cfg = Config.for_env(DISCRETE, algo=algo, recurrent="true")  # as --set gives it
+        assert (cfg.recurrent, cfg.t_max, cfg.lstm_size) == (True, 16, 64)
+    assert Config.for_env(CONTINUOUS, recurrent=True).t_max == 16
+    assert Config.for_env(DISCRETE, recurrent=True, t_max=4).t_max == 4  # the user's value wins
+
+
+def test_presets_and_the_users_values_win_over_the_family():
+    cartpole = Config.for_env("CartPole-v1")
+    assert (cartpole.reward_scale, cartpole.normalize_reward, cartpole.lr) == (0.1, False, 3e-3)
+    assert Config.for_env(DISCRETE, lr=2e-3, normalize_reward=False).lr == 2e-3
+    assert not Config.for_env(DISCRETE, normalize_reward=False).normalize_reward
+
+
+def test_images_still_get_the_pixel_family():
+    cfg = Config.for_env("pixel_envs:PixelCatch")
+    assert (cfg.optimizer, cfg.t_max, cfg.normalize_reward) == ("rmsprop", 5, False)
+
+
+def test_train_says_which_defaults_it_took():
+    assert describe_preset("CartPole-v1", {}) == "CartPole-v1's preset for a3c"
+    said = describe_preset(DISCRETE, {"algo": "ga3c", "recurrent": "true"})
+    assert said == ("the family defaults for vector observations, discrete actions, recurrent, ga3c "
+                    f"(no preset names {DISCRETE})")
+    assert "continuous actions" in describe_preset(CONTINUOUS, {})
+    assert "plain defaults" in describe_preset("no_such_module:Env", {})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algo", ["a3c", "ga3c"])
+def test_a_home_made_partially_observed_env_learns_with_memory_on_the_defaults(tmp_path, algo):
+    """Only memory solves CueRecall (memory_envs.py: a feed-forward policy's expected return is 0);
+    the family defaults with recurrent=true must learn it from a module in the current directory."""
+    (tmp_path / "my_env.py").write_text((Path(__file__).parent / "memory_envs.py").read_text())
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    out = subprocess.run(
+        [sys.executable, "-m", "a3c", "train", "my_env:CueRecall", "--algo", algo, "--seed", "0",
+         "--time-limit", "150", "--target-return", "0.9", "--set", "recurrent=true", "--set", "progress=false",
+         "--set", "tensorboard=false", "--run-dir", str(tmp_path / "run")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400)
+    assert out.returncode == 0, out.stderr
+    assert "family defaults for vector observations, discrete actions, recurrent" in out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["solved"], result
+    saved = (Path(tmp_path / "run") / "config.toml").read_text()
+    assert "normalize_reward = true" in saved and "t_max = 16" in saved
