@@ -38,14 +38,15 @@ def main() -> None:
     parser.add_argument("--old", type=Path, required=True)
     parser.add_argument("--new", type=Path, required=True)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--pong-seconds", type=float, default=60)
+    parser.add_argument("--pong-seconds", type=float, default=60, help="0: no Pong runs")
+    parser.add_argument("--algos", nargs="+", default=["a3c", "ga3c"])
     args = parser.parse_args()
     trees = {"old": args.old.resolve(), "new": args.new.resolve()}
     results: dict[tuple[str, str, str], list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         n = 0
         for seed in args.seeds:
-            for algo in ("a3c", "ga3c"):
+            for algo in args.algos:
                 for name, tree in (list(trees.items()) if seed % 2 == 0 else list(trees.items())[::-1]):
                     n += 1
                     s = train(tree, ["CartPole-v1", "--algo", algo, "--seed", str(seed), "--time-limit", "120"],
@@ -53,7 +54,7 @@ def main() -> None:
                     value = s["time_to_target_s"] if s["time_to_target_s"] is not None else float("inf")
                     results.setdefault(("CartPole-v1 time to 475 (s)", algo, name), []).append(value)
                     print(f"cartpole {algo} seed {seed} {name}: {value}", flush=True)
-        for algo in ("a3c", "ga3c"):
+        for algo in args.algos if args.pong_seconds else []:
             for name, tree in trees.items():
                 n += 1
                 sets = [x for pair in PONG_SAME_WORK for x in ("--set", pair)]
