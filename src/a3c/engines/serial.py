@@ -18,6 +18,7 @@ debugging and results that must be reproduced exactly.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 
@@ -162,24 +163,22 @@ class _DeferredActions:
 
     def __init__(self, choose, final_values: np.ndarray):
         self._choose, self.final_values = choose, final_values
-        self._chosen: tuple[np.ndarray, np.ndarray, int] | None = None
 
-    def _reply(self) -> tuple[np.ndarray, np.ndarray, int]:
-        if self._chosen is None:
-            self._chosen = self._choose()
-        return self._chosen
+    @functools.cached_property
+    def _chosen(self) -> tuple[np.ndarray, np.ndarray, int]:
+        return self._choose()
 
     @property
     def actions(self) -> np.ndarray:
-        return self._reply()[0]
+        return self._chosen[0]
 
     @property
     def log_probs(self) -> np.ndarray:
-        return self._reply()[1]
+        return self._chosen[1]
 
     @property
     def version(self) -> int:
-        return self._reply()[2]
+        return self._chosen[2]
 
 
 class LocalLink:
