@@ -29,15 +29,16 @@ def test_an_unpreset_env_with_discrete_actions_gets_the_vector_family():
 
 def test_box_actions_get_the_continuous_family():
     cfg = Config.for_env(CONTINUOUS)
-    assert (cfg.envs_per_worker, cfg.t_max, cfg.lr, cfg.entropy_coef) == (8, 16, 3e-4, 0.0)
-    assert (cfg.log_std_init, cfg.action_bound_coef) == (-0.5, 1.0)
+    assert (cfg.envs_per_worker, cfg.t_max, cfg.lr, cfg.entropy_coef) == (8, 16, 1e-3, 0.0)
+    assert (cfg.gamma, cfg.gae_lambda, cfg.max_grad_norm) == (0.995, 0.9, 1.0)  # tuned on Walker2d-v5
+    assert (cfg.log_std_init, cfg.action_bound_coef) == (-1.0, 1.0)
     assert cfg.normalize_obs and cfg.normalize_reward and cfg.normalize_advantage
 
 
 @pytest.mark.parametrize("env_id", [DISCRETE, CONTINUOUS])
 def test_ga3c_gets_many_envs_an_agent_and_one_segment_an_update(env_id):
     cfg = Config.for_env(env_id, algo="ga3c")
-    assert (cfg.envs_per_worker, cfg.train_batch) == (32, 1)
+    assert (cfg.envs_per_worker, cfg.train_batch, cfg.lr) == (32, 1, 5e-4)  # a smaller step for its lag
     assert Config.for_env(env_id).envs_per_worker == 8  # A3C's stay
 
 
@@ -45,7 +46,10 @@ def test_memory_lengthens_the_rollouts_of_a_vector_family():
     for algo in ("a3c", "ga3c"):
         cfg = Config.for_env(DISCRETE, algo=algo, recurrent="true")  # as --set gives it
         assert (cfg.recurrent, cfg.t_max, cfg.lstm_size) == (True, 16, 64)
-    assert Config.for_env(CONTINUOUS, recurrent=True).t_max == 16
+    with_memory = Config.for_env(CONTINUOUS, recurrent=True)  # the settings from before the Walker2d tune
+    assert (with_memory.t_max, with_memory.gamma, with_memory.lr, with_memory.log_std_init) == (16, 0.99, 3e-4, -0.5)
+    assert Config.for_env(CONTINUOUS, algo="ga3c", recurrent=True).lr == 3e-4  # memory's lr, not GA3C's 5e-4
+    assert Config.for_env(CONTINUOUS, recurrent=True, gamma=0.9).gamma == 0.9  # the user's value wins
     assert Config.for_env(DISCRETE, recurrent=True, t_max=4).t_max == 4  # the user's value wins
 
 

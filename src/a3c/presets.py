@@ -134,10 +134,20 @@ _VECTOR = dict(
     normalize_reward=True,
     entropy_coef=0.01,
 )
-# Box actions: the continuous presets' recipe (16-step rollouts, no entropy bonus), a narrower
-# first spread and the pull back inside the bounds that LunarLanderContinuous needed.
+# Box actions: the continuous presets' recipe (16-step rollouts, no entropy bonus, the pull back
+# inside the bounds that LunarLanderContinuous needed) with the step size, horizon, GAE lambda,
+# first spread and clip that `a3c tune` found on Walker2d-v5, an env no preset names
+# (benchmarks/results/tune-Walker2d-v5; presets.md#vector).
 _VECTOR_CONTINUOUS = dict(
-    _CONTINUOUS, envs_per_worker=8, lr=3e-4, normalize_reward=True, log_std_init=-0.5, action_bound_coef=1.0
+    _CONTINUOUS,
+    envs_per_worker=8,
+    lr=1e-3,
+    gamma=0.995,
+    gae_lambda=0.9,
+    normalize_reward=True,
+    log_std_init=-1.0,
+    max_grad_norm=1.0,
+    action_bound_coef=1.0,
 )
 # Both pixel families: n-step returns over 5-step rollouts with the paper's entropy bonus, clip 0.5.
 _PIXEL_RETURNS = dict(entropy_coef=0.01, max_grad_norm=0.5, t_max=5, advantage="nstep", gamma=0.99)
@@ -181,13 +191,18 @@ FAMILY_ALGO_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     # GA3C on vectors: the recurrent CartPole twin's GA3C recipe, many envs an agent for big
     # predictor batches, one segment an update (presets.md#vector).
     ("vector", "ga3c"): dict(envs_per_worker=32, t_max=16, lr=5e-4, train_batch=1),
-    ("vector-continuous", "ga3c"): dict(envs_per_worker=32, train_batch=1),
+    # lr 5e-4, not the family's 1e-3: at 1e-3 GA3C's 512-sample updates reached 8,067 on
+    # InvertedDoublePendulum and 399 on Hopper, then collapsed within seconds (presets.md#vector).
+    ("vector-continuous", "ga3c"): dict(envs_per_worker=32, train_batch=1, lr=5e-4),
 }
 # With recurrent=true on a vector family: longer rollouts, so the LSTM learns across more steps
 # than a feed-forward policy needs, and a small LSTM, as the masked presets (presets.md#masked).
 FAMILY_MEMORY_PRESETS: dict[str, dict[str, Any]] = {
     "vector": _WITH_MEMORY,
-    "vector-continuous": _WITH_MEMORY,
+    # An LSTM policy keeps the continuous settings from before the Walker2d tune (which was
+    # feed-forward): on the hidden-velocity pendulum the tuned ones scored -1,315 and -1,346
+    # where these scored -776 to -885 (presets.md#vector).
+    "vector-continuous": dict(_WITH_MEMORY, lr=3e-4, gamma=0.99, gae_lambda=0.95, log_std_init=-0.5, max_grad_norm=0.5),
 }
 FAMILY_NAMES = {
     "atari": "Atari",
