@@ -58,6 +58,13 @@ class SharedOptimizer(torch.optim.Optimizer):
             for name in self.state[p]:
                 self.state[p][name] = tensors[f"{i}.{name}"]
 
+    def _with_grads(self, group: dict) -> tuple[list, list, list]:
+        """The group's parameters that have a gradient, their gradients and their state, as lists
+        for torch's foreach kernels: one call per operation over all parameters, where a loop
+        over them cost the Ray learner a millisecond per update on CartPole's small net."""
+        params = [p for p in group["params"] if p.grad is not None]
+        return params, [p.grad for p in params], [self.state[p] for p in params]
+
     def _all_params(self) -> list[torch.nn.Parameter]:
         return [p for group in self.param_groups for p in group["params"]]
 
@@ -73,14 +80,16 @@ class SharedRMSprop(SharedOptimizer):
     @torch.no_grad()
     def step(self, closure=None):
         for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                state["step"] += 1
-                square_avg = state["square_avg"]
-                square_avg.mul_(group["alpha"]).addcmul_(p.grad, p.grad, value=1 - group["alpha"])
-                p.addcdiv_(p.grad, square_avg.add(group["eps"]).sqrt_(), value=-group["lr"])
+            params, grads, states = self._with_grads(group)
+            if not params:
+                continue
+            torch._foreach_add_([state["step"] for state in states], 1)
+            square_avgs = [state["square_avg"] for state in states]
+            torch._foreach_mul_(square_avgs, group["alpha"])
+            torch._foreach_addcmul_(square_avgs, grads, grads, value=1 - group["alpha"])
+            denoms = torch._foreach_add(square_avgs, group["eps"])
+            torch._foreach_sqrt_(denoms)
+            torch._foreach_addcdiv_(params, grads, denoms, value=-group["lr"])
 
 
 class SharedAdam(SharedOptimizer):
@@ -94,19 +103,23 @@ class SharedAdam(SharedOptimizer):
     @torch.no_grad()
     def step(self, closure=None):
         for group in self.param_groups:
+            params, grads, states = self._with_grads(group)
+            if not params:
+                continue
             beta1, beta2 = group["betas"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                state["step"] += 1
-                step = float(state["step"].item())
-                state["exp_avg"].mul_(beta1).add_(p.grad, alpha=1 - beta1)
-                state["exp_avg_sq"].mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
-                bias1 = 1 - beta1**step
-                bias2 = 1 - beta2**step
-                denom = (state["exp_avg_sq"] / bias2).sqrt_().add_(group["eps"])
-                p.addcdiv_(state["exp_avg"], denom, value=-group["lr"] / bias1)
+            steps = [state["step"] for state in states]
+            torch._foreach_add_(steps, 1)
+            counts = [float(step.item()) for step in steps]  # per parameter: Hogwild workers race on them
+            exp_avgs = [state["exp_avg"] for state in states]
+            exp_avg_sqs = [state["exp_avg_sq"] for state in states]
+            torch._foreach_mul_(exp_avgs, beta1)
+            torch._foreach_add_(exp_avgs, grads, alpha=1 - beta1)
+            torch._foreach_mul_(exp_avg_sqs, beta2)
+            torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=1 - beta2)
+            denoms = torch._foreach_div(exp_avg_sqs, [1 - beta2**n for n in counts])
+            torch._foreach_sqrt_(denoms)
+            torch._foreach_add_(denoms, group["eps"])
+            torch._foreach_addcdiv_(params, exp_avgs, denoms, [-group["lr"] / (1 - beta1**n) for n in counts])
 
 
 def build_optimizer(cfg, params) -> SharedOptimizer:
