@@ -192,6 +192,7 @@ def test_train_writes_the_run_directory_contract(trained_run):
     assert summary["solved"] is False
     assert summary["time_to_target_s"] is None and summary["steps_to_target"] is None
     assert summary["env_steps"] == int(rows[-1]["env_steps"])
+    assert summary["engine"] == {"workers": 2, "restarts": 0}
 
 
 @pytest.mark.slow

@@ -397,6 +397,10 @@ def test_a_run_stops_every_child_and_logs_the_ga3c_columns(tmp_path):
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["stop_reason"] == result.stop_reason and summary["algo"] == "ga3c"
     assert summary["env_steps"] > 0 and summary["updates"] > 0
+    # The counts the adjuster had settled on when the run ended, within their limits.
+    facts = summary["engine"]
+    assert 1 <= facts["agents"] <= cfg.max_agents and 1 <= facts["predictors"] <= cfg.max_predictors
+    assert 1 <= facts["trainers"] <= cfg.max_trainers and facts["restarts"] == 0
     rows = read_metrics(tmp_path / "run")
     assert rows and set(GA3C_COLUMNS) <= set(rows[0])
     for row in rows:

@@ -38,6 +38,9 @@ class TrainResult:
     steps_to_target: int | None
     run_dir: str = ""
     versions: dict = field(default_factory=dict)  # a3c, torch, gymnasium, numpy, python, git_commit
+    # How the engine ran it: worker or agent/predictor/trainer counts at the end, restarts, and on
+    # Ray the env runners and the nodes that held them (nodes_lost: those that left mid-run).
+    engine: dict = field(default_factory=dict)
 
 
 class AlreadyFinished(UserError):

@@ -4,6 +4,7 @@ summary.json. Engines differ only in how they move experience and gradients."""
 
 from __future__ import annotations
 
+import math
 import signal
 import time
 import traceback
@@ -38,6 +39,7 @@ __all__ = ["AlreadyFinished", "RunFailed", "TrainResult", "train"]
 
 # Columns every engine's metrics.csv gets from the main loop (engines add their own).
 FAULT_COLUMNS = ("nonfinite_updates", "env_errors", "pss_mb")
+PSS_EVERY_S = 10.0  # memory changes slowly; rows between measurements repeat the last one
 
 
 class _Interrupted(Exception):
@@ -128,6 +130,7 @@ class _Run:
         self.guard = NonFiniteGuard(cfg.nonfinite_patience, cfg.nonfinite_restores)
         self.messages = MessageHandler(engine, monitor, self.counters, self.guard)
         self.error: BaseException | None = None
+        self._pss: tuple[float, float | None] = (-math.inf, None)  # (when, MB) of the last measurement
         if start.checkpoint is not None:
             self.guard.last_good = start.checkpoint["path"]
             skipped = start.checkpoint.get("skipped")
@@ -159,7 +162,7 @@ class _Run:
             signal.signal(signal.SIGTERM, previous_sigterm)
             stop_reason = self._close(stop_reason)
         env_steps, updates, episodes = self.counters.read()
-        summary = self.monitor.summary(stop_reason, env_steps, updates, episodes)
+        summary = dict(self.monitor.summary(stop_reason, env_steps, updates, episodes), engine=self._engine_facts())
         self.monitor.event(
             f"stopped: {stop_reason}; env_steps={env_steps} mean_return_100={summary['mean_return_100']}"
         )
@@ -190,6 +193,13 @@ class _Run:
                 last_checkpoint, last_checkpoint_steps = time.monotonic(), env_steps
                 next_interval = cfg.checkpoint_interval_s
 
+    def _engine_facts(self) -> dict:
+        try:
+            return self.engine.summary_facts()
+        except Exception as exc:  # a summary without them beats none
+            self.monitor.event(f"could not read the engine's facts for summary.json: {exc!r}")
+            return {}
+
     def _close(self, stop_reason: str) -> str:
         """Stop the engine, take in what it still had in flight, write the last row and checkpoint."""
         try:
@@ -209,9 +219,17 @@ class _Run:
             self.engine.extra_metrics(),
             nonfinite_updates=self.guard.total,
             env_errors=self.messages.env_errors,
-            pss_mb=run_pss_mb(),
+            pss_mb=self._pss_mb(),
         )
         self.monitor.log(env_steps, updates, episodes, scheduled_lr(self.cfg, env_steps), extra)
+
+    def _pss_mb(self) -> float | None:
+        """The run's memory, measured at most every PSS_EVERY_S: reading every process's smaps costs
+        tens of ms where a Ray node's processes map its whole object store."""
+        when, mb = self._pss
+        if time.monotonic() - when >= PSS_EVERY_S:
+            self._pss = (time.monotonic(), run_pss_mb())
+        return self._pss[1]
 
     def save(self, reason: str) -> None:
         parts, monitor = self.parts, self.monitor

@@ -12,6 +12,7 @@ global model; the main loop owns everything else. The loop, in full:
             ...
         monitor.log(..., engine.extra_metrics())   # when a row is due
     leftover = engine.close()                # stop everything; reports still in flight
+    summary["engine"] = engine.summary_facts()   # how it ran: processes, nodes, replacements
 
 and, at any time between start() and close():
     engine.load_weights(model, optimizer)    # NaN/inf streak: put the last good checkpoint back
@@ -91,3 +92,7 @@ class Engine(Protocol):
 
     def close(self) -> list[Message]:
         """Stop every role and return the messages still in flight. Called once, always."""
+
+    def summary_facts(self) -> dict[str, Any]:
+        """How the run was carried out, for summary.json (process counts, nodes, replacements).
+        Called after close()."""

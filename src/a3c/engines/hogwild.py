@@ -132,6 +132,9 @@ class HogwildEngine:
         alive = sum(1 for p in self.processes if p is not None and p.is_alive())
         return {"workers_alive": alive, "restarts": self.restarts}
 
+    def summary_facts(self) -> dict[str, Any]:
+        return {"workers": self.cfg.workers, "restarts": self.restarts}
+
     def close(self) -> list[Message]:
         """Stop every worker and return the reports still in flight."""
         self.stop_event.set()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -84,6 +85,9 @@ class _SerialEngine:
 
     def supervise(self) -> list[str]:
         return []  # nothing runs on its own; a failure raises in drain() and stops the run
+
+    def summary_facts(self) -> dict[str, Any]:
+        return {"workers": self.cfg.workers, "processes": 1}
 
     def _env_groups(self) -> list[EnvBatch]:
         """Deterministic torch on, the generator seeded, and each rank's envs, in rank order."""

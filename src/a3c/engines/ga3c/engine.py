@@ -81,6 +81,7 @@ class GA3CEngine:
         self.predictors: list[Predictor] = []
         self.trainers: list[Trainer] = []
         self.restarts = 0
+        self._final_counts: dict[str, int] = {}  # the counts when close() began
         self._lock = threading.RLock()  # the sets of agents, predictors and trainers
         self._stopping = threading.Event()
         self._inbox: list[Message] = []  # events and crash notes from threads of this process
@@ -175,6 +176,8 @@ class GA3CEngine:
 
     def close(self) -> list[Message]:
         """Stop every thread and process; return the reports still in flight."""
+        with self._lock:  # what the adjuster had settled on when the run ended, for summary.json
+            self._final_counts = self.counts()
         self._stopping.set()
         if self.adjuster is not None:
             self.adjuster.stop_event.set()
@@ -200,6 +203,9 @@ class GA3CEngine:
         return leftover
 
     # ----- the controls the dynamic adjuster turns -----
+    def summary_facts(self) -> dict[str, Any]:
+        return dict(self._final_counts, restarts=self.restarts)
+
     def counts(self) -> dict[str, int]:
         return {"agents": len(self.agents), "predictors": len(self.predictors), "trainers": len(self.trainers)}
 
