@@ -112,6 +112,7 @@ def test_local_ray_a3c_solves_cartpole(run_cli, tmp_path):
     assert result.returncode == 0, result.stderr
     summary = _summary(run)
     assert summary["solved"] and summary["stop_reason"] == "target_reached", summary
+    assert summary["engine"] == dict(env_runners=2, nodes=1, nodes_lost=0, restarts=0), summary
     rows = _metrics(run)
     assert _most(rows, "env_runners") == 2 and _most(rows, "nodes") == 1
     assert _most(rows, "policy_lag") >= 0
@@ -250,3 +251,67 @@ def test_ray_a3c_keeps_the_observation_statistics_of_every_runner(run_cli, tmp_p
     # One set of return statistics for the run: every step of both runners, once.
     assert tensors["reward_norm.count"].item() == sidecar["counters"][0]
     assert tensors["reward_norm.m2"].item() > 0
+
+
+# ----- a node lost mid-run (3 nodes on 127.0.0.1, one CPU each, two runners) -----
+
+@pytest.fixture
+def three_nodes():
+    """A head and two worker nodes; the test removes one, so the cluster is its own."""
+    pytest.importorskip("ray")
+    from ray.cluster_utils import Cluster
+
+    c = Cluster(initialize_head=True, head_node_args=dict(num_cpus=1, include_dashboard=False))
+    try:
+        workers = [c.add_node(num_cpus=1) for _ in range(2)]
+        c.wait_for_nodes()
+        yield c, workers
+    finally:
+        c.shutdown()
+
+
+def _worker_node_holding_a_runner(nodes) -> object | None:
+    """The worker node whose raylet started an EnvRunner process (actors are its raylet's children)."""
+    import psutil
+
+    runners = set(_env_runner_pids())
+    for node in nodes:
+        raylet = psutil.Process(node.all_processes["raylet"][0].process.pid)
+        if runners & {p.pid for p in raylet.children(recursive=True)}:
+            return node
+    return None
+
+
+@pytest.mark.slow
+def test_a_lost_node_s_runner_is_replaced_on_the_others_and_the_run_solves(run_cli, tmp_path, three_nodes):
+    cluster, workers = three_nodes
+    run = tmp_path / "run"
+    proc = run_cli._start(["train", "CartPole-v1", "--backend", "ray", "--ray-address", cluster.address,
+                           "--workers", "2", "--seed", "3", "--total-steps", "800000", "--run-dir", str(run),
+                           "--set", "progress=false"], cwd=None)
+    try:
+        deadline = time.monotonic() + 90
+        lost = None
+        while lost is None and time.monotonic() < deadline and proc.poll() is None:
+            events = run / "events.log"
+            if events.exists() and "ray: 2 env runners" in events.read_text():
+                lost = _worker_node_holding_a_runner(workers)
+                if lost is not None:
+                    cluster.remove_node(lost, allow_graceful=False)  # as a machine that drops off the network
+            time.sleep(0.1)
+        assert lost is not None, "no worker node held a runner"
+        out, err = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    summary = _summary(run)
+    assert summary["solved"], summary
+    # Two runners at a time, on three nodes over the run: the lost one and the two that were left.
+    facts = summary["engine"]
+    assert facts["env_runners"] == 2 and facts["nodes"] == 3 and facts["nodes_lost"] == 1, facts
+    assert facts["restarts"] >= 1
+    events = (run / "events.log").read_text()
+    assert "left the cluster" in events and "replaced" in events, events
+    assert "(incarnation 1) runs on node" in events, events

@@ -56,3 +56,22 @@ def test_a3c_step_gradients_round_trip_through_a_vector():
         assert torch.equal(g, p.grad)
     # clipped: the applied gradient's norm is at most max_grad_norm
     assert float(torch.linalg.vector_norm(torch.from_numpy(vector.copy()))) <= cfg.max_grad_norm + 1e-5
+
+
+def test_an_a3c_job_carries_one_gradient_per_rollout_from_the_weights_it_was_sent(monkeypatch):
+    """ray_rollouts_per_job=3: three rollouts, three gradients, all computed from the weights of
+    the job (the runner does not step its own copy between them), each with its own env steps."""
+    from a3c.engines.ray.runner import EnvRunner
+
+    monkeypatch.setattr(EnvRunner, "where", lambda self: {})  # setup's reply; needs no Ray here
+    cfg = Config.for_env("CartPole-v1", workers=1, ray_rollouts_per_job=3)
+    runner = EnvRunner(cfg)
+    runner.setup(0, 0)
+    weights = params_to_vector(runner.local)
+    reply = runner.a3c_step(5, weights)
+    assert reply["version"] == 5 and len(reply["gradients"]) == 3
+    assert all(g["env_steps"] == cfg.t_max * cfg.envs_per_worker for g in reply["gradients"])
+    vectors = [g["grads"] for g in reply["gradients"]]
+    assert not np.array_equal(vectors[0], vectors[1])  # different rollouts, different gradients
+    np.testing.assert_array_equal(params_to_vector(runner.local), weights)  # the weights stayed as sent
+    runner.close()

@@ -21,6 +21,7 @@ a Python error) is replaced by a new actor on a fresh random stream; the run goe
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,6 +35,9 @@ from a3c.engines.ray.runner import EnvRunner
 from a3c.engines.weights import params_to_vector
 from a3c.errors import UserError
 from a3c.rollout import Rollout, take_batch
+
+# Ray's max_direct_call_object_size: arguments up to this size travel inline with a call.
+INLINE_BYTES = 100 * 1024
 
 
 def resolve_config(cfg):
@@ -75,14 +79,19 @@ class _RayEngine:
             raise
         self.startup_s = time.monotonic() - began
         self.incarnations = Incarnations(cfg.workers, parts.incarnation)
-        self.inflight: dict = {}  # ObjectRef of a job -> rank
+        self._first_incarnation = parts.incarnation
+        self.inflight: dict = {}  # ObjectRef of a job -> (rank, incarnation of the runner it went to)
         self.locating: dict = {}  # ObjectRef of a setup -> rank
         self.nodes: dict[int, str] = {}  # rank -> node id of its runner
+        self.nodes_used: set[str] = set()  # every node that has held a runner in this run
+        self.nodes_lost: set[str] = set()  # of those, the ones that left the cluster
+        self._suspects: dict[str, list[int]] = {}  # node -> ranks that died on it, node not yet known dead
+        self._suspects_checked = 0.0
         self.dead: list[tuple[int, str]] = []  # (rank, why) waiting for supervise()
         self.inbox: list[Message] = []
         self.restarts = 0
         self.version = 0  # updates applied by this engine: the version stamped on weights
-        self._weights: tuple[int, object] | None = None  # (version, ObjectRef) of the last ray.put
+        self._weights: tuple[int, object] | None = None  # (version, vector or ObjectRef) of the last weights
         self._lag_sum, self._lag_count = 0.0, 0
 
     def _new_runner(self):
@@ -111,7 +120,9 @@ class _RayEngine:
             if ready:  # and whatever else is ready by now
                 ready, _ = self.ray.wait(refs, num_returns=len(refs), timeout=0)
             for ref in ready:
-                rank = self.inflight.pop(ref)
+                rank, incarnation = self.inflight.pop(ref)
+                if incarnation != self.incarnations[rank] or any(rank == r for r, _ in self.dead):
+                    continue  # a job of a runner already replaced, or about to be
                 try:
                     result = self.ray.get(ref)
                 except self.ray.exceptions.RayTaskError as exc:  # a Python error in the runner
@@ -131,8 +142,15 @@ class _RayEngine:
         return messages
 
     def supervise(self) -> list[str]:
-        events = []
+        events = self._nodes_found_lost()
+        gone = self._lost_nodes() if self.dead else set()
         for rank, why in self.dead:
+            node = self.nodes.get(rank)
+            if node is not None and node in gone:
+                why += f": its node {node[:8]} left the cluster"
+                self.nodes_lost.add(node)
+            elif node is not None:  # the cluster may not know yet (its health checks take seconds)
+                self._suspects.setdefault(node, []).append(rank)
             old = self.runners[rank]
             try:
                 self.ray.kill(old, no_restart=True)
@@ -147,6 +165,35 @@ class _RayEngine:
         self.dead = []
         return events
 
+    def _nodes_found_lost(self, now: bool = False) -> list[str]:
+        """Nodes that held a runner that died, which the cluster has since marked dead (checked at
+        most once a second): one events.log line each."""
+        if not self._suspects or (not now and time.monotonic() - self._suspects_checked < 1.0):
+            return []
+        self._suspects_checked = time.monotonic()
+        found = [node for node in self._suspects if node in self._lost_nodes()]
+        lines = []
+        for node in found:
+            ranks = ", ".join(str(r) for r in self._suspects.pop(node))
+            self.nodes_lost.add(node)
+            lines.append(f"node {node[:8]} left the cluster; env runner(s) {ranks} on it were replaced")
+        return lines
+
+    def _lost_nodes(self) -> set[str]:
+        """Nodes the cluster has marked dead (a runner's death may be its node's)."""
+        try:
+            return {n["NodeID"] for n in self.ray.nodes() if not n.get("Alive", True)}
+        except Exception:  # the cluster cannot say right now; the runner is replaced all the same
+            return set()
+
+    def summary_facts(self) -> dict[str, Any]:
+        return dict(
+            env_runners=self.cfg.workers,
+            nodes=len(self.nodes_used),
+            nodes_lost=len(self.nodes_lost),
+            restarts=self.restarts,
+        )
+
     def extra_metrics(self) -> dict[str, float | None]:
         lag = self._lag_sum / self._lag_count if self._lag_count else None
         self._lag_sum, self._lag_count = 0.0, 0
@@ -155,6 +202,11 @@ class _RayEngine:
         )
 
     def close(self) -> list[Message]:
+        if self._suspects:  # a node lost just before the end still counts, and is said
+            try:
+                self.inbox.extend(Event(line) for line in self._nodes_found_lost(now=True))
+            except Exception:
+                pass
         self._shutdown()
         messages, self.inbox = self.inbox, []
         return messages
@@ -165,7 +217,8 @@ class _RayEngine:
         """Build the runner's envs and model, then give it its first job. Calls from one caller run
         in order on an actor, so the job waits for setup; setup's reply tells us the node."""
         self.locating[self.runners[rank].setup.remote(rank, self.incarnations[rank])] = rank
-        self._dispatch(rank)
+        for _ in range(self.cfg.ray_jobs_per_runner):
+            self._dispatch(rank)
 
     def _locate(self, wait: bool = False) -> None:
         """Note the node of each runner whose setup has answered (all of them, if wait)."""
@@ -176,14 +229,22 @@ class _RayEngine:
         for ref in ready:
             rank = self.locating.pop(ref)
             try:
-                self.nodes[rank] = self.ray.get(ref)["node_id"]
+                node = self.nodes[rank] = self.ray.get(ref)["node_id"]
             except Exception:  # it died during setup: its job fails too, and supervise() replaces it
-                pass
+                continue
+            self.nodes_used.add(node)
+            incarnation = self.incarnations[rank]
+            if incarnation > self._first_incarnation:  # a replacement: say where it went
+                self.inbox.append(Event(f"env runner {rank} (incarnation {incarnation}) runs on node {node[:8]}"))
 
-    def _weights_ref(self):
-        """The current weights in the object store: one ray.put per version, shared by every runner."""
+    def _weights_arg(self):
+        """The current weights for a job: a small vector goes by value, inline with the call (Ray
+        inlines arguments up to 100 KB, where a ray.put costs a trip through the object store: a
+        third of the driver's time on CartPole); a large one is put in the object store once per
+        version and shared by every runner."""
         if self._weights is None or self._weights[0] != self.version:
-            self._weights = (self.version, self.ray.put(params_to_vector(self.model)))
+            vector = params_to_vector(self.model)
+            self._weights = (self.version, vector if vector.nbytes <= INLINE_BYTES else self.ray.put(vector))
         return self._weights[1]
 
     def _merge_reward_stats(self, rank: int, result: dict) -> None:
@@ -227,7 +288,8 @@ class RayA3CEngine(_RayEngine):
         self.learner = Learner(self.cfg, self.model, self.optimizer, self.counters)
 
     def _dispatch(self, rank: int) -> None:
-        self.inflight[self.runners[rank].a3c_step.remote(self.version, self._weights_ref())] = rank
+        job = self.runners[rank].a3c_step.remote(self.version, self._weights_arg())
+        self.inflight[job] = (rank, self.incarnations[rank])
 
     def load_weights(self, model_tensors: dict, optim_tensors: dict) -> None:
         """Put a checkpoint's weights and optimizer statistics in place (after repeated NaN/inf
@@ -236,18 +298,23 @@ class RayA3CEngine(_RayEngine):
         self.version = self.learner.version
 
     def _received(self, rank: int, result: dict) -> None:
+        for gradient in result["gradients"]:  # in the order the runner computed them
+            self._apply(rank, gradient, result["version"])
+        self._dispatch(rank)  # with the weights these gradients just changed
+
+    def _apply(self, rank: int, gradient: dict, version: int) -> None:
         # A NaN/inf gradient would poison the weights for good: the learner skips it, and counts it.
-        if not self.learner.apply(result["grads"], env_steps=result["env_steps"], episodes=len(result["returns"])):
-            self.inbox.append(Report(rank, result["returns"], result["lengths"], nonfinite=1))
-            self._dispatch(rank)
+        if not self.learner.apply(
+            gradient["grads"], env_steps=gradient["env_steps"], episodes=len(gradient["returns"])
+        ):
+            self.inbox.append(Report(rank, gradient["returns"], gradient["lengths"], nonfinite=1))
             return
-        if self.model.obs_norm is not None and result.get("obs_moments") is not None:
-            self.model.obs_norm.merge(rank, result["obs_moments"])  # a row per runner, as per local worker
+        if self.model.obs_norm is not None and gradient.get("obs_moments") is not None:
+            self.model.obs_norm.merge(rank, gradient["obs_moments"])  # a row per runner, as per local worker
             self.model.obs_norm.publish()
-        self._record_lag(self.version - result["version"])
+        self._record_lag(self.version - version)
         self.version = self.learner.version
-        self.inbox.append(Report(rank, result["returns"], result["lengths"], result["sums"], count=1))
-        self._dispatch(rank)  # with the weights this gradient just changed
+        self.inbox.append(Report(rank, gradient["returns"], gradient["lengths"], gradient["sums"], count=1))
 
 
 class RayGA3CEngine(_RayEngine):
@@ -280,7 +347,8 @@ class RayGA3CEngine(_RayEngine):
 
     def _dispatch(self, rank: int) -> None:
         self.version = self.shared.version
-        self.inflight[self.runners[rank].ga3c_segment.remote(self.version, self._weights_ref())] = rank
+        job = self.runners[rank].ga3c_segment.remote(self.version, self._weights_arg())
+        self.inflight[job] = (rank, self.incarnations[rank])
 
     def _received(self, rank: int, result: dict) -> None:
         segment = Rollout(**{name: torch.from_numpy(np.array(a)) for name, a in result["segment"].items()})

@@ -2,7 +2,7 @@
 operators). Each owns its envs and a CPU copy of the network, refreshed from flat, versioned
 weight vectors the driver puts in the object store, and serves either engine:
 
-    a3c_step(version, weights)     -> one A3C gradient (flat float32) and its stats
+    a3c_step(version, weights)     -> A3C gradients (flat float32), one per rollout, and their stats
     ga3c_segment(version, weights) -> one t_max-step Rollout segment (numpy; uint8 frames stay
                                       uint8), acted by the local policy copy (IMPALA's actor)
 
@@ -75,18 +75,31 @@ class EnvRunner:
         self.moments = batch_moments(obs.numpy())
 
     def a3c_step(self, version: int, weights: np.ndarray | None) -> dict:
+        """`ray_rollouts_per_job` gradients, each on its own rollout from the weights sent: one
+        round trip carries them all, and the driver applies them one by one, in order."""
         self._refresh(version, weights)
-        step = a3c_gradients(self.local, self.collector, self.dist, self.settings, self.cfg.max_grad_norm)
+        gradients = []
+        for _ in range(self.cfg.ray_rollouts_per_job):
+            self.moments = None
+            step = a3c_gradients(self.local, self.collector, self.dist, self.settings, self.cfg.max_grad_norm)
+            gradients.append(
+                dict(
+                    grads=grads_to_vector(self.local),
+                    env_steps=step.env_steps,
+                    obs_moments=self.moments,
+                    returns=[ep.ret for ep in step.finished],
+                    lengths=[ep.length for ep in step.finished],
+                    sums=dict(
+                        policy_loss=step.policy_loss,
+                        value_loss=step.value_loss,
+                        entropy=step.entropy,
+                        grad_norm=step.grad_norm,
+                    ),
+                )
+            )
         return dict(
             version=self.version,
-            grads=grads_to_vector(self.local),
-            env_steps=step.env_steps,
-            obs_moments=self.moments,
-            returns=[ep.ret for ep in step.finished],
-            lengths=[ep.length for ep in step.finished],
-            sums=dict(
-                policy_loss=step.policy_loss, value_loss=step.value_loss, entropy=step.entropy, grad_norm=step.grad_norm
-            ),
+            gradients=gradients,
             env_errors=self.envs.take_errors(),
             reward_moments=self._reward_moments(),
         )
