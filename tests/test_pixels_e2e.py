@@ -75,3 +75,19 @@ def test_a_pixel_game_without_preset_learns_on_the_image_defaults(tmp_path):
     assert cfg.rms_eps == 1e-5  # the image defaults, not the plain ones
     result = a3c.train(cfg)
     assert result.mean_return_100 is not None and result.mean_return_100 >= 0.5, result
+
+
+@pytest.mark.slow
+def test_the_pong_recipe_learns_a_small_pixel_game(tmp_path):
+    """A3C's Pong preset (the universe torso on single frames, an LSTM of 256, Adam 5e-4, 20-step
+    rollouts) is what `a3c train ALE/Pong-v5` runs for 30+ minutes; here the same learning settings
+    catch balls in PixelCatch's 40x40 frames (random play -0.8) within a bounded budget."""
+    import a3c
+    from a3c.presets import ALGO_PRESETS
+
+    recipe = {k: v for k, v in ALGO_PRESETS[("ALE/Pong-v5", "a3c")].items() if k not in ("screen_size", "frame_stack")}
+    assert recipe["torso"] == "universe" and recipe["recurrent"]
+    cfg = a3c.Config.for_env("pixel_envs:PixelCatch", **recipe, seed=0, workers=2, total_steps=300_000,
+                             target_return=0.8, progress=False, tensorboard=False, run_dir=str(tmp_path / "run"))
+    result = a3c.train(cfg)
+    assert result.mean_return_100 is not None and result.mean_return_100 >= 0.5, result
