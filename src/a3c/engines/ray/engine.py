@@ -20,6 +20,7 @@ a Python error) is replaced by a new actor on a fresh random stream; the run goe
 
 from __future__ import annotations
 
+import socket
 import time
 from typing import Any
 
@@ -38,6 +39,17 @@ from a3c.rollout import Rollout, take_batch
 
 # Ray's max_direct_call_object_size: arguments up to this size travel inline with a call.
 INLINE_BYTES = 100 * 1024
+
+
+def _answers(host: str | None, port: int | None) -> bool:
+    """Whether a raylet accepts a connection at host:port within a second."""
+    if not host or not port:
+        return True  # nothing to ask: assume it is there
+    try:
+        socket.create_connection((host, int(port)), timeout=1.0).close()
+    except OSError:
+        return False
+    return True
 
 
 def resolve_config(cfg):
@@ -180,11 +192,21 @@ class _RayEngine:
         return lines
 
     def _lost_nodes(self) -> set[str]:
-        """Nodes the cluster has marked dead (a runner's death may be its node's)."""
+        """Nodes gone from the cluster: marked dead by it, or, among the nodes that held a runner
+        which died, one whose raylet no longer answers (the cluster's health checks take seconds
+        to notice a machine that dropped off; a run can end before they do)."""
         try:
-            return {n["NodeID"] for n in self.ray.nodes() if not n.get("Alive", True)}
+            nodes = self.ray.nodes()
         except Exception:  # the cluster cannot say right now; the runner is replaced all the same
             return set()
+        gone = set()
+        for node in nodes:
+            if not node.get("Alive", True):
+                gone.add(node["NodeID"])
+            elif node["NodeID"] in self._suspects or node["NodeID"] in {self.nodes.get(r) for r, _ in self.dead}:
+                if not _answers(node.get("NodeManagerAddress"), node.get("NodeManagerPort")):
+                    gone.add(node["NodeID"])
+        return gone
 
     def summary_facts(self) -> dict[str, Any]:
         return dict(
