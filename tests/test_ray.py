@@ -150,6 +150,28 @@ def _env_runner_pids() -> list[int]:
     return pids
 
 
+def _once_training_runs(proc, run: Path, act, within_s: float = 90):
+    """Call act() as soon as the run's runners train (events.log says so) until it returns what it
+    acted on; that, or None if the run ended or within_s passed first."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        events = run / "events.log"
+        if events.exists() and "ray: 2 env runners" in events.read_text():
+            done = act()
+            if done is not None:
+                return done
+        time.sleep(0.1)
+    return None
+
+
+def _kill_a_runner() -> int | None:
+    pids = _env_runner_pids()
+    if len(pids) != 2:
+        return None
+    os.kill(pids[0], signal.SIGKILL)
+    return pids[0]
+
+
 @pytest.mark.slow
 def test_two_nodes_solve_and_a_killed_runner_is_replaced(run_cli, tmp_path, cluster):
     """Runners on both nodes; one is SIGKILLed as soon as training runs; the run replaces it and solves."""
@@ -158,16 +180,7 @@ def test_two_nodes_solve_and_a_killed_runner_is_replaced(run_cli, tmp_path, clus
                            "--workers", "2", "--seed", "2", "--total-steps", "600000", "--run-dir", str(run),
                            "--set", "progress=false"], cwd=None)
     try:
-        deadline = time.monotonic() + 90
-        killed = None
-        while killed is None and time.monotonic() < deadline and proc.poll() is None:
-            events = run / "events.log"
-            if events.exists() and "ray: 2 env runners" in events.read_text():
-                pids = _env_runner_pids()
-                if len(pids) == 2:
-                    killed = pids[0]
-                    os.kill(killed, signal.SIGKILL)
-            time.sleep(0.1)
+        killed = _once_training_runs(proc, run, _kill_a_runner)
         assert killed is not None, "no env runner to kill"
         out, err = proc.communicate(timeout=150)
     finally:
@@ -290,15 +303,14 @@ def test_a_lost_node_s_runner_is_replaced_on_the_others_and_the_run_solves(run_c
                            "--workers", "2", "--seed", "3", "--total-steps", "800000", "--run-dir", str(run),
                            "--set", "progress=false"], cwd=None)
     try:
-        deadline = time.monotonic() + 90
-        lost = None
-        while lost is None and time.monotonic() < deadline and proc.poll() is None:
-            events = run / "events.log"
-            if events.exists() and "ray: 2 env runners" in events.read_text():
-                lost = _worker_node_holding_a_runner(workers)
-                if lost is not None:
-                    cluster.remove_node(lost, allow_graceful=False)  # as a machine that drops off the network
-            time.sleep(0.1)
+
+        def remove_a_runner_s_node():
+            node = _worker_node_holding_a_runner(workers)
+            if node is not None:
+                cluster.remove_node(node, allow_graceful=False)  # as a machine that drops off the network
+            return node
+
+        lost = _once_training_runs(proc, run, remove_a_runner_s_node)
         assert lost is not None, "no worker node held a runner"
         out, err = proc.communicate(timeout=240)
     finally:

@@ -97,8 +97,6 @@ class _RayEngine:
         self.nodes: dict[int, str] = {}  # rank -> node id of its runner
         self.nodes_used: set[str] = set()  # every node that has held a runner in this run
         self.nodes_lost: set[str] = set()  # of those, the ones that left the cluster
-        self._suspects: dict[str, list[int]] = {}  # node -> ranks that died on it, node not yet known dead
-        self._suspects_checked = 0.0
         self.dead: list[tuple[int, str]] = []  # (rank, why) waiting for supervise()
         self.inbox: list[Message] = []
         self.restarts = 0
@@ -154,15 +152,13 @@ class _RayEngine:
         return messages
 
     def supervise(self) -> list[str]:
-        events = self._nodes_found_lost()
-        gone = self._lost_nodes() if self.dead else set()
+        events = []
+        gone = self._lost_nodes({self.nodes[rank] for rank, _ in self.dead if rank in self.nodes})
         for rank, why in self.dead:
             node = self.nodes.get(rank)
-            if node is not None and node in gone:
+            if node in gone:
                 why += f": its node {node[:8]} left the cluster"
                 self.nodes_lost.add(node)
-            elif node is not None:  # the cluster may not know yet (its health checks take seconds)
-                self._suspects.setdefault(node, []).append(rank)
             old = self.runners[rank]
             try:
                 self.ray.kill(old, no_restart=True)
@@ -177,36 +173,21 @@ class _RayEngine:
         self.dead = []
         return events
 
-    def _nodes_found_lost(self, now: bool = False) -> list[str]:
-        """Nodes that held a runner that died, which the cluster has since marked dead (checked at
-        most once a second): one events.log line each."""
-        if not self._suspects or (not now and time.monotonic() - self._suspects_checked < 1.0):
-            return []
-        self._suspects_checked = time.monotonic()
-        found = [node for node in self._suspects if node in self._lost_nodes()]
-        lines = []
-        for node in found:
-            ranks = ", ".join(str(r) for r in self._suspects.pop(node))
-            self.nodes_lost.add(node)
-            lines.append(f"node {node[:8]} left the cluster; env runner(s) {ranks} on it were replaced")
-        return lines
-
-    def _lost_nodes(self) -> set[str]:
-        """Nodes gone from the cluster: marked dead by it, or, among the nodes that held a runner
-        which died, one whose raylet no longer answers (the cluster's health checks take seconds
-        to notice a machine that dropped off; a run can end before they do)."""
+    def _lost_nodes(self, candidates: set[str]) -> set[str]:
+        """Those of the candidate nodes that are gone: marked dead by the cluster, or whose raylet
+        no longer answers (the cluster's health checks take seconds to notice a machine that
+        dropped off, and a run can end before they do)."""
+        if not candidates:
+            return set()
         try:
-            nodes = self.ray.nodes()
+            nodes = [n for n in self.ray.nodes() if n["NodeID"] in candidates]
         except Exception:  # the cluster cannot say right now; the runner is replaced all the same
             return set()
-        gone = set()
-        for node in nodes:
-            if not node.get("Alive", True):
-                gone.add(node["NodeID"])
-            elif node["NodeID"] in self._suspects or node["NodeID"] in {self.nodes.get(r) for r, _ in self.dead}:
-                if not _answers(node.get("NodeManagerAddress"), node.get("NodeManagerPort")):
-                    gone.add(node["NodeID"])
-        return gone
+        return {
+            n["NodeID"]
+            for n in nodes
+            if not n.get("Alive", True) or not _answers(n.get("NodeManagerAddress"), n.get("NodeManagerPort"))
+        }
 
     def summary_facts(self) -> dict[str, Any]:
         return dict(
@@ -224,11 +205,6 @@ class _RayEngine:
         )
 
     def close(self) -> list[Message]:
-        if self._suspects:  # a node lost just before the end still counts, and is said
-            try:
-                self.inbox.extend(Event(line) for line in self._nodes_found_lost(now=True))
-            except Exception:
-                pass
         self._shutdown()
         messages, self.inbox = self.inbox, []
         return messages
@@ -293,6 +269,11 @@ class _RayEngine:
             self.ray.shutdown()
 
     def _dispatch(self, rank: int) -> None:
+        """Send runner `rank` a job with the current weights; its ref remembers which incarnation
+        of the runner it went to, so a replaced runner's results are dropped."""
+        self.inflight[self._submit(rank)] = (rank, self.incarnations[rank])
+
+    def _submit(self, rank: int):
         raise NotImplementedError
 
     def _received(self, rank: int, result: dict) -> None:
@@ -309,9 +290,8 @@ class RayA3CEngine(_RayEngine):
         super().__init__(parts)
         self.learner = Learner(self.cfg, self.model, self.optimizer, self.counters)
 
-    def _dispatch(self, rank: int) -> None:
-        job = self.runners[rank].a3c_step.remote(self.version, self._weights_arg())
-        self.inflight[job] = (rank, self.incarnations[rank])
+    def _submit(self, rank: int):
+        return self.runners[rank].a3c_step.remote(self.version, self._weights_arg())
 
     def load_weights(self, model_tensors: dict, optim_tensors: dict) -> None:
         """Put a checkpoint's weights and optimizer statistics in place (after repeated NaN/inf
@@ -367,10 +347,9 @@ class RayGA3CEngine(_RayEngine):
         self.waiting: list[int] = []  # ranks whose segment arrived, to be sent back out after training
         self._ratio_sum, self._ratio_count = 0.0, 0
 
-    def _dispatch(self, rank: int) -> None:
+    def _submit(self, rank: int):
         self.version = self.shared.version
-        job = self.runners[rank].ga3c_segment.remote(self.version, self._weights_arg())
-        self.inflight[job] = (rank, self.incarnations[rank])
+        return self.runners[rank].ga3c_segment.remote(self.version, self._weights_arg())
 
     def _received(self, rank: int, result: dict) -> None:
         segment = Rollout(**{name: torch.from_numpy(np.array(a)) for name, a in result["segment"].items()})
