@@ -327,3 +327,64 @@ def test_a_lost_node_s_runner_is_replaced_on_the_others_and_the_run_solves(run_c
     events = (run / "events.log").read_text()
     assert "left the cluster" in events and "replaced" in events, events
     assert "(incarnation 1) runs on node" in events, events
+
+
+# ----- the head node lost mid-run: it ends as a local crash does, and --resume continues -----
+
+@pytest.fixture
+def head_and_worker():
+    """A head node and a worker node of one CPU each; the test removes the head."""
+    pytest.importorskip("ray")
+    from ray.cluster_utils import Cluster
+
+    c = Cluster(initialize_head=True, head_node_args=dict(num_cpus=1, include_dashboard=False))
+    try:
+        c.add_node(num_cpus=1)
+        c.wait_for_nodes()
+        yield c
+    finally:
+        try:
+            c.shutdown()
+        except Exception:  # the head is gone already
+            pass
+
+
+@pytest.mark.slow
+def test_a_lost_head_node_ends_with_a_checkpoint_and_summary_and_resume_continues(run_cli, tmp_path, head_and_worker):
+    cluster = head_and_worker
+    run = tmp_path / "run"
+    proc = run_cli._start(["train", "CartPole-v1", "--backend", "ray", "--ray-address", cluster.address,
+                           "--workers", "2", "--seed", "4", "--total-steps", "5000000", "--target-return", "off",
+                           "--run-dir", str(run), "--set", "progress=false"], cwd=None)
+    try:
+
+        def remove_the_head_after_some_training():
+            if not (run / "metrics.csv").exists() or len(_metrics(run)) < 2:
+                return None
+            cluster.remove_node(cluster.head_node, allow_graceful=False)
+            return time.monotonic()
+
+        removed_at = _once_training_runs(proc, run, remove_the_head_after_some_training)
+        assert removed_at is not None, "the run never trained"
+        out, err = proc.communicate(timeout=120)
+        took = time.monotonic() - removed_at
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1, err
+    assert "lost the Ray cluster's head node" in err and "--resume" in err and "Traceback" not in err, err
+    # Ray's own end of a driver without its GCS comes after 60 s, with nothing written.
+    assert took < 45, f"the run took {took:.0f} s to stop"
+    summary = _summary(run)
+    assert summary["stop_reason"] == "error" and summary["env_steps"] > 0, summary
+    assert "lost the Ray cluster's head node" in (run / "events.log").read_text()
+
+    # A new Ray (local, on this machine) takes the run over where its checkpoint left it.
+    stopped_at = summary["env_steps"]
+    result = run_cli("train", "--resume", run, "--ray-address", "local",
+                     "--total-steps", str(stopped_at + 30_000), timeout=180)
+    assert result.returncode == 0, result.stderr
+    resumed = _summary(run)
+    assert resumed["stop_reason"] == "total_steps" and resumed["env_steps"] >= stopped_at + 30_000, resumed
+    assert "resumed from" in (run / "events.log").read_text()

@@ -75,3 +75,28 @@ def test_an_a3c_job_carries_one_gradient_per_rollout_from_the_weights_it_was_sen
     assert not np.array_equal(vectors[0], vectors[1])  # different rollouts, different gradients
     np.testing.assert_array_equal(params_to_vector(runner.local), weights)  # the weights stayed as sent
     runner.close()
+
+
+def test_the_head_check_stops_the_run_only_when_the_gcs_port_stops_answering():
+    import socket
+
+    import pytest
+
+    from a3c.engines.ray.engine import _RayEngine
+    from a3c.message_handling import RunFailed
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    engine = _RayEngine.__new__(_RayEngine)  # only the head check's state, no cluster
+    engine._gcs, engine._head_probed, engine.head_lost = listener.getsockname(), 0.0, False
+    engine._check_head()
+    assert not engine.head_lost
+    listener.close()  # the GCS is gone: its port refuses
+    engine._check_head()  # probed less than a second ago: not asked again yet
+    assert not engine.head_lost
+    with pytest.raises(RunFailed, match="lost the Ray cluster's head node.*--resume"):
+        engine._check_head(now=True)
+    assert engine.head_lost
+    engine._shutdown()  # asks the lost cluster nothing
+    assert engine.runners == [] and engine.inflight == {}

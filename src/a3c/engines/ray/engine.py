@@ -14,8 +14,10 @@ over the cluster's nodes, step the envs.
                    starts) and every segment holds the state it began with (h0, c0), which the
                    learner backpropagates through the segment from, as local GA3C's trainer does.
 
-One gradient or segment is in flight per runner. A runner that dies (killed process, lost node,
-a Python error) is replaced by a new actor on a fresh random stream; the run goes on.
+Each runner has `ray_jobs_per_runner` jobs queued. A runner that dies (killed process, lost node,
+a Python error) is replaced by a new actor on a fresh random stream; the run goes on. A lost head
+node (its GCS no longer answers) ends the run as a local crash does: checkpoint, summary.json,
+exit 1, and `--resume` continues once a cluster is back.
 """
 
 from __future__ import annotations
@@ -35,10 +37,15 @@ from a3c.engines.ray.cluster import connect
 from a3c.engines.ray.runner import EnvRunner
 from a3c.engines.weights import params_to_vector
 from a3c.errors import UserError
+from a3c.message_handling import RunFailed
 from a3c.rollout import Rollout, take_batch
 
 # Ray's max_direct_call_object_size: arguments up to this size travel inline with a call.
 INLINE_BYTES = 100 * 1024
+# How often the driver asks whether the head node's GCS still answers. Without the GCS every call
+# that needs it (replacing a runner, listing nodes, stopping actors) blocks, and Ray's core worker
+# ends the process after 60 s, before the run could write its checkpoint and summary.
+HEAD_PROBE_EVERY_S = 1.0
 
 
 def _answers(host: str | None, port: int | None) -> bool:
@@ -50,6 +57,15 @@ def _answers(host: str | None, port: int | None) -> bool:
     except OSError:
         return False
     return True
+
+
+def _gcs_endpoint(ray) -> tuple[str | None, int | None]:
+    """(host, port) of the cluster's GCS, on the head node; (None, None) if Ray does not say."""
+    try:
+        host, _, port = ray.get_runtime_context().gcs_address.rpartition(":")
+        return host.strip("[]"), int(port)
+    except Exception:
+        return None, None
 
 
 def resolve_config(cfg):
@@ -90,6 +106,9 @@ class _RayEngine:
             self._shutdown()
             raise
         self.startup_s = time.monotonic() - began
+        self._gcs = _gcs_endpoint(self.ray)
+        self._head_probed = time.monotonic()
+        self.head_lost = False
         self.incarnations = Incarnations(cfg.workers, parts.incarnation)
         self._first_incarnation = parts.incarnation
         self.inflight: dict = {}  # ObjectRef of a job -> (rank, incarnation of the runner it went to)
@@ -123,6 +142,7 @@ class _RayEngine:
         )
 
     def drain(self, timeout: float) -> list[Message]:
+        self._check_head()
         self._locate()
         if self.inflight:
             refs = list(self.inflight)
@@ -152,6 +172,8 @@ class _RayEngine:
         return messages
 
     def supervise(self) -> list[str]:
+        if self.dead:  # a runner's death may be the head's: find out before asking the GCS for anything
+            self._check_head(now=True)
         events = []
         gone = self._lost_nodes({self.nodes[rank] for rank, _ in self.dead if rank in self.nodes})
         for rank, why in self.dead:
@@ -211,6 +233,22 @@ class _RayEngine:
 
     # ----- plumbing -----
 
+    def _check_head(self, now: bool = False) -> None:
+        """Stop the run (RunFailed: checkpoint, summary.json, exit 1) once the head node's GCS no
+        longer answers; asked at most every HEAD_PROBE_EVERY_S unless now."""
+        if not now and time.monotonic() - self._head_probed < HEAD_PROBE_EVERY_S:
+            return
+        self._head_probed = time.monotonic()
+        if _answers(*self._gcs) or _answers(*self._gcs):  # twice: one refused connection is not a lost node
+            return
+        self.head_lost = True
+        host, port = self._gcs
+        raise RunFailed(
+            f"lost the Ray cluster's head node: its GCS at {host}:{port} no longer answers. The run "
+            "stopped with a checkpoint; once a cluster is up again, continue with "
+            "`a3c train --resume RUN_DIR` (add --ray-address for a new head's address)"
+        )
+
     def _setup(self, rank: int) -> None:
         """Build the runner's envs and model, then give it its first job. Calls from one caller run
         in order on an actor, so the job waits for setup; setup's reply tells us the node."""
@@ -258,6 +296,9 @@ class _RayEngine:
         self._lag_count += 1
 
     def _shutdown(self) -> None:
+        if getattr(self, "head_lost", False):  # every call below would wait on the lost GCS
+            self.runners, self.inflight = [], {}
+            return
         for runner in getattr(self, "runners", []):
             try:
                 self.ray.kill(runner, no_restart=True)
