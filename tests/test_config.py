@@ -35,15 +35,19 @@ def test_an_engine_may_change_a_family_preset():
     assert Config.for_env("ALE/Pong-v5", algo="ga3c", envs_per_worker=4).envs_per_worker == 4
 
 
-def test_pong_under_a3c_is_the_universe_recipe():
-    pong = Config.for_env("ALE/Pong-v5")
+@pytest.mark.parametrize("algo", ["a3c", "ga3c"])
+def test_pong_under_both_engines_is_the_universe_recipe(algo):
+    pong = Config.for_env("ALE/Pong-v5", algo=algo)
     assert (pong.screen_size, pong.frame_stack, pong.torso, pong.recurrent, pong.lstm_size) == (
         42, 1, "universe", True, 256)
     assert (pong.t_max, pong.optimizer, pong.lr, pong.value_coef, pong.target_return) == (20, "adam", 5e-4, 0.5, 18.0)
     assert pong.clip_rewards and pong.episodic_life and pong.lr_schedule == "linear"  # the family's protocol stays
-    ga3c = Config.for_env("ALE/Pong-v5", algo="ga3c")
-    assert (ga3c.screen_size, ga3c.torso, ga3c.recurrent) == (84, "auto", False)  # not measured there yet
-    assert Config.for_env("ALE/Breakout-v5").screen_size == 84  # other games keep the family's settings
+    assert pong.envs_per_worker == 8
+    if algo == "ga3c":  # the family's GA3C learner: one segment an update
+        assert (pong.train_batch, pong.max_train_batch, pong.vtrace) == (1, 1, False)
+    for other in ("ALE/Breakout-v5", "ALE/SpaceInvaders-v5"):  # other games keep the family's settings
+        cfg = Config.for_env(other, algo=algo)
+        assert (cfg.screen_size, cfg.torso, cfg.recurrent, cfg.optimizer) == (84, "auto", False, "rmsprop")
 
 
 def test_overrides_beat_the_preset():
