@@ -29,10 +29,10 @@ def test_pong_trains_resumes_and_evaluates_with_video_on_both_engines(run_cli, t
         assert summary["stop_reason"] == "total_steps" and summary["env_steps"] >= 4000
         assert "resumed from" in (run / "events.log").read_text()
         config = (run / "config.toml").read_text()
-        # The protocol is the same for both engines; A3C's Pong preset sees single 42x42 frames.
-        frames = ("frame_stack = 1", "screen_size = 42") if algo == "a3c" else ("frame_stack = 4", "screen_size = 84")
+        # The protocol is the same for both engines, and both Pong presets see single 42x42 frames
+        # through an LSTM (the universe recipe).
         for line in ("clip_rewards = true", "episodic_life = true", "frame_skip = 4", "noop_max = 30",
-                     "sticky_actions = false", *frames):
+                     "sticky_actions = false", "frame_stack = 1", "screen_size = 42", "recurrent = true"):
             assert line in config, line
 
     video = tmp_path / "video"
