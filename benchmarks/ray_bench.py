@@ -27,6 +27,9 @@ import tempfile
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "results"
+# ray.md below this line is written by hand (profiles, node loss, readings of the tables): a new
+# report replaces only what is above it.
+HAND_WRITTEN = "<!-- written by hand below; ray_bench.py keeps it -->"
 RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
 sys.path.insert(0, str(OUT.parent))
 from systems import measure  # noqa: E402  (runs a command, sampling its process tree's PSS)
@@ -178,7 +181,10 @@ def write_report(results: list[dict], args) -> None:
                 ratio = f"{there['ray'] / there['local']:.2f}" if backend == "ray" and there["local"] else ""
                 lines.append(f"| {algo} | {backend} | {pair[backend]['steps_per_second']:,.0f} | {common:,} | "
                              f"{there[backend]:.2f} | {ratio} |")
-    (OUT / "ray.md").write_text("\n".join(lines) + "\n")
+    report = OUT / "ray.md"
+    text = report.read_text() if report.exists() else ""
+    kept = text[text.index(HAND_WRITTEN):] if HAND_WRITTEN in text else ""
+    report.write_text("\n".join(lines) + "\n" + (f"\n{kept}" if kept else ""))
     print("\n".join(lines))
 
 

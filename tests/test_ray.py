@@ -8,6 +8,7 @@ the `a3c train` it runs. Nothing runs `ray stop`.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -122,18 +123,29 @@ def test_local_ray_a3c_solves_cartpole(run_cli, tmp_path):
 
 # ----- a 2-node cluster on 127.0.0.1 -----
 
-@pytest.fixture(scope="module")
-def cluster():
+@contextlib.contextmanager
+def _loopback_cluster(worker_nodes: int):
+    """(cluster, its worker nodes): a head and `worker_nodes` nodes on 127.0.0.1, one CPU each."""
     pytest.importorskip("ray")
     from ray.cluster_utils import Cluster
 
     c = Cluster(initialize_head=True, head_node_args=dict(num_cpus=1, include_dashboard=False))
     try:
-        c.add_node(num_cpus=1)
+        workers = [c.add_node(num_cpus=1) for _ in range(worker_nodes)]
         c.wait_for_nodes()
-        yield c
+        yield c, workers
     finally:
-        c.shutdown()
+        if c.head_node is None:  # the test removed the head: what is left may not stop cleanly
+            with contextlib.suppress(Exception):
+                c.shutdown()
+        else:
+            c.shutdown()
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with _loopback_cluster(worker_nodes=1) as (c, _):
+        yield c
 
 
 def _env_runner_pids() -> list[int]:
@@ -164,6 +176,24 @@ def _once_training_runs(proc, run: Path, act, within_s: float = 90):
     return None
 
 
+def _train_and_act(run_cli, cluster, run: Path, args: list[str], act, timeout: float):
+    """Train CartPole with 2 runners on the cluster (plus args), call act() once training runs
+    (_once_training_runs), and wait for the run to end; it is killed if the test fails first.
+    Returns (what act returned, or None; the exit code; stderr)."""
+    proc = run_cli._start(["train", "CartPole-v1", "--backend", "ray", "--ray-address", cluster.address,
+                           "--workers", "2", "--run-dir", str(run), "--set", "progress=false", *args], cwd=None)
+    err = ""
+    try:
+        acted = _once_training_runs(proc, run, act)
+        if acted is not None:
+            _, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return acted, proc.returncode, err
+
+
 def _kill_a_runner() -> int | None:
     pids = _env_runner_pids()
     if len(pids) != 2:
@@ -176,18 +206,10 @@ def _kill_a_runner() -> int | None:
 def test_two_nodes_solve_and_a_killed_runner_is_replaced(run_cli, tmp_path, cluster):
     """Runners on both nodes; one is SIGKILLed as soon as training runs; the run replaces it and solves."""
     run = tmp_path / "run"
-    proc = run_cli._start(["train", "CartPole-v1", "--backend", "ray", "--ray-address", cluster.address,
-                           "--workers", "2", "--seed", "2", "--total-steps", "600000", "--run-dir", str(run),
-                           "--set", "progress=false"], cwd=None)
-    try:
-        killed = _once_training_runs(proc, run, _kill_a_runner)
-        assert killed is not None, "no env runner to kill"
-        out, err = proc.communicate(timeout=150)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, err
+    killed, returncode, err = _train_and_act(run_cli, cluster, run, ["--seed", "2", "--total-steps", "600000"],
+                                             _kill_a_runner, timeout=150)
+    assert killed is not None, "no env runner to kill"
+    assert returncode == 0, err
     summary = _summary(run)
     assert summary["solved"], summary
     events = (run / "events.log").read_text()
@@ -271,16 +293,8 @@ def test_ray_a3c_keeps_the_observation_statistics_of_every_runner(run_cli, tmp_p
 @pytest.fixture
 def three_nodes():
     """A head and two worker nodes; the test removes one, so the cluster is its own."""
-    pytest.importorskip("ray")
-    from ray.cluster_utils import Cluster
-
-    c = Cluster(initialize_head=True, head_node_args=dict(num_cpus=1, include_dashboard=False))
-    try:
-        workers = [c.add_node(num_cpus=1) for _ in range(2)]
-        c.wait_for_nodes()
+    with _loopback_cluster(worker_nodes=2) as (c, workers):
         yield c, workers
-    finally:
-        c.shutdown()
 
 
 def _worker_node_holding_a_runner(nodes) -> object | None:
@@ -299,25 +313,17 @@ def _worker_node_holding_a_runner(nodes) -> object | None:
 def test_a_lost_node_s_runner_is_replaced_on_the_others_and_the_run_solves(run_cli, tmp_path, three_nodes):
     cluster, workers = three_nodes
     run = tmp_path / "run"
-    proc = run_cli._start(["train", "CartPole-v1", "--backend", "ray", "--ray-address", cluster.address,
-                           "--workers", "2", "--seed", "3", "--total-steps", "800000", "--run-dir", str(run),
-                           "--set", "progress=false"], cwd=None)
-    try:
 
-        def remove_a_runner_s_node():
-            node = _worker_node_holding_a_runner(workers)
-            if node is not None:
-                cluster.remove_node(node, allow_graceful=False)  # as a machine that drops off the network
-            return node
+    def remove_a_runner_s_node():
+        node = _worker_node_holding_a_runner(workers)
+        if node is not None:
+            cluster.remove_node(node, allow_graceful=False)  # as a machine that drops off the network
+        return node
 
-        lost = _once_training_runs(proc, run, remove_a_runner_s_node)
-        assert lost is not None, "no worker node held a runner"
-        out, err = proc.communicate(timeout=240)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, err
+    lost, returncode, err = _train_and_act(run_cli, cluster, run, ["--seed", "3", "--total-steps", "800000"],
+                                           remove_a_runner_s_node, timeout=240)
+    assert lost is not None, "no worker node held a runner"
+    assert returncode == 0, err
     summary = _summary(run)
     assert summary["solved"], summary
     # Two runners at a time, on three nodes over the run: the lost one and the two that were left.
@@ -334,45 +340,27 @@ def test_a_lost_node_s_runner_is_replaced_on_the_others_and_the_run_solves(run_c
 @pytest.fixture
 def head_and_worker():
     """A head node and a worker node of one CPU each; the test removes the head."""
-    pytest.importorskip("ray")
-    from ray.cluster_utils import Cluster
-
-    c = Cluster(initialize_head=True, head_node_args=dict(num_cpus=1, include_dashboard=False))
-    try:
-        c.add_node(num_cpus=1)
-        c.wait_for_nodes()
+    with _loopback_cluster(worker_nodes=1) as (c, _):
         yield c
-    finally:
-        try:
-            c.shutdown()
-        except Exception:  # the head is gone already
-            pass
 
 
 @pytest.mark.slow
 def test_a_lost_head_node_ends_with_a_checkpoint_and_summary_and_resume_continues(run_cli, tmp_path, head_and_worker):
     cluster = head_and_worker
     run = tmp_path / "run"
-    proc = run_cli._start(["train", "CartPole-v1", "--backend", "ray", "--ray-address", cluster.address,
-                           "--workers", "2", "--seed", "4", "--total-steps", "5000000", "--target-return", "off",
-                           "--run-dir", str(run), "--set", "progress=false"], cwd=None)
-    try:
 
-        def remove_the_head_after_some_training():
-            if not (run / "metrics.csv").exists() or len(_metrics(run)) < 2:
-                return None
-            cluster.remove_node(cluster.head_node, allow_graceful=False)
-            return time.monotonic()
+    def remove_the_head_after_some_training():
+        if not (run / "metrics.csv").exists() or len(_metrics(run)) < 2:
+            return None
+        cluster.remove_node(cluster.head_node, allow_graceful=False)
+        return time.monotonic()
 
-        removed_at = _once_training_runs(proc, run, remove_the_head_after_some_training)
-        assert removed_at is not None, "the run never trained"
-        out, err = proc.communicate(timeout=120)
-        took = time.monotonic() - removed_at
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 1, err
+    args = ["--seed", "4", "--total-steps", "5000000", "--target-return", "off"]
+    removed_at, returncode, err = _train_and_act(run_cli, cluster, run, args, remove_the_head_after_some_training,
+                                                 timeout=120)
+    assert removed_at is not None, "the run never trained"
+    took = time.monotonic() - removed_at
+    assert returncode == 1, err
     assert "lost the Ray cluster's head node" in err and "--resume" in err and "Traceback" not in err, err
     # Ray's own end of a driver without its GCS comes after 60 s, with nothing written.
     assert took < 45, f"the run took {took:.0f} s to stop"

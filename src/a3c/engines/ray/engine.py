@@ -49,7 +49,7 @@ HEAD_PROBE_EVERY_S = 1.0
 
 
 def _answers(host: str | None, port: int | None) -> bool:
-    """Whether a raylet accepts a connection at host:port within a second."""
+    """Whether host:port (a raylet's, the GCS's) accepts a connection within a second."""
     if not host or not port:
         return True  # nothing to ask: assume it is there
     try:
