@@ -142,3 +142,62 @@ def test_two_processes_update_the_same_parameters_and_statistics():
         assert state["exp_avg_sq"].item() == pytest.approx(0.004999)
         expected = 0.9 - 0.1 * (0.29 / 0.19) / (math.sqrt(0.004999 / 0.001999) + 1e-8)
         assert p.item() == pytest.approx(expected, abs=1e-5)
+
+
+# ----- Hogwild workers stepping at the same time -----
+CONCURRENT_STEPS = 100
+
+
+def _stepping_worker(rank, cfg, model, optim_state, update_lock, counters, start):
+    """A Hogwild worker's learner (engines/hogwild.worker_learner) stepping as fast as it can."""
+    from a3c.engines.hogwild import worker_learner
+
+    torch.set_num_threads(1)
+    learner = worker_learner(cfg, model, optim_state, update_lock, counters)
+    grads = [torch.ones_like(p) for p in model.parameters()]
+    assert start.wait(60)
+    for _ in range(CONCURRENT_STEPS):
+        assert learner.apply(grads, finite=True, env_steps=1)
+
+
+def test_hogwild_workers_stepping_at_once_lose_no_part_of_any_step():
+    """Two workers step the shared Adam at the same time; the result must be that of 200 steps one
+    after another. Lock-free, their writes to the moments overlap and some are lost (a step whose
+    g^2 was overwritten divides by too small a denominator: what blew up MinAtar runs)."""
+    from a3c import Config
+    from a3c.engines.counters import SharedCounters
+    from a3c.engines.update_lock import UpdateLock
+    from a3c.optim import build_optimizer
+
+    ctx = context()
+    cfg = Config(env_id="CartPole-v1", optimizer="adam", lr=1e-3)
+    model = torch.nn.Linear(1000, 1000)  # a million weights: each step's writes take long enough to overlap
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+    model.share_memory()
+    optimizer = build_optimizer(cfg, model.parameters()).share_memory()
+    update_lock, counters, start = UpdateLock.create(), SharedCounters(ctx, ranks=2), ctx.Event()
+    procs = [
+        ctx.Process(target=_stepping_worker, args=(rank, cfg, model, optimizer.state_tensors(), update_lock,
+                                                   counters.for_rank(rank), start))
+        for rank in range(2)
+    ]
+    for proc in procs:
+        proc.start()
+    start.set()
+    for proc in procs:
+        proc.join(120)
+    update_lock.remove()
+    assert [proc.exitcode for proc in procs] == [0, 0]
+    assert counters.read()[:2] == (2 * CONCURRENT_STEPS, 2 * CONCURRENT_STEPS)
+
+    n = 2 * CONCURRENT_STEPS
+    for p in model.parameters():
+        state = optimizer.state[p]
+        assert state["step"].item() == n
+        # A constant gradient of 1, n steps: m = 1 - 0.9^n, v = 1 - 0.999^n, and every step moves
+        # theta by exactly lr (both moments bias-corrected to 1).
+        assert torch.allclose(state["exp_avg"], torch.full_like(p, 1 - 0.9**n), atol=1e-6)
+        assert torch.allclose(state["exp_avg_sq"], torch.full_like(p, 1 - 0.999**n), atol=1e-6)
+        assert torch.allclose(p.detach(), torch.full_like(p, -n * 1e-3), atol=1e-5)

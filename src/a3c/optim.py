@@ -2,8 +2,9 @@
 
 The state tensors are made once, up front, and moved to shared memory before the worker
 processes start; each worker then builds the optimizer over the same shared parameters
-and state (Mnih et al. 2016's "shared RMSProp"). Updates are lock-free, like the
-parameters themselves.
+and state (Mnih et al. 2016's "shared RMSProp"). The optimizers themselves take no lock: the
+Hogwild workers step them one at a time (engines/update_lock.py), GA3C's trainers under the
+shared model's lock.
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ class SharedAdam(SharedOptimizer):
             beta1, beta2 = group["betas"]
             steps = [state["step"] for state in states]
             torch._foreach_add_(steps, 1)
-            counts = [float(step.item()) for step in steps]  # per parameter: Hogwild workers race on them
+            counts = [float(step.item()) for step in steps]  # per parameter, as torch's Adam counts
             exp_avgs = [state["exp_avg"] for state in states]
             exp_avg_sqs = [state["exp_avg_sq"] for state in states]
             torch._foreach_mul_(exp_avgs, beta1)

@@ -1,5 +1,6 @@
 """The A3C engine (Mnih et al. 2016): worker processes, each with its own envs and a local
-copy of the network, applying gradients lock-free to one global network in shared memory."""
+copy of the network, applying its gradients to one global network in shared memory (computed
+in parallel, read lock-free, stepped one at a time: update_lock.py)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from a3c.engines.processes import (
     prepare_child,
     stop_processes,
 )
+from a3c.engines.update_lock import UpdateLock
 from a3c.envs import rank_env_group
 from a3c.loss import loss_settings
 from a3c.models import build_model
@@ -28,7 +30,7 @@ from a3c.optim import build_optimizer
 from a3c.rollout import RolloutCollector
 
 
-def worker_main(rank, incarnation, cfg, global_model, optim_state, counters, stop_event, queue) -> None:
+def worker_main(rank, incarnation, cfg, global_model, optim_state, update_lock, counters, stop_event, queue) -> None:
     """Worker `rank`'s life. counters is its own row (SharedCounters.for_rank), queue its own report
     pipe, stop_event a StopFlag: nothing it can be SIGKILLed inside is shared with another worker."""
     try:
@@ -37,14 +39,11 @@ def worker_main(rank, incarnation, cfg, global_model, optim_state, counters, sto
         envs = rank_env_group(cfg, rank, incarnation, reward_stats_writer(global_model, rank))
         dist = distribution_for(envs.action_space, cfg.action_squash)
         local = build_model(cfg, envs.spec, dist)
-        optimizer = build_optimizer(cfg, global_model.parameters())
-        optimizer.adopt_state_tensors(optim_state)
         # The global model's normalizer statistics: this worker's row, merged with the others'.
         collector = RolloutCollector(envs, local, dist, cfg.t_max, observe=shared_stats_writer(global_model, rank))
         reporter = Reporter(queue, rank)
         settings = loss_settings(cfg)
-        # Lock-free: every worker's learner steps the one shared network (Hogwild).
-        learner = Learner(cfg, global_model, optimizer, counters)
+        learner = worker_learner(cfg, global_model, optim_state, update_lock, counters)
         run_alive = parent_watch()
         # A dead main process sets no stop event: without the parent check a worker outlives its run.
         while not stop_event.is_set() and run_alive():
@@ -55,6 +54,15 @@ def worker_main(rank, incarnation, cfg, global_model, optim_state, counters, sto
     except Exception:
         report_crash(queue, rank, "worker")
         raise
+
+
+def worker_learner(cfg, global_model, optim_state, update_lock: UpdateLock, counters) -> Learner:
+    """A worker's learner: every worker's steps the one shared network through an optimizer over
+    the shared statistics, one step at a time (update_lock.py says why); the gradients before it
+    and the weight reads are lock-free (Hogwild)."""
+    optimizer = build_optimizer(cfg, global_model.parameters())
+    optimizer.adopt_state_tensors(optim_state)
+    return Learner(cfg, global_model, optimizer, counters, lock=update_lock)
 
 
 class HogwildEngine:
@@ -73,6 +81,7 @@ class HogwildEngine:
         )
         self.reports = ReportPipes(self.ctx)
         self.stop_event = StopFlag(self.ctx)
+        self.update_lock = UpdateLock.create()
         self.processes: list[Any] = [None] * cfg.workers
         self.incarnations = Incarnations(cfg.workers, parts.incarnation)
         self.restarts = 0
@@ -88,6 +97,7 @@ class HogwildEngine:
             self.cfg,
             self.model,
             self.optimizer.state_tensors(),
+            self.update_lock,
             self.counters.for_rank(rank),
             self.stop_event,
         )
@@ -126,7 +136,8 @@ class HogwildEngine:
     def load_weights(self, model_tensors: dict, optim_tensors: dict) -> None:
         """Put a checkpoint's weights and optimizer statistics in place, in shared memory; workers
         pick them up at their next sync."""
-        Learner(self.cfg, self.model, self.optimizer, self.counters).load_weights(model_tensors, optim_tensors)
+        learner = Learner(self.cfg, self.model, self.optimizer, self.counters, lock=self.update_lock)
+        learner.load_weights(model_tensors, optim_tensors)
 
     def extra_metrics(self) -> dict[str, float | None]:
         alive = sum(1 for p in self.processes if p is not None and p.is_alive())
@@ -146,4 +157,5 @@ class HogwildEngine:
         stop_processes(self.processes, timeout=1.0)
         leftover.extend(self.drain(0.0))
         self.reports.close()
+        self.update_lock.remove()
         return leftover
