@@ -13,6 +13,7 @@ holder dies, so a worker SIGKILLed inside a step cannot leave the others waiting
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import tempfile
@@ -36,7 +37,11 @@ class UpdateLock:
     def create(cls) -> UpdateLock:
         fd, path = tempfile.mkstemp(prefix="a3c-update-", suffix=".lock")
         os.close(fd)
-        return cls(path)
+        lock = cls(path)
+        # An engine that is never closed (its run crashed) still takes its file along at exit;
+        # only a SIGKILLed main process leaves an empty one in the temp dir.
+        atexit.register(lock.remove)
+        return lock
 
     def __getstate__(self) -> dict:
         return {"path": self.path}  # an open descriptor is this process's own
@@ -56,7 +61,7 @@ class UpdateLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def remove(self) -> None:
-        """Delete the file once no worker is left to take the lock."""
+        """Delete the file once no worker is left to take the lock (again at exit: a no-op)."""
         if self._fd is not None and self._pid == os.getpid():
             os.close(self._fd)
             self._fd = None
