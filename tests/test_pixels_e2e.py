@@ -53,8 +53,8 @@ def test_pong_trains_resumes_and_evaluates_with_video_on_both_engines(run_cli, t
 @pytest.mark.slow
 def test_a3c_learns_minatar_breakout(tmp_path):
     """Random play scores ~0.4. Measured on 2 cores with the preset: 6.1 to 11.5 by 1M steps in
-    ten runs (about 60 s; benchmarks/results/correctness.md, "Hogwild"); the bound leaves room for seeds and a loaded
-    machine. Lock-free optimizer steps failed it one run in eight (0.55)."""
+    ten runs (about 60 s; benchmarks/results/correctness.md, "Hogwild"); the bound leaves room
+    for seeds and a loaded machine. Lock-free optimizer steps failed it one run in eight (0.55)."""
     import a3c
 
     cfg = a3c.Config.for_env("MinAtar/Breakout-v1", seed=0, workers=2, total_steps=1_000_000, progress=False,

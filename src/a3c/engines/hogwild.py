@@ -57,8 +57,8 @@ def worker_main(rank, incarnation, cfg, global_model, optim_state, update_lock, 
 
 
 def worker_learner(cfg, global_model, optim_state, update_lock: UpdateLock, counters) -> Learner:
-    """A worker's learner: every worker's steps the one shared network through an optimizer over
-    the shared statistics, one step at a time (update_lock.py says why); the gradients before it
+    """A worker's learner: it steps the one shared network through an optimizer over the shared
+    statistics, one worker's step at a time (update_lock.py says why); the gradients before it
     and the weight reads are lock-free (Hogwild)."""
     optimizer = build_optimizer(cfg, global_model.parameters())
     optimizer.adopt_state_tensors(optim_state)

@@ -4,8 +4,8 @@ Gradients are computed in parallel and the workers read the global weights witho
 step itself (moments, step count, parameters) is one at a time. Lock-free steps raced on the
 shared Adam moments: a step whose g^2 was overwritten by another worker's write of the second
 moment divided its first moment by too small a denominator, and on MinAtar Breakout about one
-short run in three blew up within a few hundred updates (value loss 93 to 1,453, gradient norm
-to 2,700, entropy to 0), which sometimes never recovered (benchmarks/results/correctness.md).
+short run in three blew up within a few hundred updates (value loss from ~0.1 to between 4.7 and
+33,564, entropy to 0), which sometimes never recovered (benchmarks/results/correctness.md).
 
 An advisory file lock (flock) and not a multiprocessing.Lock: the kernel releases it when its
 holder dies, so a worker SIGKILLed inside a step cannot leave the others waiting forever.
@@ -61,7 +61,8 @@ class UpdateLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def remove(self) -> None:
-        """Delete the file once no worker is left to take the lock (again at exit: a no-op)."""
+        """Delete the file once no worker is left to take the lock."""
+        atexit.unregister(self.remove)  # many runs in one process (a3c tune) keep no entry each
         if self._fd is not None and self._pid == os.getpid():
             os.close(self._fd)
             self._fd = None
