@@ -35,6 +35,17 @@ def test_an_engine_may_change_a_family_preset():
     assert Config.for_env("ALE/Pong-v5", algo="ga3c", envs_per_worker=4).envs_per_worker == 4
 
 
+def test_ga3c_on_minatar_trains_one_segment_an_update_with_vtrace():
+    # Folding the backlog into one update made too few updates; one segment an update without
+    # V-trace collapsed the policy (benchmarks/results/pixels.md, MinAtar Breakout, 2026-12-03).
+    ga3c = Config.for_env("MinAtar/Breakout-v1", algo="ga3c")
+    assert (ga3c.envs_per_worker, ga3c.train_batch, ga3c.max_train_batch, ga3c.vtrace) == (32, 1, 1, True)
+    assert (ga3c.optimizer, ga3c.lr, ga3c.t_max) == ("adam", 1e-3, 5)  # the family's learning settings stay
+    a3c = Config.for_env("MinAtar/Breakout-v1")
+    assert (a3c.envs_per_worker, a3c.max_train_batch, a3c.vtrace) == (16, 0, False)  # A3C keeps the family's
+    assert Config.for_env("MinAtar/Breakout-v1", algo="ga3c", vtrace=False).vtrace is False  # the user wins
+
+
 @pytest.mark.parametrize("algo", ["a3c", "ga3c"])
 def test_pong_under_both_engines_is_the_universe_recipe(algo):
     pong = Config.for_env("ALE/Pong-v5", algo=algo)

@@ -190,7 +190,10 @@ FAMILY_PRESETS: dict[str, dict[str, Any]] = {
 # GA3C on pixels: A3C's 40-sample updates, one segment per update (presets.md#ga3c-pixels).
 FAMILY_ALGO_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     ("atari", "ga3c"): dict(envs_per_worker=8, train_batch=1, max_train_batch=1, lr=7e-4),
-    ("minatar", "ga3c"): dict(envs_per_worker=32, train_batch=1),
+    # MinAtar: one 160-sample segment an update with V-trace. Folding the backlog into ~760-sample
+    # updates made 0.14x A3C's updates; one segment an update without V-trace collapsed the policy
+    # (entropy to 0) at lr 1.5e-3 and with 16 envs an agent (pixels.md, MinAtar Breakout, 2026-12-03).
+    ("minatar", "ga3c"): dict(envs_per_worker=32, train_batch=1, max_train_batch=1, vtrace=True),
     ("image", "ga3c"): dict(envs_per_worker=16, train_batch=1),
     # GA3C on vectors: the recurrent CartPole twin's GA3C recipe, many envs an agent for big
     # predictor batches, one segment an update (presets.md#vector).
