@@ -68,7 +68,7 @@ def test_a3c_learns_minatar_breakout(tmp_path):
 def test_ga3c_learns_minatar_breakout_on_its_preset(tmp_path):
     """GA3C's MinAtar preset (one segment an update, V-trace). Random play scores ~0.4; measured
     alone on 2 cores, seed 0 was at 11.0 by 1.17M steps, where the same settings without V-trace
-    were at 5.9 and, at a larger step or with 80-sample updates, collapsed to 0.5 by ~1M
+    were at 5.9 by 0.74M and, at a larger step or with 80-sample updates, collapsed to ~0.5 by ~1M
     (benchmarks/results/pixels.md, "one segment an update with V-trace")."""
     import a3c
 
