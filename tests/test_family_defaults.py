@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from a3c.config import Config, describe_preset
+from a3c.config import Config, config_for_env
 
 # MountainCar has no preset: discrete actions; its continuous twin: Box actions.
 DISCRETE, CONTINUOUS = "MountainCar-v0", "MountainCarContinuous-v0"
@@ -65,13 +65,27 @@ def test_images_still_get_the_pixel_family():
     assert (cfg.optimizer, cfg.t_max, cfg.normalize_reward) == ("rmsprop", 5, False)
 
 
+def describe(env_id, overrides):
+    return config_for_env(env_id, overrides)[1]
+
+
 def test_train_says_which_defaults_it_took():
-    assert describe_preset("CartPole-v1", {}) == "CartPole-v1's preset for a3c"
-    said = describe_preset(DISCRETE, {"algo": "ga3c", "recurrent": "true"})
+    assert describe("CartPole-v1", {}) == "CartPole-v1's preset for a3c"
+    said = describe(DISCRETE, {"algo": "ga3c", "recurrent": "true"})
     assert said == ("the family defaults for vector observations, discrete actions, recurrent, ga3c "
                     f"(no preset names {DISCRETE})")
-    assert "continuous actions" in describe_preset(CONTINUOUS, {})
-    assert "plain defaults" in describe_preset("no_such_module:Env", {})
+    assert "continuous actions" in describe(CONTINUOUS, {})
+    assert "plain defaults" in describe("no_such_module:Env", {})
+
+
+def test_the_config_and_its_description_come_from_one_probe_of_the_env(monkeypatch):
+    import a3c.envs
+
+    probe, probed = a3c.envs.probe, []
+    monkeypatch.setattr(a3c.envs, "probe", lambda cfg: probed.append(cfg.env_id) or probe(cfg))
+    cfg, said = config_for_env(CONTINUOUS, {"algo": "ga3c"})
+    assert probed == [CONTINUOUS]
+    assert cfg == Config.for_env(CONTINUOUS, algo="ga3c") and "continuous actions" in said
 
 
 @pytest.mark.slow

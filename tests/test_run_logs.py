@@ -100,6 +100,33 @@ def test_target_return_off_trains_past_the_target_and_a_met_target_is_reported(t
     assert read_toml(tmp_path / "fresh" / "config.toml")["target_return"] == math.inf
 
 
+def test_episodes_finished_while_stopping_go_to_episodes_csv_but_leave_the_solved_window(tmp_path, monkeypatch):
+    """Workers finish games while the engine shuts down; they used to join the window, so a run
+    stopped on target_reached could report a mean_return_100 under its target (472.9 < 475 once)
+    and a --resume of it trained on as if the target had never been met."""
+    import a3c.training
+    from a3c.engines.messages import Report
+
+    build = a3c.training.make_engine
+
+    def engine_with_stragglers(parts):
+        engine = build(parts)
+        close = engine.close
+        engine.close = lambda: [*close(), Report(rank=0, returns=[0.0] * 5, lengths=[9] * 5)]
+        return engine
+
+    monkeypatch.setattr(a3c.training, "make_engine", engine_with_stragglers)
+    run = tmp_path / "run"
+    config = run_config(run, target_return=15, target_window=10, total_steps=20_000)
+    solved = a3c.train(config)
+    assert solved.stop_reason == "target_reached" and solved.solved
+    assert solved.mean_return_100 >= 15  # five zeros in a window of 10 would put it under 10
+    assert json.loads((run / "summary.json").read_text())["mean_return_100"] == solved.mean_return_100
+    assert [float(row["return"]) for row in rows(run / "episodes.csv")[-5:]] == [0.0] * 5  # nothing lost
+    with pytest.raises(AlreadyFinished, match="target_reached"):
+        a3c.train(config, resume=run)
+
+
 def test_eval_names_the_checkpoint_and_warns_about_a_corrupt_one(tmp_path, capsys):
     run = tmp_path / "run"
     a3c.train(run_config(run, total_steps=500))

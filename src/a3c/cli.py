@@ -10,7 +10,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, NoReturn
 
-from a3c.config import Config, describe_preset, field_names, read_toml, unknown_field_error
+from a3c.config import Config, config_for_env, field_names, read_toml, unknown_field_error
 from a3c.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, ConfigError, UserError
 
 # Flags the contract names with a short help; every other Config field gets a generated flag.
@@ -255,8 +255,7 @@ def _train(args: argparse.Namespace, train):
         overrides.pop("env_id", None)
         if not env_id:
             raise UserError("missing ENV_ID: say which environment to train on, e.g. a3c train CartPole-v1")
-        cfg = Config.for_env(env_id, **overrides)
-        took = describe_preset(env_id, overrides)
+        cfg, took = config_for_env(env_id, overrides)
         print(f"a3c train: {env_id} takes {took}; settings given here win", file=sys.stderr)
         return train(cfg)
 

@@ -181,8 +181,11 @@ class Config:
     def for_env(cls, env_id: str, **overrides: Any) -> Config:
         """The config for env_id: defaults, then that env's preset, then overrides. An env with
         no preset of its own gets its family's defaults, chosen from its spaces (defaults_for)."""
-        algo, family, memory = defaults_for(env_id, overrides)
-        return cls.from_dict({**preset_for(env_id, algo, family, memory), **overrides, "env_id": env_id})
+        return cls._for_choice(env_id, overrides, defaults_for(env_id, overrides))
+
+    @classmethod
+    def _for_choice(cls, env_id: str, overrides: dict[str, Any], choice: tuple[str, str | None, bool]) -> Config:
+        return cls.from_dict({**preset_for(env_id, *choice), **overrides, "env_id": env_id})
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Config:
@@ -237,9 +240,11 @@ def defaults_for(env_id: str, overrides: dict[str, Any]) -> tuple[str, str | Non
     return plain.algo, _family_from_spaces(plain), plain.recurrent
 
 
-def describe_preset(env_id: str, overrides: dict[str, Any]) -> str:
-    """What Config.for_env(env_id, **overrides) took beneath the user's settings, in words."""
-    return describe_defaults(env_id, *defaults_for(env_id, overrides))
+def config_for_env(env_id: str, overrides: dict[str, Any]) -> tuple[Config, str]:
+    """Config.for_env(env_id, **overrides) and, in words, what it took beneath the user's settings,
+    from one choice of defaults: an env with no preset is built (probed) once, not once for each."""
+    choice = defaults_for(env_id, overrides)
+    return Config._for_choice(env_id, overrides, choice), describe_defaults(env_id, *choice)
 
 
 def _family_from_spaces(cfg: Config) -> str | None:

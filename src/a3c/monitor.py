@@ -77,6 +77,7 @@ class Monitor:
         self._last_log_steps: int | None = None
         self._log_step_mark = int(restored.get("env_steps", 0))  # deterministic mode logs by env steps
         self.last_row: dict[str, Any] = {}
+        self.counting = True  # episodes still join the window; see stop_counting
 
         dropped = {}
         if "env_steps" in restored:
@@ -120,7 +121,8 @@ class Monitor:
     ) -> None:
         wall = round(self.wall_seconds(), 3)
         for i, ret in enumerate(returns):
-            self.window.append(float(ret))
+            if self.counting:
+                self.window.append(float(ret))
             self._episodes.writerow(
                 dict(
                     wall_s=wall,
@@ -131,13 +133,20 @@ class Monitor:
                 )
             )
         mean = self.mean_return()
-        if mean is None or len(self.window) < self.cfg.target_window:
+        if not self.counting or mean is None or len(self.window) < self.cfg.target_window:
             return
         if self.best_mean is None or mean > self.best_mean:
             self.best_mean = mean
         if self.time_to_target is None and target_met(self.target, self.window, self.cfg.target_window) is not None:
             self.time_to_target = self.wall_seconds()
             self.steps_to_target = int(env_steps)
+
+    def stop_counting(self) -> None:
+        """The run has decided to stop: episodes its workers finish while shutting down still go to
+        episodes.csv, but no longer move the window, the best mean or the time to target. A run
+        stopped because the last games reached the target reports the mean that reached it (and a
+        --resume of it finds the rule met), not one pulled under the target by the stragglers."""
+        self.counting = False
 
     def record_losses(self, sums: dict[str, float], count: int) -> None:
         for key in LOSS_KEYS:

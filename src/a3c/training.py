@@ -202,6 +202,7 @@ class _Run:
 
     def _close(self, stop_reason: str) -> str:
         """Stop the engine, take in what it still had in flight, write the last row and checkpoint."""
+        self.monitor.stop_counting()  # summary.json reports the window the stop was decided on
         try:
             for msg in self.engine.close():
                 try:
