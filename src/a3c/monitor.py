@@ -142,10 +142,11 @@ class Monitor:
             self.steps_to_target = int(env_steps)
 
     def stop_counting(self) -> None:
-        """The run has decided to stop: episodes its workers finish while shutting down still go to
-        episodes.csv, but no longer move the window, the best mean or the time to target. A run
-        stopped because the last games reached the target reports the mean that reached it (and a
-        --resume of it finds the rule met), not one pulled under the target by the stragglers."""
+        """The run has reached its target and is stopping: episodes its workers finish while shutting
+        down still go to episodes.csv, but no longer move the window, the best mean or the time to
+        target. So it reports the mean that reached the target (and a --resume of it finds the rule
+        met), not one pulled under it by the stragglers. Other stops keep counting: in a short run
+        the last report, sent as the workers stop, may hold every episode the run had."""
         self.counting = False
 
     def record_losses(self, sums: dict[str, float], count: int) -> None:

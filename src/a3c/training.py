@@ -202,7 +202,8 @@ class _Run:
 
     def _close(self, stop_reason: str) -> str:
         """Stop the engine, take in what it still had in flight, write the last row and checkpoint."""
-        self.monitor.stop_counting()  # summary.json reports the window the stop was decided on
+        if stop_reason == "target_reached":  # summary.json reports the window that reached it
+            self.monitor.stop_counting()
         try:
             for msg in self.engine.close():
                 try:
