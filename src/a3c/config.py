@@ -181,11 +181,7 @@ class Config:
     def for_env(cls, env_id: str, **overrides: Any) -> Config:
         """The config for env_id: defaults, then that env's preset, then overrides. An env with
         no preset of its own gets its family's defaults, chosen from its spaces (defaults_for)."""
-        return cls._for_choice(env_id, overrides, defaults_for(env_id, overrides))
-
-    @classmethod
-    def _for_choice(cls, env_id: str, overrides: dict[str, Any], choice: tuple[str, str | None, bool]) -> Config:
-        return cls.from_dict({**preset_for(env_id, *choice), **overrides, "env_id": env_id})
+        return config_for_env(env_id, overrides)[0]
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Config:
@@ -244,7 +240,8 @@ def config_for_env(env_id: str, overrides: dict[str, Any]) -> tuple[Config, str]
     """Config.for_env(env_id, **overrides) and, in words, what it took beneath the user's settings,
     from one choice of defaults: an env with no preset is built (probed) once, not once for each."""
     choice = defaults_for(env_id, overrides)
-    return Config._for_choice(env_id, overrides, choice), describe_defaults(env_id, *choice)
+    cfg = Config.from_dict({**preset_for(env_id, *choice), **overrides, "env_id": env_id})
+    return cfg, describe_defaults(env_id, *choice)
 
 
 def _family_from_spaces(cfg: Config) -> str | None:

@@ -132,8 +132,10 @@ class Monitor:
                     **{"return": _num(ret)},
                 )
             )
+        if not self.counting:
+            return
         mean = self.mean_return()
-        if not self.counting or mean is None or len(self.window) < self.cfg.target_window:
+        if mean is None or len(self.window) < self.cfg.target_window:
             return
         if self.best_mean is None or mean > self.best_mean:
             self.best_mean = mean
