@@ -106,10 +106,15 @@ def test_local_ray_logs_and_counts_env_errors(run_cli, tmp_path):
 
 @pytest.mark.slow
 def test_local_ray_a3c_solves_cartpole(run_cli, tmp_path):
+    """Solved within 1M steps. Asynchronous gradients make each run differ even on one seed, and the
+    CartPole preset (lr 3e-3, no entropy bonus) sometimes collapses from ~400 to ~50 before it
+    recovers. Measured on 2 cores (2026-12-04), this command: 89 runs solved at 70k-254k steps
+    (median 88k), 4 of them after such a collapse; the local engine: 40 runs at 65k-242k. One CI
+    run did not solve within the 400k steps this test once allowed."""
     pytest.importorskip("ray")
     run = tmp_path / "run"
     result = run_cli("train", "CartPole-v1", "--backend", "ray", "--workers", "2", "--seed", "1",
-                     "--total-steps", "400000", "--run-dir", run, "--set", "progress=false", timeout=180)
+                     "--total-steps", "1000000", "--run-dir", run, "--set", "progress=false", timeout=300)
     assert result.returncode == 0, result.stderr
     summary = _summary(run)
     assert summary["solved"] and summary["stop_reason"] == "target_reached", summary
