@@ -31,24 +31,26 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+from pixels import WARMUP_S, steady_rate  # noqa: E402  (rates after 10 s: start-up counts for neither device)
+from run import cpu_model  # noqa: E402
+from systems import REPO, child_env  # noqa: E402
+
 OUT = HERE / "results"
-WARMUP_S = 10.0  # rates are taken after this much training, so start-up counts for neither device
 QUIET = ["--set", "progress=false", "--set", "tensorboard=false", "--set", "log_interval_s=1"]
 
 
-def child_env() -> dict[str, str]:
-    return dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-
-
 class GpuSampler:
-    """nvidia-smi's utilization.gpu every 500 ms while a run goes on (None where there is no nvidia-smi)."""
+    """nvidia-smi's utilization.gpu every 500 ms while a run goes on (None where there is no
+    nvidia-smi, or when sampling is off: a --device cpu run)."""
 
-    def __init__(self, log: Path):
-        self.log = log
+    def __init__(self, log: Path, sample: bool):
+        self.log, self.sample = log, sample
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> GpuSampler:
+        if not self.sample:
+            return self
         try:
             self.proc = subprocess.Popen(
                 ["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits", "-lms", "500"],
@@ -57,7 +59,6 @@ class GpuSampler:
             )
         except FileNotFoundError:
             self.proc = None
-        self.started = time.monotonic()
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -73,8 +74,10 @@ class GpuSampler:
         return statistics.median(late) if late else None
 
 
-def train(env_id: str, device: str, extra: list[str], seconds: float, run_dir: Path, target: bool) -> dict[str, Any]:
+def train(env_id: str, device: str, agents: int | None, seconds: float, run_dir: Path, target: bool) -> dict[str, Any]:
+    """One `a3c train ENV --algo ga3c` run: with `agents`, that many and no dynamic adjustment."""
     no_target = [] if target else ["--set", "target_return=off"]
+    fixed = [] if agents is None else ["--workers", str(agents), "--set", "dynamic_adjust=false"]
     cmd = [
         sys.executable,
         "-m",
@@ -93,7 +96,7 @@ def train(env_id: str, device: str, extra: list[str], seconds: float, run_dir: P
         str(run_dir),
         *QUIET,
         *no_target,
-        *extra,
+        *fixed,
     ]
     started = time.time()
     with open(f"{run_dir}.log", "w") as log:
@@ -103,7 +106,7 @@ def train(env_id: str, device: str, extra: list[str], seconds: float, run_dir: P
     record: dict[str, Any] = dict(
         env_id=env_id,
         device=device,
-        extra=extra,
+        fixed_agents=agents,
         rc=rc,
         process_wall_s=round(time.time() - started, 1),
         command="a3c train " + " ".join(cmd[4:]).replace(str(run_dir), "RUN"),
@@ -113,17 +116,17 @@ def train(env_id: str, device: str, extra: list[str], seconds: float, run_dir: P
         record["error"] = Path(f"{run_dir}.log").read_text()[-2000:]
         return record
     summary = json.loads(summary_path.read_text())
-    rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
+    rows = list(csv.DictReader((run_dir / "metrics.csv").read_text().splitlines()))
     late = [r for r in rows if float(r["wall_s"]) >= WARMUP_S] or rows
 
     def median(column: str) -> float | None:
         values = [float(r[column]) for r in late if r.get(column) not in (None, "")]
         return round(statistics.median(values), 2) if values else None
 
-    first, last = late[0], late[-1]
-    span = float(last["wall_s"]) - float(first["wall_s"])
+    rate = steady_rate([(float(r["wall_s"]), int(r["env_steps"])) for r in rows])
+    last = rows[-1]
     record.update(
-        steps_per_s=round((int(last["env_steps"]) - int(first["env_steps"])) / span, 1) if span > 0 else None,
+        steps_per_s=None if rate is None else round(rate, 1),
         pps=median("pps"),
         tps=median("tps"),
         predict_batch_mean=median("predict_batch_mean"),
@@ -144,16 +147,8 @@ def train(env_id: str, device: str, extra: list[str], seconds: float, run_dir: P
 def machine() -> dict[str, Any]:
     import torch
 
-    cpu = "unknown"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     return dict(
-        cpu=cpu,
+        cpu=cpu_model(),
         cores=os.cpu_count(),
         python=platform.python_version(),
         torch=torch.__version__,
@@ -161,15 +156,10 @@ def machine() -> dict[str, Any]:
     )
 
 
-def cases(args: argparse.Namespace) -> list[tuple[str, list[str], float]]:
-    """(env, extra flags, seconds): each env on its default command (dynamic adjustment, the
-    preset's counts) and with each fixed agent count of --agents."""
-    out = []
-    for env_id in args.envs:
-        out.append((env_id, [], args.seconds))
-        for n in args.agents:
-            out.append((env_id, ["--workers", str(n), "--set", "dynamic_adjust=false"], args.seconds))
-    return out
+def cases(args: argparse.Namespace) -> list[tuple[str, int | None]]:
+    """(env, fixed agent count): each env on its default command (None: dynamic adjustment from
+    the preset's counts) and with each fixed agent count of --agents."""
+    return [(env_id, agents) for env_id in args.envs for agents in [None, *args.agents]]
 
 
 def report(records: list[dict[str, Any]], meta: dict[str, Any]) -> str:
@@ -191,7 +181,7 @@ def report(records: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     ]
     throughput = [r for r in records if r["kind"] == "throughput"]
     for r in throughput:
-        agents = "adjusted (default)" if not r["extra"] else r["extra"][1]
+        agents = "adjusted (default)" if r["fixed_agents"] is None else r["fixed_agents"]
         if "error" in r:
             lines.append(f"| {r['env_id']} | {agents} | {r['device']} | failed (rc {r['rc']}) | | | | | | | |")
             continue
@@ -200,7 +190,7 @@ def report(records: list[dict[str, Any]], meta: dict[str, Any]) -> str:
                 c
                 for c in throughput
                 if c["env_id"] == r["env_id"]
-                and c["extra"] == r["extra"]
+                and c["fixed_agents"] == r["fixed_agents"]
                 and c["device"] == "cpu"
                 and c.get("steps_per_s")
             ),
@@ -257,19 +247,19 @@ def main() -> None:
     )
     print(json.dumps(meta), flush=True)
     records: list[dict[str, Any]] = []
-    for i, (env_id, extra, seconds) in enumerate(cases(args)):
+    for i, (env_id, agents) in enumerate(cases(args)):
         for device in ("cpu", "cuda") if i % 2 == 0 else ("cuda", "cpu"):
-            name = f"{env_id.replace('/', '_')}-{device}-{'default' if not extra else extra[1]}"
-            with GpuSampler(work / f"{name}.gpu") as gpu:
-                record = train(env_id, device, extra, seconds, work / name, target=False)
-            record.update(kind="throughput", gpu_util=gpu.median_after(WARMUP_S) if device == "cuda" else None)
+            name = f"{env_id.replace('/', '_')}-{device}-{'default' if agents is None else agents}"
+            with GpuSampler(work / f"{name}.gpu", sample=device == "cuda") as gpu:
+                record = train(env_id, device, agents, args.seconds, work / name, target=False)
+            record.update(kind="throughput", gpu_util=gpu.median_after(WARMUP_S))
             records.append(record)
             print(json.dumps({k: v for k, v in record.items() if k != "error"}), flush=True)
     if args.learn:
         for env_id in ("CartPole-v1", "a3c/MaskedCartPole-v1"):
             for device in ("cpu", "cuda"):
                 name = f"learn-{env_id.replace('/', '_')}-{device}"
-                record = train(env_id, device, [], args.learn_cap, work / name, target=True)
+                record = train(env_id, device, None, args.learn_cap, work / name, target=True)
                 record.update(kind="learn")
                 records.append(record)
                 print(json.dumps({k: v for k, v in record.items() if k != "error"}), flush=True)

@@ -61,18 +61,21 @@ def ga3c_available(out_dir: Path) -> tuple[bool, str]:
     return True, "ga3c probe run ok"
 
 
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo ("unknown" where it has none)."""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
 def machine_info() -> dict[str, Any]:
     import gymnasium
     import stable_baselines3
     import torch
 
-    cpu = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
     return dict(
-        date=dt.datetime.now().isoformat(timespec="seconds"), cores=os.cpu_count(), cpu=cpu,
+        date=dt.datetime.now().isoformat(timespec="seconds"), cores=os.cpu_count(), cpu=cpu_model(),
         memory_gib=round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         load_average_at_start=[round(x, 2) for x in os.getloadavg()],
         python=platform.python_version(), torch=torch.__version__, gymnasium=gymnasium.__version__,
