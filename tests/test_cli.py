@@ -7,7 +7,9 @@ import shutil
 import pytest
 
 METRICS_COLUMNS = ("wall_s", "env_steps", "updates", "episodes", "mean_return_100", "fps",
-                   "policy_loss", "value_loss", "entropy", "grad_norm", "lr")
+                   "policy_loss", "value_loss", "entropy", "grad_norm", "approx_kl", "lr_scale", "lr")
+STABILITY_FIELDS = ("best_mean_return_100", "final_mean_return_100", "first_mean_return_100", "drop", "best_at_s",
+                    "best_at_steps", "first_peak_at_s", "mean_over_run")
 SUMMARY_FIELDS = ("env_id", "algo", "seed", "stop_reason", "solved", "target_return", "env_steps", "updates",
                   "episodes", "wall_seconds", "steps_per_second", "mean_return_100", "best_mean_return_100",
                   "time_to_target_s", "steps_to_target")
@@ -193,6 +195,15 @@ def test_train_writes_the_run_directory_contract(trained_run):
     assert summary["time_to_target_s"] is None and summary["steps_to_target"] is None
     assert summary["env_steps"] == int(rows[-1]["env_steps"])
     assert summary["engine"] == {"workers": 2, "restarts": 0}
+    # ~1,000 short episodes: the window filled, so the run has stability figures and a best checkpoint.
+    stability = summary["stability"]
+    assert set(STABILITY_FIELDS) == set(stability)
+    assert stability["best_mean_return_100"] == summary["best_mean_return_100"]
+    assert stability["final_mean_return_100"] == pytest.approx(summary["mean_return_100"])
+    assert 0.0 <= stability["drop"] and stability["best_at_steps"] <= summary["env_steps"]
+    best = json.loads((run_dir / "checkpoints" / "best.json").read_text())
+    assert best["reason"] == "best" and best["monitor"]["best_mean_return_100"] == summary["best_mean_return_100"]
+    assert any(r["approx_kl"] for r in rows) and all(r["lr_scale"] in ("", "1.0") for r in rows)
 
 
 @pytest.mark.slow
@@ -248,6 +259,24 @@ def test_eval_json(run_cli, trained_run):
     # CartPole pays 1 per step, so the mean length is the mean return
     assert report["mean_length"] == pytest.approx(mean)
     assert all(r >= 1 for r in returns)
+
+
+@pytest.mark.slow
+def test_eval_and_export_say_which_checkpoint_they_took(run_cli, trained_run, tmp_path):
+    run_dir, first = trained_run
+    assert first.returncode == 0, first.stderr
+    best, latest = run_cli.many(
+        ("eval", run_dir, "--episodes", 1, "--json"),
+        ("eval", run_dir, "--episodes", 1, "--json", "--checkpoint", "latest"),
+    )
+    assert best.returncode == 0 and latest.returncode == 0, (best.stderr, latest.stderr)
+    assert "best.json (best, env_steps" in best.stderr  # best is the default
+    assert json.loads(best.stdout.strip().splitlines()[-1])["which"] == "best"
+    assert "(latest, env_steps" in latest.stderr and "ckpt-" in latest.stderr
+    assert json.loads(latest.stdout.strip().splitlines()[-1])["which"] == "latest"
+    import a3c
+
+    assert a3c.load(run_dir).which == "best" and a3c.load(run_dir, checkpoint="latest").which == "latest"
 
 
 @pytest.mark.slow

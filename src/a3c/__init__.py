@@ -23,11 +23,13 @@ def train(config: Config, resume=None):
         return _train(config, resume=resume)
 
 
-def load(path):
-    """An Agent from a run directory or checkpoint file: `agent.act(obs)` returns an action."""
+def load(path, checkpoint: str = "best"):
+    """An Agent from a run directory or checkpoint file: `agent.act(obs)` returns an action.
+    checkpoint: for a run directory, "best" (the weights of the run's best mean; the latest when it
+    has none) or "latest"; `agent.which` says which was loaded."""
     from a3c.agent import Agent
 
-    return Agent.load(path)
+    return Agent.load(path, checkpoint)
 
 
 __all__ = ["Config", "train", "load", "UserError", "ConfigError", "CheckpointError", "__version__"]

@@ -26,10 +26,14 @@ class Agent:
         self.checkpoint: str | None = None  # the checkpoint file it was loaded from
         self.env_steps: int = 0  # training env steps behind that checkpoint
         self.skipped: list[str] = []  # why newer checkpoints of the run were passed over (corrupt)
+        self.which = "file"  # which checkpoint of a run it is: best, latest, or file (named directly)
 
     @classmethod
-    def load(cls, path: str | Path) -> Agent:
-        sidecar, model_tensors, _ = load_checkpoint(path)
+    def load(cls, path: str | Path, checkpoint: str = "best") -> Agent:
+        """The agent of a run directory or checkpoint file. checkpoint: for a run directory, "best"
+        (the weights of its best mean, the default: a policy that fell from its peak is not what a
+        user wants to keep) or "latest" (the newest checkpoint, where training stopped)."""
+        sidecar, model_tensors, _ = load_checkpoint(path, checkpoint)
         try:
             config = Config.from_dict(sidecar["config"])
         except (KeyError, TypeError, UserError) as exc:
@@ -47,7 +51,12 @@ class Agent:
         agent.checkpoint = sidecar.get("path")
         agent.env_steps = int((sidecar.get("counters") or [0])[0])
         agent.skipped = list(sidecar.get("skipped") or [])
+        agent.which = sidecar.get("which", "file")
         return agent
+
+    def describe(self) -> str:
+        """Which checkpoint this is, for messages: its path, kind and training steps."""
+        return f"{self.checkpoint} ({self.which}, env_steps {self.env_steps:,})"
 
     def reset(self, batch: int = 1) -> None:
         """Forget the recurrent state: call at the start of each episode (batch: envs acted for)."""

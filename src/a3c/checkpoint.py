@@ -25,6 +25,8 @@ from a3c.errors import CheckpointError
 
 FORMAT_VERSION = 1
 KEEP = 3
+BEST = "best"  # checkpoints/best.{safetensors,json}: the weights of the run's best mean so far
+WHICH = ("best", "latest")  # what eval, export and load may ask a run directory for
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -68,22 +70,30 @@ def restore_rng(states: dict[str, Any]) -> None:
 
 def save_checkpoint(
     run_dir: str | Path,
-    model: torch.nn.Module,
+    model: torch.nn.Module | dict[str, torch.Tensor],
     optim_tensors: dict[str, torch.Tensor],
     meta: dict[str, Any],
     env_steps: int,
+    name: str | None = None,
 ) -> Path:
-    """Write a checkpoint and keep the newest KEEP; returns the JSON sidecar's path."""
+    """Write a checkpoint and keep the newest KEEP; returns the JSON sidecar's path. model: a module
+    or its state_dict. name: a named checkpoint (BEST) written in place of the previous one of that
+    name, outside the rotation (resume never picks it)."""
     folder = Path(run_dir) / "checkpoints"
     folder.mkdir(parents=True, exist_ok=True)
-    stem = f"ckpt-{env_steps:012d}"
-    tensors = {f"model.{k}": v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    stem = name or f"ckpt-{env_steps:012d}"
+    state = model.state_dict() if isinstance(model, torch.nn.Module) else model
+    tensors = {f"model.{k}": v.detach().cpu().contiguous().clone() for k, v in state.items()}
     tensors.update({f"optim.{k}": v.detach().cpu().contiguous().clone() for k, v in optim_tensors.items()})
     weights = folder / f"{stem}.safetensors"
     tmp = weights.with_name(weights.name + ".tmp")
     path = folder / f"{stem}.json"
     try:
         save_file(tensors, str(tmp))
+        if name is not None:
+            # The old sidecar goes first: a crash in between leaves no sidecar naming the new weights
+            # by the old checksum (the named checkpoint is then missing, never corrupt).
+            path.unlink(missing_ok=True)
         os.replace(tmp, weights)
         sidecar = dict(
             meta, format_version=FORMAT_VERSION, weights=weights.name, sha256=_sha256(weights), rng=rng_states()
@@ -97,6 +107,8 @@ def save_checkpoint(
         if not path.exists():
             weights.unlink(missing_ok=True)
         raise
+    if name is not None:
+        return path
     for old in sorted(folder.glob("ckpt-*.json"))[:-KEEP]:
         old.unlink(missing_ok=True)
         (folder / old.name.replace(".json", ".safetensors")).unlink(missing_ok=True)
@@ -108,7 +120,7 @@ def save_checkpoint(
 
 
 def find_checkpoint(path: str | Path) -> Path:
-    """The sidecar to load for a run directory, checkpoints folder or checkpoint file."""
+    """The newest rotating checkpoint's sidecar for a run directory, checkpoints folder or checkpoint file."""
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"no such run directory or checkpoint: {path}")
@@ -120,26 +132,45 @@ def find_checkpoint(path: str | Path) -> Path:
                 f"{path} is not a checkpoint. Allowed: a run directory, or a ckpt-*.json / ckpt-*.safetensors file."
             )
         return path
-    # A run directory keeps them in checkpoints/ (which a run killed in its first seconds may not
-    # have made yet); a checkpoints folder named directly holds them itself.
-    folder = path if path.name == "checkpoints" or any(path.glob("ckpt-*.json")) else path / "checkpoints"
-    candidates = sorted(folder.glob("ckpt-*.json"), reverse=True)
+    candidates = sorted(_checkpoints_folder(path).glob("ckpt-*.json"), reverse=True)
     if not candidates:
-        raise CheckpointError(f"no checkpoint found in {path} (expected {folder}/ckpt-*.json)")
+        raise CheckpointError(f"no checkpoint found in {path} (expected {_checkpoints_folder(path)}/ckpt-*.json)")
     return candidates[0]
 
 
-def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """(sidecar, model tensors, optimizer tensors) for the newest intact checkpoint at path.
+def _checkpoints_folder(path: Path) -> Path:
+    # A run directory keeps them in checkpoints/ (which a run killed in its first seconds may not
+    # have made yet); a checkpoints folder named directly holds them itself.
+    return path if path.name == "checkpoints" or any(path.glob("ckpt-*.json")) else path / "checkpoints"
 
-    In a run directory, a newest checkpoint that is corrupt is passed over for the one
-    before it, with the reason kept in sidecar["skipped"]; a file named directly must be intact.
+
+def load_checkpoint(
+    path: str | Path, which: str = "latest"
+) -> tuple[dict[str, Any], dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """(sidecar, model tensors, optimizer tensors) of a checkpoint at path.
+
+    A file named directly must be intact. For a run directory, which="latest" is the newest intact
+    rotating checkpoint: a newest one that is corrupt is passed over for the one before it, with
+    the reason kept in sidecar["skipped"]. which="best" is the weights of the run's best mean, or,
+    for a run that has none yet (or a corrupt one), the latest, with the reason in "skipped".
+    sidecar["which"] says which kind was loaded: best, latest, or file.
     """
-    first = find_checkpoint(path)
-    named_directly = Path(path).is_file()
-    candidates = [first] if named_directly else sorted(first.parent.glob("ckpt-*.json"), reverse=True)
+    if which not in WHICH:
+        raise CheckpointError(f"unknown checkpoint {which!r}. Allowed: {' or '.join(WHICH)}.")
     problems: list[str] = []
-    for sidecar_path in candidates:
+    if Path(path).is_file():
+        candidates, kinds = [find_checkpoint(path)], ["file"]
+    else:
+        latest = find_checkpoint(path)
+        rotating = sorted(latest.parent.glob("ckpt-*.json"), reverse=True)
+        candidates, kinds = rotating, ["latest"] * len(rotating)
+        if which == BEST:
+            best = latest.parent / f"{BEST}.json"
+            if best.is_file():
+                candidates, kinds = [best, *candidates], [BEST, *kinds]
+            else:
+                problems.append(f"no best checkpoint in {latest.parent} yet (no full window of episodes)")
+    for sidecar_path, kind in zip(candidates, kinds, strict=True):
         try:
             sidecar, model, optim = _load_one(sidecar_path)
         except CheckpointError as exc:
@@ -147,6 +178,7 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.T
             continue
         sidecar["skipped"] = problems
         sidecar["path"] = str(sidecar_path)
+        sidecar["which"] = kind
         return sidecar, model, optim
     raise CheckpointError("; ".join(problems))
 

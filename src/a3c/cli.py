@@ -70,9 +70,16 @@ def _add_train(sub) -> None:
         )
 
 
+CHECKPOINT_HELP = (
+    "which checkpoint of a run directory: best (default; the weights of the run's best mean return, "
+    "which a policy that fell from its peak would otherwise lose) or latest (where training stopped)"
+)
+
+
 def _add_eval(sub) -> None:
     ev = sub.add_parser("eval", help="evaluate a trained agent")
     ev.add_argument("path", metavar="RUN_DIR|CHECKPOINT")
+    ev.add_argument("--checkpoint", choices=("best", "latest"), default="best", help=CHECKPOINT_HELP)
     ev.add_argument("--episodes", type=int, default=10)
     ev.add_argument(
         "--seed", type=int, default=10_000, help="seed of the first episode (default apart from training seeds)"
@@ -99,6 +106,7 @@ def _add_export(sub) -> None:
     )
     ex.add_argument("path", metavar="RUN_DIR|CHECKPOINT")
     ex.add_argument("-o", "--output", metavar="POLICY.onnx", required=True)
+    ex.add_argument("--checkpoint", choices=("best", "latest"), default="best", help=CHECKPOINT_HELP)
     ex.add_argument(
         "--outputs",
         choices=("action", "all"),
@@ -264,10 +272,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from a3c.agent import Agent
     from a3c.evaluate import evaluate
 
-    agent = Agent.load(args.path)
+    agent = Agent.load(args.path, args.checkpoint)
     for problem in agent.skipped:
-        print(f"a3c eval: warning: skipped a corrupt checkpoint: {problem}", file=sys.stderr)
-    print(f"a3c eval: loaded {agent.checkpoint} (env_steps {agent.env_steps:,})", file=sys.stderr)
+        print(f"a3c eval: warning: passed over a checkpoint: {problem}", file=sys.stderr)
+    print(f"a3c eval: loaded {agent.describe()}", file=sys.stderr)
     report = evaluate(
         agent, episodes=args.episodes, seed=args.seed, deterministic=not args.sample, video_dir=args.video
     )
@@ -279,7 +287,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.video:
         print(f"videos written to {args.video}")
     if args.json:
-        print(json.dumps({**report, "checkpoint": agent.checkpoint}))
+        print(json.dumps({**report, "checkpoint": agent.checkpoint, "which": agent.which}))
     return EXIT_OK
 
 
@@ -298,8 +306,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if args.observations < 1:
         raise UserError(f"invalid value for '--observations': {args.observations}. Allowed: a whole number >= 1.")
-    report = export_policy(args.path, args.output, outputs=args.outputs, observations=args.observations)
-    print(f"a3c export: loaded {report.checkpoint} (env_steps {report.env_steps:,})", file=sys.stderr)
+    report = export_policy(
+        args.path, args.output, outputs=args.outputs, observations=args.observations, checkpoint=args.checkpoint
+    )
+    print(f"a3c export: loaded {report.checkpoint} ({report.which}, env_steps {report.env_steps:,})", file=sys.stderr)
     details = [] if "action" in report.differences else ["the same greedy actions"]
     if report.ties:
         details.append(f"{report.ties} ties between equal logits")

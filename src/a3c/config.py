@@ -62,6 +62,10 @@ class Config:
     value_coef: float = 0.5
     normalize_advantage: bool = False
     max_grad_norm: float = 40.0
+    # Adaptive step size (None: off): after each update, the KL between the policy before and after
+    # it on the batch it trained on; above 2x target_kl the step size shrinks 1.5x, below half of it
+    # it grows back 1.5x, never past lr (the schedule's). A cheap trust region for one-step updates.
+    target_kl: float | None = None
 
     # --- optimizer ---
     optimizer: str = "rmsprop"
@@ -85,6 +89,9 @@ class Config:
     # and the policy is stuck on full thrust. 0 turns it off; tanh squashing ignores it (its means are unbounded).
     action_bound_coef: float = 0.0
     log_std_init: float = 0.0  # the Gaussian's initial log standard deviation
+    # A floor on the Gaussian's log std (None: none): without an entropy bonus the spread shrinks
+    # without pause, and one update's step in the mean grows in KL as 1/std^2.
+    log_std_min: float | None = None
     state_dependent_std: bool = False  # the log std comes from the state (a head) instead of one free parameter
     separate_critic: bool = False  # the value from an MLP of its own instead of the policy's torso (MLP, feed-forward)
     normalize_obs: bool = False  # running mean/variance of observations, shared by all workers, saved in checkpoints
@@ -429,6 +436,7 @@ def _validate_learning(cfg: Config) -> None:
     r("entropy_coef", cfg.entropy_coef >= 0, "a number >= 0")
     r("value_coef", cfg.value_coef >= 0, "a number >= 0")
     r("max_grad_norm", cfg.max_grad_norm > 0, "a number > 0")
+    r("target_kl", cfg.target_kl is None or 0 < cfg.target_kl < math.inf, "a number > 0, or none (off)")
     r("optimizer", cfg.optimizer in OPTIMIZERS, " or ".join(OPTIMIZERS))
     r("lr", 0 < cfg.lr < 1, "a number in (0, 1)")
     r("lr_schedule", cfg.lr_schedule in LR_SCHEDULES, " or ".join(LR_SCHEDULES))
@@ -455,6 +463,11 @@ def _validate_network(cfg: Config) -> None:
     r("action_squash", cfg.action_squash in SQUASHES, " | ".join(SQUASHES))
     r("action_bound_coef", 0 <= cfg.action_bound_coef < math.inf, "a number >= 0")
     r("log_std_init", -10.0 <= cfg.log_std_init <= 5.0, "a number from -10 to 5")
+    r(
+        "log_std_min",
+        cfg.log_std_min is None or -10.0 <= cfg.log_std_min <= cfg.log_std_init,
+        f"a number from -10 to log_std_init ({cfg.log_std_init:g}), or none (no floor)",
+    )
     r("torso", cfg.torso in TORSOS, " | ".join(TORSOS))
     r(
         "separate_critic",

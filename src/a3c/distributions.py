@@ -54,6 +54,11 @@ class Categorical:
         log_p = F.log_softmax(logits, dim=-1)
         return -(log_p.exp() * log_p).sum(dim=-1)
 
+    def kl(self, logits_p: torch.Tensor, logits_q: torch.Tensor) -> torch.Tensor:
+        """KL(p || q) = sum_a p(a) (log p(a) - log q(a)), per row."""
+        log_p, log_q = F.log_softmax(logits_p, dim=-1), F.log_softmax(logits_q, dim=-1)
+        return (log_p.exp() * (log_p - log_q)).sum(dim=-1)
+
 
 class DiagGaussian:
     """Independent normal per action dimension. Actions are float tensors of shape [B, dim]."""
@@ -86,6 +91,16 @@ class DiagGaussian:
         if self.squash == "tanh":
             log_p = log_p - tanh_log_det(actions).sum(dim=-1)
         return log_p
+
+    def kl(self, params_p: torch.Tensor, params_q: torch.Tensor) -> torch.Tensor:
+        """KL(p || q) of the two Gaussians, summed over dimensions, per row:
+        log(s_q / s_p) + (s_p^2 + (m_p - m_q)^2) / (2 s_q^2) - 1/2. Squashing applies the same map
+        to both, so for tanh (invertible) it is the KL of the actions too; clipping can only lower it."""
+        mean_p, log_std_p = self._split(params_p)
+        mean_q, log_std_q = self._split(params_q)
+        var_ratio = (2 * (log_std_p - log_std_q)).exp()
+        gap = ((mean_p - mean_q) / log_std_q.exp()).pow(2)
+        return (log_std_q - log_std_p + 0.5 * (var_ratio + gap) - 0.5).sum(dim=-1)
 
     def mean_bound_excess(self, params: torch.Tensor) -> torch.Tensor:
         """Per sample, the sum over dimensions of the squared distance by which the mean lies beyond

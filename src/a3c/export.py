@@ -60,6 +60,7 @@ class ExportReport:
     observations: int  # how many observations onnxruntime and torch were compared on
     differences: dict[str, float]  # each float output compared -> its max abs difference
     ties: int  # discrete actions that differ only between logits within TIE of each other
+    which: str = "file"  # best, latest, or file: which checkpoint of the run it was
 
     @property
     def max_abs_diff(self) -> float:
@@ -275,16 +276,18 @@ def export_policy(
     outputs: str = "action",
     observations: int = CHECK_OBSERVATIONS,
     seed: int = CHECK_SEED,
+    checkpoint: str = "best",
 ) -> ExportReport:
-    """Export the newest checkpoint of a run (or a checkpoint file) to an ONNX file at output,
-    checked against the torch Agent on `observations` observations of its env before it is kept."""
+    """Export a run's best (or, with checkpoint="latest", newest) checkpoint, or a checkpoint file,
+    to an ONNX file at output, checked against the torch Agent on `observations` observations of its
+    env before it is kept."""
     if outputs not in OUTPUTS:
         raise UserError(f"invalid value for '--outputs': {outputs!r}. Allowed: {' | '.join(OUTPUTS)}.")
     onnx, ort = require_onnx()
     output = Path(output)
     if output.is_dir():
         raise UserError(f"-o {output} is a directory. Allowed: a file path, e.g. {output / 'policy.onnx'}.")
-    agent = Agent.load(src)
+    agent = Agent.load(src, checkpoint)
     policy = GreedyPolicy(agent.model, agent.dist, agent.action_space, agent.config.action_squash, outputs).eval()
     played = play(agent, observations, seed)
     # Two rows of real observations trace the graph; the batch axis is declared dynamic.
@@ -303,6 +306,7 @@ def export_policy(
         meta = {
             "a3c_env_id": agent.config.env_id,
             "a3c_checkpoint": str(agent.checkpoint),
+            "a3c_checkpoint_kind": agent.which,
             "a3c_env_steps": str(agent.env_steps),
             "a3c_action_space": str(agent.action_space),
             "a3c_action_squash": agent.config.action_squash,
@@ -324,6 +328,7 @@ def export_policy(
     return ExportReport(
         path=str(output),
         checkpoint=agent.checkpoint,
+        which=agent.which,
         env_steps=agent.env_steps,
         inputs=policy.input_names,
         outputs=policy.output_names,

@@ -15,6 +15,12 @@ from a3c.distributions import DiagGaussian, Distribution
 from a3c.models import ActorCritic
 from a3c.rollout import Rollout
 
+# What every learning step reports for metrics.csv, averaged over the updates of a row: the loss
+# terms, the gradient's norm before clipping, the KL of the policy change (measured on every
+# update with target_kl, on one in KL_EVERY otherwise) and the adaptive step size's share of lr.
+LOSS_METRICS = ("policy_loss", "value_loss", "entropy", "grad_norm", "approx_kl", "lr_scale")
+KL_EVERY = 8
+
 
 @dataclass
 class LossTerms:
@@ -23,6 +29,10 @@ class LossTerms:
     value: torch.Tensor
     entropy: torch.Tensor
     log_ratio_mean: torch.Tensor  # mean log(pi/mu) over the batch: 0 when on-policy
+    params: torch.Tensor  # [T, N, P] the policy's parameters on the trained steps, detached (see policy_change)
+
+    def metrics(self) -> dict[str, float]:
+        return dict(policy_loss=self.policy.item(), value_loss=self.value.item(), entropy=self.entropy.item())
 
 
 def actor_critic_loss(
@@ -93,7 +103,23 @@ def rollout_loss(
     )
     if action_bound_coef and isinstance(dist, DiagGaussian):
         total = total + action_bound_coef * dist.mean_bound_excess(params).mean()
-    return LossTerms(total, policy, value, mean_entropy, log_ratios.mean())
+    return LossTerms(total, policy, value, mean_entropy, log_ratios.mean(), params.detach())
+
+
+@torch.no_grad()
+def policy_change(model: ActorCritic, dist: Distribution, rollout: Rollout, params_before: torch.Tensor) -> float:
+    """The mean KL(before || after) over a rollout's trained steps between the policy that computed
+    an update (params_before, from LossTerms.params) and `model` as it is now: how far one update
+    (and, in Hogwild, the other workers' updates since the sync) moved the policy."""
+    steps = rollout.t_max
+    params_after, _ = model.forward_sequence(rollout.obs[:steps], rollout.initial_state(), rollout.starts[:steps])
+    return float(dist.kl(params_before, params_after).mean())
+
+
+def measure_kl(target_kl: float | None, updates: int) -> bool:
+    """Whether to measure the policy change of update number `updates`: every one when the step
+    size adapts to it, one in KL_EVERY for metrics.csv otherwise (it costs a forward pass)."""
+    return target_kl is not None or updates % KL_EVERY == 0
 
 
 def loss_settings(cfg) -> dict:

@@ -51,8 +51,8 @@ class MessageHandler:
         match msg:
             case Report():
                 monitor.record_episodes(msg.returns, self.counters.env_steps, msg.lengths, msg.rank)
-                if msg.count:
-                    monitor.record_losses(msg.sums, msg.count)
+                if msg.sums:
+                    monitor.record_losses(msg.sums, msg.counts)
                 if msg.nonfinite and guard.streak == 0:  # once per streak, not once per update
                     who = "the trainers" if msg.rank < 0 else f"worker {msg.rank}"
                     monitor.event(

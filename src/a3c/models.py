@@ -49,8 +49,10 @@ class ActorCritic(nn.Module):
         normalize_obs: bool = False,
         separate_critic: bool = False,
         normalize_reward: bool = False,
+        log_std_min: float | None = None,
     ):
         super().__init__()
+        self.log_std_min = log_std_min
         self.obs_shape = tuple(obs_shape)
         self.recurrent = recurrent
         self.lstm_size = lstm_size
@@ -99,6 +101,14 @@ class ActorCritic(nn.Module):
             with torch.no_grad():
                 self.policy_head.bias[out // 2 :] = log_std_init
 
+    @torch.no_grad()
+    def constrain_(self) -> None:
+        """Project the parameters back onto their allowed set after an optimizer step: the free log
+        std onto [log_std_min, inf). Clamping only in forward would leave it free to sink below the
+        floor, where it gets no gradient and could not rise again."""
+        if self.log_std is not None and self.log_std_min is not None:
+            self.log_std.clamp_(min=self.log_std_min)
+
     def initial_state(self, batch: int) -> State:
         if not self.recurrent:
             return None
@@ -110,11 +120,13 @@ class ActorCritic(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         params = self.policy_head(features)
         if self.log_std is not None:
-            params = torch.cat([params, self.log_std.expand_as(params)], dim=-1)
+            log_std = self.log_std if self.log_std_min is None else self.log_std.clamp(min=self.log_std_min)
+            params = torch.cat([params, log_std.expand_as(params)], dim=-1)
         elif self.state_dependent_std:
             # Bounded so one bad state cannot make the policy deterministic or its samples huge.
             mean, log_std = params.chunk(2, dim=-1)
-            params = torch.cat([mean, log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)], dim=-1)
+            low = LOG_STD_MIN if self.log_std_min is None else max(LOG_STD_MIN, self.log_std_min)
+            params = torch.cat([mean, log_std.clamp(low, LOG_STD_MAX)], dim=-1)
         value_features = features if critic_features is None else critic_features
         return params, self.value_head(value_features).squeeze(-1)
 
@@ -309,4 +321,5 @@ def build_model(cfg, spec, dist: Distribution) -> ActorCritic:
         cfg.normalize_obs,
         cfg.separate_critic,
         cfg.normalize_reward,
+        cfg.log_std_min,
     )

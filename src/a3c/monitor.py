@@ -17,7 +17,6 @@ import platform
 import subprocess
 import sys
 import time
-from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,22 +24,12 @@ from typing import Any
 from tqdm import tqdm
 
 from a3c._version import __version__
-from a3c.stop_rules import StopRule, stop_rule, target_met
+from a3c.engines.messages import MetricSums
+from a3c.loss import LOSS_METRICS
+from a3c.stats import RunStats
+from a3c.stop_rules import StopRule, stop_rule
 
-BASE_COLUMNS = (
-    "wall_s",
-    "env_steps",
-    "updates",
-    "episodes",
-    "mean_return_100",
-    "fps",
-    "policy_loss",
-    "value_loss",
-    "entropy",
-    "grad_norm",
-    "lr",
-)
-LOSS_KEYS = ("policy_loss", "value_loss", "entropy", "grad_norm")
+BASE_COLUMNS = ("wall_s", "env_steps", "updates", "episodes", "mean_return_100", "fps", *LOSS_METRICS, "lr")
 # Columns that measure the machine, not the training: they differ between two runs of the same
 # deterministic config (engine columns such as GA3C's pps and tps too). Every other column repeats.
 WALL_CLOCK_COLUMNS = ("wall_s", "fps", "pss_mb")
@@ -61,23 +50,15 @@ class Monitor:
     ):
         restored = restored or {}
         self.cfg, self.run_dir, self.target = cfg, Path(run_dir), target
-        self.window: deque[float] = deque(restored.get("recent_returns", []), maxlen=cfg.target_window)
-        self.best_mean: float | None = restored.get("best_mean_return_100")
-        self.time_to_target: float | None = restored.get("time_to_target_s")
-        self.steps_to_target: int | None = restored.get("steps_to_target")
+        self.stats = RunStats(cfg.target_window, target, restored)
         self.wall_before = float(restored.get("wall_seconds", 0.0))
-        if restored and restored.get("target", target) != target:
-            # A resume with a new target: the old one's time to target says nothing about the new one.
-            self.time_to_target = self.steps_to_target = None
         self.started = time.monotonic()
         self.columns = BASE_COLUMNS + tuple(engine_columns)
-        self._loss_sums = {k: 0.0 for k in LOSS_KEYS}
-        self._loss_count = 0
+        self._metrics = MetricSums()
         self._last_log_time = self.started
         self._last_log_steps: int | None = None
         self._log_step_mark = int(restored.get("env_steps", 0))  # deterministic mode logs by env steps
         self.last_row: dict[str, Any] = {}
-        self.counting = True  # episodes still join the window; see stop_counting
 
         dropped = {}
         if "env_steps" in restored:
@@ -121,8 +102,6 @@ class Monitor:
     ) -> None:
         wall = round(self.wall_seconds(), 3)
         for i, ret in enumerate(returns):
-            if self.counting:
-                self.window.append(float(ret))
             self._episodes.writerow(
                 dict(
                     wall_s=wall,
@@ -132,29 +111,14 @@ class Monitor:
                     **{"return": _num(ret)},
                 )
             )
-        if not self.counting:
-            return
-        mean = self.mean_return()
-        if mean is None or len(self.window) < self.cfg.target_window:
-            return
-        if self.best_mean is None or mean > self.best_mean:
-            self.best_mean = mean
-        if self.time_to_target is None and target_met(self.target, self.window, self.cfg.target_window) is not None:
-            self.time_to_target = self.wall_seconds()
-            self.steps_to_target = int(env_steps)
+        self.stats.add(returns, wall, env_steps)
 
     def stop_counting(self) -> None:
-        """The run has reached its target and is stopping: episodes its workers finish while shutting
-        down still go to episodes.csv, but no longer move the window, the best mean or the time to
-        target. So it reports the mean that reached the target (and a --resume of it finds the rule
-        met), not one pulled under it by the stragglers. Other stops keep counting: in a short run
-        the last report, sent as the workers stop, may hold every episode the run had."""
-        self.counting = False
+        """See RunStats.stop_counting: a run stopped on its target reports the mean that reached it."""
+        self.stats.stop_counting()
 
-    def record_losses(self, sums: dict[str, float], count: int) -> None:
-        for key in LOSS_KEYS:
-            self._loss_sums[key] += sums.get(key, 0.0)
-        self._loss_count += count
+    def record_losses(self, sums: dict[str, float], counts: dict[str, int]) -> None:
+        self._metrics.merge(sums, counts)
 
     def event(self, message: str) -> None:
         line = f"[{self.wall_seconds():8.1f}s] {message}"
@@ -165,11 +129,11 @@ class Monitor:
 
     # ----- the stop rule -----
     def mean_return(self) -> float | None:
-        return sum(self.window) / len(self.window) if self.window else None
+        return self.stats.mean()
 
     def stop_rule(self, env_steps: int) -> StopRule | None:
         """The stop rule the run has met, if any (stop_rules.stop_rule on this run's window and clock)."""
-        return stop_rule(self.cfg, self.target, self.window, env_steps, self.wall_seconds())
+        return stop_rule(self.cfg, self.target, self.stats.window, env_steps, self.wall_seconds())
 
     # ----- outputs -----
     def due(self, env_steps: int) -> bool:
@@ -193,8 +157,9 @@ class Monitor:
             fps=round(fps, 1),
             lr=lr,
         )
-        for key in LOSS_KEYS:
-            row[key] = _num(self._loss_sums[key] / self._loss_count) if self._loss_count else ""
+        means = self._metrics.means()
+        for key in LOSS_METRICS:
+            row[key] = _num(means.get(key))
         row.update({k: _num(v) for k, v in extra.items()})
         self._csv.writerow(row)
         self._csv_file.flush()
@@ -204,8 +169,7 @@ class Monitor:
             for key, value in row.items():
                 if key not in ("env_steps",) and isinstance(value, (int, float)):
                     self._tb.add_scalar(f"train/{key}", value, env_steps)
-        self._loss_sums = {k: 0.0 for k in LOSS_KEYS}
-        self._loss_count = 0
+        self._metrics = MetricSums()
         self._last_log_time, self._last_log_steps = now, env_steps
         self.last_row = row
         self._bar.update(max(0, min(env_steps, self.cfg.total_steps) - self._bar.n))
@@ -226,25 +190,19 @@ class Monitor:
             )
 
     def state(self, env_steps: int) -> dict[str, Any]:
-        return dict(
-            recent_returns=list(self.window),
-            best_mean_return_100=self.best_mean,
-            time_to_target_s=self.time_to_target,
-            steps_to_target=self.steps_to_target,
-            wall_seconds=self.wall_seconds(),
-            env_steps=env_steps,
-            target=self.target,
-        )
+        return dict(self.stats.state(), wall_seconds=self.wall_seconds(), env_steps=env_steps)
 
     def summary(self, stop_reason: str, env_steps: int, updates: int, episodes: int) -> dict[str, Any]:
         wall = self.wall_seconds()
         mean = self.mean_return()
+        stats = self.stats
+        stability = stats.stability()
         return dict(
             env_id=self.cfg.env_id,
             algo=self.cfg.algo,
             seed=self.cfg.seed,
             stop_reason=stop_reason,
-            solved=self.time_to_target is not None,
+            solved=stats.time_to_target is not None,
             target_return=self.target,
             env_steps=env_steps,
             updates=updates,
@@ -252,9 +210,23 @@ class Monitor:
             wall_seconds=round(wall, 3),
             steps_per_second=round(env_steps / wall, 1) if wall > 0 else 0.0,
             mean_return_100=mean,
-            best_mean_return_100=self.best_mean,
-            time_to_target_s=None if self.time_to_target is None else round(self.time_to_target, 3),
-            steps_to_target=self.steps_to_target,
+            best_mean_return_100=stats.best_mean,
+            time_to_target_s=None if stats.time_to_target is None else round(stats.time_to_target, 3),
+            steps_to_target=stats.steps_to_target,
+            # Did it hold its peak: best and final window means, the drop between them against the
+            # run's first full window, when the best came, and the curve's average (stats.py).
+            stability=None
+            if stability is None
+            else dict(
+                best_mean_return_100=stability.best,
+                final_mean_return_100=stability.final,
+                first_mean_return_100=stability.reference,
+                drop=round(stability.drop, 4),
+                best_at_s=round(stability.best_at, 3),
+                best_at_steps=stats.best_at_steps,
+                first_peak_at_s=round(stability.first_peak_at, 3),
+                mean_over_run=round(stability.mean_over_run, 4),
+            ),
         )
 
     def close(self) -> None:

@@ -36,6 +36,8 @@ class TrainResult:
     best_mean_return_100: float | None
     time_to_target_s: float | None
     steps_to_target: int | None
+    # Did it hold its peak: best and final means, the drop between them, when the best came (stats.py).
+    stability: dict | None = None
     run_dir: str = ""
     versions: dict = field(default_factory=dict)  # a3c, torch, gymnasium, numpy, python, git_commit
     # How the engine ran it: worker or agent/predictor/trainer counts at the end, restarts, and on

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from a3c.checkpoint import save_checkpoint
+from a3c.checkpoint import BEST, save_checkpoint
 from a3c.config import Config
 from a3c.device import move_to_device, resolve_device
 from a3c.distributions import distribution_for
@@ -40,6 +40,9 @@ __all__ = ["AlreadyFinished", "RunFailed", "TrainResult", "train"]
 # Columns every engine's metrics.csv gets from the main loop (engines add their own).
 FAULT_COLUMNS = ("nonfinite_updates", "env_errors", "pss_mb")
 PSS_EVERY_S = 10.0  # memory changes slowly; rows between measurements repeat the last one
+# The best weights are copied in memory whenever the mean rises (so they are the weights of that
+# moment) and written to checkpoints/best.* at most this often, and when the run ends.
+BEST_WRITE_EVERY_S = 10.0
 
 
 class _Interrupted(Exception):
@@ -131,6 +134,8 @@ class _Run:
         self.messages = MessageHandler(engine, monitor, self.counters, self.guard)
         self.error: BaseException | None = None
         self._pss: tuple[float, float | None] = (-math.inf, None)  # (when, MB) of the last measurement
+        self._best: tuple[dict, dict] | None = None  # (weights, sidecar) of a best not yet written
+        self._best_written = -math.inf
         if start.checkpoint is not None:
             self.guard.last_good = start.checkpoint["path"]
             skipped = start.checkpoint.get("skipped")
@@ -180,6 +185,7 @@ class _Run:
             for event in engine.supervise():
                 monitor.event(event)
             env_steps, updates, episodes = self.counters.read()
+            self.keep_best()
             rule = monitor.stop_rule(env_steps)
             if rule is not None:
                 return rule.reason
@@ -214,6 +220,7 @@ class _Run:
             stop_reason = "interrupted"
         self.metrics_row(*self.counters.read())
         self.save(stop_reason)
+        self.keep_best(final=True)
         return stop_reason
 
     def metrics_row(self, env_steps: int, updates: int, episodes: int) -> None:
@@ -233,31 +240,52 @@ class _Run:
             self._pss = (time.monotonic(), run_pss_mb())
         return self._pss[1]
 
-    def save(self, reason: str) -> None:
-        parts, monitor = self.parts, self.monitor
+    def _meta(self, reason: str) -> dict:
         env_steps, updates, episodes = self.counters.read()
-        meta = dict(
+        return dict(
             config=self.cfg.to_dict(),
             counters=[env_steps, updates, episodes],
             resumes=self.start.resumes,
             next_incarnation=self.engine.incarnations.next(),
-            monitor=monitor.state(env_steps),
+            monitor=self.monitor.state(env_steps),
             reason=reason,
-            obs_shape=list(parts.spec.shape),
+            obs_shape=list(self.parts.spec.shape),
         )
+
+    def save(self, reason: str) -> None:
+        parts, monitor = self.parts, self.monitor
+        meta = self._meta(reason)
         if parts.model.reward_norm is not None:  # the workers' return statistics into the buffers saved
             parts.model.reward_norm.publish()
         try:
-            path = save_checkpoint(self.start.run_dir, parts.model, parts.optimizer.state_tensors(), meta, env_steps)
+            path = save_checkpoint(
+                self.start.run_dir, parts.model, parts.optimizer.state_tensors(), meta, meta["counters"][0]
+            )
         except OSError as exc:
             # Disk full (or the like): training goes on; what was saved before stays whole and loadable.
             previous = self.guard.last_good or "none yet"
             monitor.event(
-                f"checkpoint at env_steps={env_steps} failed ({exc.strerror or exc}); the previous "
+                f"checkpoint at env_steps={meta['counters'][0]} failed ({exc.strerror or exc}); the previous "
                 f"checkpoint is still valid ({previous}); training goes on"
             )
             return
         self.guard.saved(str(path))
+
+    def keep_best(self, final: bool = False) -> None:
+        """The safety net against a policy that falls from its peak: when the mean of the window
+        reaches a new best, copy the weights of that moment; write the copy to checkpoints/best.*
+        at most every BEST_WRITE_EVERY_S and when the run ends. eval, export and load take it."""
+        if self.monitor.stats.take_improvement():
+            weights = {k: v.detach().to("cpu", copy=True) for k, v in self.parts.model.state_dict().items()}
+            self._best = (weights, self._meta("best"))
+        if self._best is None or not (final or time.monotonic() - self._best_written >= BEST_WRITE_EVERY_S):
+            return
+        weights, meta = self._best
+        self._best, self._best_written = None, time.monotonic()
+        try:
+            save_checkpoint(self.start.run_dir, weights, {}, meta, meta["counters"][0], name=BEST)
+        except OSError as exc:
+            self.monitor.event(f"best checkpoint failed ({exc.strerror or exc}); training goes on")
 
 
 def _raise_interrupted(signum, frame):

@@ -11,25 +11,24 @@ import torch
 
 from a3c.engines.learner import update_is_finite
 from a3c.envs import EpisodeStats
-from a3c.loss import rollout_loss
+from a3c.loss import measure_kl, policy_change, rollout_loss
 from a3c.models import ActorCritic
-from a3c.rollout import RolloutCollector
+from a3c.rollout import Rollout, RolloutCollector
 
 
 @dataclass
 class A3CStep:
     env_steps: int  # t_max * n_envs
     finished: list[EpisodeStats]  # episodes that ended during the rollout
-    policy_loss: float
-    value_loss: float
-    entropy: float
-    grad_norm: float  # before clipping
+    metrics: dict[str, float]  # loss.LOSS_METRICS: the loss terms and the gradient's norm before clipping
     finite: bool  # loss and gradient free of NaN/inf (update_is_finite): only then may the update be applied
+    rollout: Rollout  # what it trained on (the collector's buffer: valid until its next collect)
+    params: torch.Tensor  # the policy on the rollout's steps when the gradient was computed
 
 
 def a3c_worker_step(
     local: ActorCritic,
-    global_model: torch.nn.Module,
+    global_model: ActorCritic,
     learner,
     collector: RolloutCollector,
     dist,
@@ -47,7 +46,11 @@ def a3c_worker_step(
         [p.grad for p in local.parameters()], finite=step.finite, env_steps=step.env_steps, episodes=len(step.finished)
     )
     if applied:
-        reporter.losses(step.policy_loss, step.value_loss, step.entropy, step.grad_norm)
+        metrics = dict(step.metrics, lr_scale=learner.lr_scale)
+        if measure_kl(learner.cfg.target_kl, learner.version):
+            metrics["approx_kl"] = kl = policy_change(global_model, dist, step.rollout, step.params)
+            learner.observe_kl(kl)
+        reporter.update(metrics)
     else:  # the main process decides what a streak of them means
         reporter.skipped()
     return step
@@ -65,9 +68,8 @@ def a3c_gradients(
     return A3CStep(
         rollout.t_max * rollout.n_envs,
         finished,
-        terms.policy.item(),
-        terms.value.item(),
-        terms.entropy.item(),
-        grad_norm.item(),
+        dict(terms.metrics(), grad_norm=grad_norm.item()),
         update_is_finite(terms.total, grad_norm),
+        rollout,
+        terms.params,
     )

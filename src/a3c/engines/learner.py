@@ -19,12 +19,15 @@ import torch
 from a3c.engines.weights import vector_to_grads
 from a3c.optim import scheduled_lr
 
+LR_SCALE_MIN = 1e-3  # the adaptive step size never falls below this share of lr
+
 
 class Learner:
     def __init__(self, cfg, model: torch.nn.Module, optimizer, counters, lock=None):
         self.cfg, self.model, self.optimizer, self.counters = cfg, model, optimizer, counters
         self.lock = lock if lock is not None else contextlib.nullcontext()
         self.version = 0  # updates applied (and weight loads) through this learner
+        self.lr_scale = 1.0  # with target_kl: the adaptive step size's share of the scheduled lr
 
     def apply(
         self,
@@ -54,10 +57,25 @@ class Learner:
                 for param, grad in zip(self.model.parameters(), grads, strict=True):
                     param.grad = grad
             total_steps = self.counters.add(env_steps=env_steps, updates=1, episodes=episodes)
-            self.optimizer.set_lr(scheduled_lr(self.cfg, total_steps))
+            self.optimizer.set_lr(scheduled_lr(self.cfg, total_steps) * self.lr_scale)
             self.optimizer.step()
+            constrain = getattr(self.model, "constrain_", None)
+            if constrain is not None:
+                constrain()
             self.version += 1
         return True
+
+    def observe_kl(self, kl: float) -> None:
+        """Adapt the step size to the policy change one update made (loss.policy_change), as
+        KL-adaptive PPO and rl_games do: above 2x target_kl the next steps are 1.5x smaller, below
+        half of it 1.5x larger again, between LR_SCALE_MIN and the scheduled lr itself."""
+        target = self.cfg.target_kl
+        if target is None or not np.isfinite(kl):
+            return
+        if kl > 2.0 * target:
+            self.lr_scale = max(self.lr_scale / 1.5, LR_SCALE_MIN)
+        elif kl < 0.5 * target:
+            self.lr_scale = min(self.lr_scale * 1.5, 1.0)
 
     def load_weights(self, model_tensors: dict, optim_tensors: dict) -> None:
         """Put a checkpoint's weights and optimizer statistics in place (after repeated NaN/inf

@@ -14,20 +14,42 @@ import time
 import traceback
 from dataclasses import dataclass, field
 
-LOSS_TERMS = ("policy_loss", "value_loss", "entropy", "grad_norm")
-
 
 @dataclass
 class Report:
-    """Finished episodes and summed loss terms of one worker, agent or runner (rank), or of the
-    learner's updates (rank -1)."""
+    """Finished episodes and summed update metrics of one worker, agent or runner (rank), or of the
+    learner's updates (rank -1). The metrics are whatever the learning step measured (loss.py's
+    LOSS_METRICS), each summed over the updates that measured it."""
 
     rank: int
     returns: list[float] = field(default_factory=list)
     lengths: list[int] = field(default_factory=list)
-    sums: dict[str, float] = field(default_factory=lambda: dict.fromkeys(LOSS_TERMS, 0.0))
-    count: int = 0  # updates summed in sums
+    sums: dict[str, float] = field(default_factory=dict)
+    count: int = 0  # updates applied
     nonfinite: int = 0  # updates skipped because their loss or gradient was NaN/inf
+    counts: dict[str, int] = field(default_factory=dict)  # per metric, the updates in its sum
+
+
+class MetricSums:
+    """Per-metric sums and counts of update metrics (a metric measured on some updates only, such
+    as approx_kl, is averaged over those)."""
+
+    def __init__(self):
+        self.sums: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, metrics: dict[str, float], times: int = 1) -> None:
+        for key, value in metrics.items():
+            self.sums[key] = self.sums.get(key, 0.0) + value
+            self.counts[key] = self.counts.get(key, 0) + times
+
+    def merge(self, sums: dict[str, float], counts: dict[str, int]) -> None:
+        for key, value in sums.items():
+            self.sums[key] = self.sums.get(key, 0.0) + value
+            self.counts[key] = self.counts.get(key, 0) + counts.get(key, 0)
+
+    def means(self) -> dict[str, float]:
+        return {key: self.sums[key] / n for key, n in self.counts.items() if n}
 
 
 @dataclass
@@ -141,7 +163,7 @@ class Reporter:
     def _reset(self) -> None:
         self.returns: list[float] = []
         self.lengths: list[int] = []
-        self.sums = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "grad_norm": 0.0}
+        self.metrics = MetricSums()
         self.count = 0
         self.nonfinite = 0  # updates skipped because their loss or gradient was NaN/inf
 
@@ -150,11 +172,9 @@ class Reporter:
             self.returns.append(ep.ret)
             self.lengths.append(ep.length)
 
-    def losses(self, policy: float, value: float, entropy: float, grad_norm: float) -> None:
-        self.sums["policy_loss"] += policy
-        self.sums["value_loss"] += value
-        self.sums["entropy"] += entropy
-        self.sums["grad_norm"] += grad_norm
+    def update(self, metrics: dict[str, float]) -> None:
+        """An applied update and what it measured."""
+        self.metrics.add(metrics)
         self.count += 1
 
     def skipped(self) -> None:
@@ -170,7 +190,17 @@ class Reporter:
         if not force and now - self._last < self.every_s:
             return
         if self.returns or self.count or self.nonfinite:
-            self.queue.put(Report(self.rank, self.returns, self.lengths, self.sums, self.count, self.nonfinite))
+            self.queue.put(
+                Report(
+                    self.rank,
+                    self.returns,
+                    self.lengths,
+                    self.metrics.sums,
+                    self.count,
+                    self.nonfinite,
+                    self.metrics.counts,
+                )
+            )
         self._reset()
         self._last = now
 

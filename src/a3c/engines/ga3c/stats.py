@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, replace
 
-from a3c.engines.messages import Report
+from a3c.engines.messages import MetricSums, Report
 
 
 @dataclass
@@ -24,7 +24,7 @@ class Stats:
     def __init__(self):
         self._lock = threading.Lock()
         self._totals = Totals()
-        self._losses = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "grad_norm": 0.0}
+        self._metrics = MetricSums()
         self._loss_count = 0
         self._nonfinite = 0  # updates skipped for a NaN/inf loss or gradient, not yet reported
 
@@ -38,14 +38,13 @@ class Stats:
             self._totals.predict_rows += rows
             self._totals.predict_batches += 1
 
-    def trained(self, samples: int, lag: float, ratio: float, losses: dict[str, float]) -> None:
+    def trained(self, samples: int, lag: float, ratio: float, metrics: dict[str, float]) -> None:
         with self._lock:
             self._totals.trained_samples += samples
             self._totals.train_batches += 1
             self._totals.lag_sum += lag
             self._totals.ratio_sum += ratio
-            for key, value in losses.items():
-                self._losses[key] += value
+            self._metrics.add(metrics)
             self._loss_count += 1
 
     def totals(self) -> Totals:
@@ -57,7 +56,7 @@ class Stats:
         with self._lock:
             if not self._loss_count and not self._nonfinite:
                 return None
-            sums, count, nonfinite = self._losses, self._loss_count, self._nonfinite
-            self._losses = {key: 0.0 for key in sums}
+            metrics, count, nonfinite = self._metrics, self._loss_count, self._nonfinite
+            self._metrics = MetricSums()
             self._loss_count = self._nonfinite = 0
-        return Report(-1, sums=sums, count=count, nonfinite=nonfinite)
+        return Report(-1, sums=metrics.sums, count=count, nonfinite=nonfinite, counts=metrics.counts)

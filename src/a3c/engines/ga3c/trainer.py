@@ -25,7 +25,7 @@ from a3c.engines.ga3c.shared_model import SharedModel
 from a3c.engines.ga3c.stats import Stats
 from a3c.engines.learner import update_is_finite
 from a3c.engines.messages import Crash
-from a3c.loss import loss_settings, rollout_loss
+from a3c.loss import loss_settings, measure_kl, policy_change, rollout_loss
 from a3c.rollout import Rollout
 
 POLL_S = 0.2  # longest a trainer waits for a segment before checking whether to stop
@@ -131,15 +131,15 @@ class BatchUpdate:
         if not self.shared.learner.apply([p.grad for p in local.parameters()], finite=finite):
             self.stats.skipped()  # skipped and counted; the main process decides
             return False
+        learner = self.shared.learner
+        metrics = dict(terms.metrics(), grad_norm=grad_norm.item(), lr_scale=learner.lr_scale)
+        if measure_kl(self.cfg.target_kl, learner.version):
+            metrics["approx_kl"] = kl = policy_change(self.shared.model, self.dist, batch, terms.params)
+            learner.observe_kl(kl)
         self.stats.trained(
             samples=batch.t_max * batch.n_envs,
             lag=float((version - versions).float().mean()),
             ratio=float(terms.log_ratio_mean.exp()),
-            losses=dict(
-                policy_loss=terms.policy.item(),
-                value_loss=terms.value.item(),
-                entropy=terms.entropy.item(),
-                grad_norm=grad_norm.item(),
-            ),
+            metrics=metrics,
         )
         return True

@@ -357,7 +357,11 @@ class RayA3CEngine(_RayEngine):
             self.model.obs_norm.publish()
         self._record_lag(self.version - version)
         self.version = self.learner.version
-        self.inbox.append(Report(rank, gradient["returns"], gradient["lengths"], gradient["sums"], count=1))
+        metrics = dict(gradient["sums"], lr_scale=self.learner.lr_scale)
+        if "approx_kl" in metrics:
+            self.learner.observe_kl(metrics["approx_kl"])
+        counts = dict.fromkeys(metrics, 1)
+        self.inbox.append(Report(rank, gradient["returns"], gradient["lengths"], metrics, count=1, counts=counts))
 
 
 class RayGA3CEngine(_RayEngine):

@@ -22,10 +22,10 @@ import numpy as np
 import torch
 
 from a3c.distributions import distribution_for
-from a3c.engines.a3c_step import a3c_gradients
+from a3c.engines.a3c_step import A3CStep, a3c_gradients
 from a3c.engines.weights import grads_to_vector, vector_to_params
 from a3c.envs import rank_env_group
-from a3c.loss import loss_settings
+from a3c.loss import loss_settings, measure_kl, policy_change
 from a3c.models import build_model
 from a3c.normalization import LocalReturnStats, Moments, batch_moments
 from a3c.rollout import RolloutCollector
@@ -62,6 +62,8 @@ class EnvRunner:
         observe = self._observe if self.local.obs_norm is not None else None
         self.collector = RolloutCollector(self.envs, self.local, self.dist, cfg.t_max, observe=observe)
         self.settings = loss_settings(cfg)
+        self.last_step: A3CStep | None = None
+        self.jobs = 0
         return self.where()
 
     def _refresh(self, version: int, weights: np.ndarray | None) -> None:
@@ -78,10 +80,19 @@ class EnvRunner:
         """`ray_rollouts_per_job` gradients, each on its own rollout from the weights sent: one
         round trip carries them all, and the driver applies them one by one, in order."""
         self._refresh(version, weights)
+        # How far the weights just sent moved the policy on this runner's last rollout: the updates
+        # the driver made since that rollout's gradient was computed (the driver adapts lr to it).
+        kl = None
+        if self.last_step is not None and measure_kl(self.cfg.target_kl, self.jobs):
+            kl = policy_change(self.local, self.dist, self.last_step.rollout, self.last_step.params)
+        self.jobs += 1
         gradients = []
         for _ in range(self.cfg.ray_rollouts_per_job):
             self.moments = None
             step = a3c_gradients(self.local, self.collector, self.dist, self.settings, self.cfg.max_grad_norm)
+            metrics = dict(step.metrics)
+            if kl is not None:
+                metrics["approx_kl"], kl = kl, None
             gradients.append(
                 dict(
                     grads=grads_to_vector(self.local),
@@ -89,14 +100,10 @@ class EnvRunner:
                     obs_moments=self.moments,
                     returns=[ep.ret for ep in step.finished],
                     lengths=[ep.length for ep in step.finished],
-                    sums=dict(
-                        policy_loss=step.policy_loss,
-                        value_loss=step.value_loss,
-                        entropy=step.entropy,
-                        grad_norm=step.grad_norm,
-                    ),
+                    sums=metrics,
                 )
             )
+            self.last_step = step
         return dict(
             version=self.version,
             gradients=gradients,

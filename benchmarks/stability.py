@@ -1,0 +1,171 @@
+"""Learning that stays learned (issue 37): train past the peak and measure the fall.
+
+Each run trains for a fixed wall-clock budget with no early stop, and its curve (the mean of the
+last 100 training episodes, every 2 s) gives a3c's own stability figures (a3c.stats.stability):
+the best mean, the final one, the drop (best - final) / (best - random) and the time to the first
+peak (the curve first within 10% of its best, above random). A system is a spec:
+
+    a3c | ga3c                      the env's defaults, as `a3c train ENV` takes them
+    a3c:key=value,key=value         the same with settings changed (an ablation)
+    sb3-ppo | sb3-a2c               Stable-Baselines3 on its own defaults, one env (no zoo file)
+
+    python benchmarks/stability.py --envs InvertedDoublePendulum-v5 --seeds 0 1 2 --budget 600 \\
+        --systems a3c ga3c sb3-ppo
+    python benchmarks/stability.py --report-only
+
+One subprocess per run, one torch thread each, systems alternating seed-major with the order
+rotated per seed, nothing else running. Random play's mean return per env (the reference of the
+drop) is measured once, 100 episodes of uniform random actions, and kept in random.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from a3c.stats import stability  # noqa: E402
+from own_env_defaults import make_env, run_sb3  # noqa: E402
+from recurrent import machine_load  # noqa: E402
+from systems import run_a3c  # noqa: E402
+
+RESULTS = HERE / "results" / "stability"
+NO_STEP_CAP = 10**12  # the budget is wall-clock: no env-step stop (and a linear lr schedule stays ~constant)
+
+
+def random_return(env_id: str, episodes: int = 100, seed: int = 0) -> float:
+    """The mean return of uniform random actions over `episodes` episodes."""
+    env = make_env(env_id)
+    env.action_space.seed(seed)
+    total = 0.0
+    for i in range(episodes):
+        env.reset(seed=seed + i)
+        done, ret = False, 0.0
+        while not done:
+            _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+            ret += float(reward)
+            done = terminated or truncated
+        total += ret
+    env.close()
+    return total / episodes
+
+
+def random_returns(env_ids: list[str], out: Path) -> dict[str, float]:
+    path = out / "random.json"
+    known: dict[str, float] = json.loads(path.read_text()) if path.exists() else {}
+    for env_id in env_ids:
+        if env_id not in known:
+            known[env_id] = round(random_return(env_id), 3)
+            print(f"random play on {env_id}: {known[env_id]}", flush=True)
+    path.write_text(json.dumps(known, indent=1, sort_keys=True) + "\n")
+    return known
+
+
+def parse_system(spec: str) -> tuple[str, tuple[str, ...]]:
+    """'a3c:key=value,key=value' -> ('a3c', ('key=value', 'key=value'))."""
+    algo, _, rest = spec.partition(":")
+    return algo, tuple(pair for pair in rest.split(",") if pair)
+
+
+def run(system: str, env_id: str, seed: int, budget: float, out: Path) -> dict[str, Any]:
+    if system.startswith("sb3-"):
+        return run_sb3(system, env_id, seed, budget, out)
+    algo, sets = parse_system(system)
+    caps = () if any(pair.startswith("total_steps=") for pair in sets) else (f"total_steps={NO_STEP_CAP}",)
+    return run_a3c(
+        env_id, seed, budget, None, out, algo=algo, system=system, sets=("target_return=off", *caps, *sets)
+    )
+
+
+def figures(record: dict[str, Any], reference: float) -> dict[str, Any] | None:
+    series = record.get("series") or []
+    if not series:
+        return None
+    xs, means = [p[0] for p in series], [p[2] for p in series]
+    result = stability(xs, means, reference)
+    return None if result is None else result.as_dict()
+
+
+def table(records: list[dict[str, Any]], randoms: dict[str, float], envs: list[str] | None = None) -> str:
+    by: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in records:
+        by.setdefault((r["env_id"], r["system"]), []).append(r)
+    lines = [
+        "| env | system | seeds | best | final | drop | first peak (s) | mean over run | steps/s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for (env_id, system), runs in sorted(by.items()):
+        if envs and env_id not in envs:
+            continue
+        runs.sort(key=lambda r: r["seed"])
+        figs = [figures(r, randoms[env_id]) for r in runs]
+        figs_ok = [f for f in figs if f is not None]
+        if not figs_ok:
+            continue
+
+        def cell(key: str, fmt: str = "{:,.1f}", figs_ok: list[dict[str, Any]] = figs_ok) -> str:
+            values = [f[key] for f in figs_ok]
+            per_seed = ", ".join(fmt.format(v) for v in values)
+            return f"{fmt.format(statistics.median(values))} ({per_seed})"
+
+        rate = statistics.median(r["steps_per_second"] for r in runs)
+        lines.append(
+            f"| {env_id} | {system} | {','.join(str(r['seed']) for r in runs)} | {cell('best')} | {cell('final')} "
+            f"| {cell('drop', '{:.2f}')} | {cell('first_peak_at', '{:.0f}')} | {cell('mean_over_run')} "
+            f"| {rate:,.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--envs", nargs="+", default=["InvertedDoublePendulum-v5"])
+    parser.add_argument("--systems", nargs="+", default=["a3c", "ga3c", "sb3-ppo"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--budget", type=float, default=600.0, help="seconds of training per run")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--report-only", action="store_true")
+    args = parser.parse_args()
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))
+    args.out.mkdir(parents=True, exist_ok=True)
+    records_path = args.out / "records.json"
+    records: list[dict[str, Any]] = json.loads(records_path.read_text()) if records_path.exists() else []
+    if not args.report_only:
+        randoms = random_returns(args.envs, args.out)
+        meta_path = args.out / "meta.json"
+        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {"commands": []}
+        meta["commands"].append(
+            dict(command=" ".join(["python", *sys.argv]), started=time.strftime("%Y-%m-%d %H:%M"),
+                 load_before=machine_load())
+        )
+        for i, seed in enumerate(args.seeds):
+            for env_id in args.envs:
+                shift = i % len(args.systems)
+                for system in args.systems[shift:] + args.systems[:shift]:
+                    record = run(system, env_id, seed, args.budget, args.out)
+                    record["date"] = time.strftime("%Y-%m-%d")
+                    records = [
+                        r for r in records if (r["env_id"], r["system"], r["seed"]) != (env_id, system, seed)
+                    ] + [record]
+                    records_path.write_text(json.dumps(records, indent=1) + "\n")
+                    f = figures(record, randoms[env_id]) or {}
+                    print(
+                        f"{env_id} {system} seed {seed}: best {f.get('best')} final {f.get('final')} "
+                        f"drop {f.get('drop')} ({record['steps_per_second']:.0f} steps/s)",
+                        flush=True,
+                    )
+        meta["commands"][-1]["load_after"] = machine_load()
+        meta_path.write_text(json.dumps(meta, indent=1) + "\n")
+    randoms = json.loads((args.out / "random.json").read_text())
+    print(table(records, randoms, None if args.report_only else args.envs))
+
+
+if __name__ == "__main__":
+    main()

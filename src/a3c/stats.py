@@ -1,0 +1,148 @@
+"""Run statistics: the numbers behind "solved", "best" and "stable", kept apart from any output.
+
+`RunStats` follows the finished training episodes of a run: the window whose mean decides
+"solved", the best mean so far and when it came, the time and steps to the target, and the
+curve of the window's mean that the stability figures are read from. It does no I/O, so a
+test feeds it returns and reads the figures; its state round-trips through `state()` for
+checkpoints. `stability` is the pure formula, shared with the benchmarks:
+
+    best  = the highest window mean of the run        final = the window mean at its end
+    drop  = (best - final) / (best - reference)       0: it ended at its best; 1: back at the reference
+    mean_over_run = the curve's time average (its area divided by its length)
+
+`reference` stands for random play: the benchmarks pass the random policy's mean return; a run
+uses the mean of its own first full window (the untrained policy).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from a3c.stop_rules import target_met
+
+CURVE_POINTS = 512  # the curve a run keeps for mean_over_run: thinned to at most this many points
+PEAK_SHARE = 0.9  # the first peak: the first time the curve comes within 10% of its best (above reference)
+
+
+@dataclass(frozen=True)
+class Stability:
+    best: float
+    final: float
+    reference: float
+    drop: float  # (best - final) / (best - reference), 0 when best <= reference
+    best_at: float  # the x (seconds or steps) of the best
+    first_peak_at: float  # the first x where the curve reaches PEAK_SHARE of the way from reference to best
+    mean_over_run: float  # the curve's average over x (trapezoids)
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: _round(v) for k, v in self.__dict__.items()}
+
+
+def stability(xs: Sequence[float], means: Sequence[float], reference: float) -> Stability | None:
+    """The stability figures of a curve of window means (means[i] at xs[i], xs increasing); None
+    for an empty curve."""
+    if not means:
+        return None
+    best_i = max(range(len(means)), key=lambda i: means[i])
+    best, final = float(means[best_i]), float(means[-1])
+    span = best - reference
+    drop = max(0.0, (best - final) / span) if span > 0 else 0.0
+    bar = reference + PEAK_SHARE * span
+    first_peak = next(x for x, m in zip(xs, means, strict=True) if m >= bar or span <= 0)
+    return Stability(best, final, reference, drop, float(xs[best_i]), float(first_peak), _time_average(xs, means))
+
+
+def _time_average(xs: Sequence[float], ys: Sequence[float]) -> float:
+    if len(xs) < 2 or xs[-1] <= xs[0]:
+        return float(ys[-1])
+    area = sum((xs[i + 1] - xs[i]) * (ys[i] + ys[i + 1]) / 2 for i in range(len(xs) - 1))
+    return area / (xs[-1] - xs[0])
+
+
+def _round(value: float) -> float:
+    return round(value, 4) if math.isfinite(value) else value
+
+
+class RunStats:
+    """The episode window of a run and what is read off it (see the module docstring)."""
+
+    def __init__(self, window: int, target: float | None, restored: dict[str, Any] | None = None):
+        restored = restored or {}
+        self.size, self.target = window, target
+        self.window: deque[float] = deque(restored.get("recent_returns", []), maxlen=window)
+        self.best_mean: float | None = restored.get("best_mean_return_100")
+        self.best_at_s: float | None = restored.get("best_at_s")
+        self.best_at_steps: int | None = restored.get("best_at_steps")
+        self.first_mean: float | None = restored.get("first_mean_return_100")
+        self.time_to_target: float | None = restored.get("time_to_target_s")
+        self.steps_to_target: int | None = restored.get("steps_to_target")
+        if restored and restored.get("target", target) != target:
+            # A resume with a new target: the old one's time to target says nothing about the new one.
+            self.time_to_target = self.steps_to_target = None
+        self.curve: list[tuple[float, float]] = [tuple(p) for p in restored.get("curve", [])]  # type: ignore[misc]
+        self.counting = True  # episodes still join the window; see stop_counting
+        self.improved = False  # a new best since the caller last took it (take_improvement)
+
+    def mean(self) -> float | None:
+        return sum(self.window) / len(self.window) if self.window else None
+
+    def full(self) -> bool:
+        return len(self.window) >= self.size
+
+    def add(self, returns: Iterable[float], wall_s: float, env_steps: int) -> None:
+        """Finished episodes, heard of at wall_s with the run at env_steps."""
+        if not self.counting:
+            return
+        self.window.extend(float(r) for r in returns)
+        mean = self.mean()
+        if mean is None or not self.full():
+            return
+        if self.first_mean is None:
+            self.first_mean = mean
+        if self.best_mean is None or mean > self.best_mean:
+            self.best_mean, self.best_at_s, self.best_at_steps = mean, wall_s, int(env_steps)
+            self.improved = True
+        self._extend_curve(wall_s, mean)
+        if self.time_to_target is None and target_met(self.target, self.window, self.size) is not None:
+            self.time_to_target, self.steps_to_target = wall_s, int(env_steps)
+
+    def _extend_curve(self, wall_s: float, mean: float) -> None:
+        self.curve.append((wall_s, mean))
+        if len(self.curve) > CURVE_POINTS:  # every other point: the average over time barely moves
+            self.curve = self.curve[::2] + ([self.curve[-1]] if len(self.curve) % 2 == 0 else [])
+
+    def take_improvement(self) -> bool:
+        """Whether the best mean rose since the last call (the run then keeps those weights as best)."""
+        improved, self.improved = self.improved, False
+        return improved
+
+    def stop_counting(self) -> None:
+        """The run reached its target and is stopping: episodes its workers finish while shutting
+        down no longer move the window, the best or the time to target, so it reports the mean that
+        reached the target (and a --resume of it finds the rule met). Other stops keep counting: in
+        a short run the last report, sent as the workers stop, may hold every episode it had."""
+        self.counting = False
+
+    def stability(self) -> Stability | None:
+        """The run's stability figures over wall time, against its first full window."""
+        if not self.curve or self.first_mean is None:
+            return None
+        xs, ys = zip(*self.curve, strict=True)
+        return stability(xs, ys, self.first_mean)
+
+    def state(self) -> dict[str, Any]:
+        return dict(
+            recent_returns=list(self.window),
+            best_mean_return_100=self.best_mean,
+            best_at_s=self.best_at_s,
+            best_at_steps=self.best_at_steps,
+            first_mean_return_100=self.first_mean,
+            time_to_target_s=self.time_to_target,
+            steps_to_target=self.steps_to_target,
+            target=self.target,
+            curve=[list(p) for p in self.curve],
+        )
