@@ -156,8 +156,8 @@ def run_a3c(env_id: str, seed: int, cap_s: float, target: Optional[float], out_d
            "--set", "progress=false", "--set", "tensorboard=false"]
     for pair in sets:
         cmd += ["--set", pair]
-    if algo == "a3c":
-        cmd += ["--workers", "2"]
+    if algo == "a3c" and not any(pair.startswith("workers=") for pair in sets):
+        cmd += ["--workers", "2"]  # a flag would beat a --set workers=N
     if fixed_steps:
         cmd += ["--total-steps", str(fixed_steps), "--target-return", "1e18"]  # a target no run reaches
     elif target is not None:
