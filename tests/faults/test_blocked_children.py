@@ -10,11 +10,13 @@ import time
 
 import psutil
 import pytest
-from fault_helpers import TESTS_DIR, alive
+from helpers import alive
+
+from fakes import TESTS_DIR
 
 MAIN = """
 import time
-from fault_helpers import prepared_child_that_blocks_forever
+from helpers import prepared_child_that_blocks_forever
 from a3c.engines.processes import context
 
 if __name__ == "__main__":

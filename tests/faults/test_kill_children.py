@@ -7,7 +7,9 @@ import signal
 import time
 
 import pytest
-from fault_helpers import age_s, alive, children_of_fork_server, output, read_metrics, start_train, summary, wait_for
+from helpers import age_s, alive, children_of_fork_server
+
+from fakes import output, read_metrics, start_train, summary, wait_for
 
 KILLS = 20
 MIN_AGE_S = 2.5  # see the comment in the test

@@ -10,9 +10,10 @@ import signal
 import time
 
 import pytest
-from fault_helpers import alive, children_of_fork_server, output, read_metrics, run_tree, start_train, summary, wait_for
+from helpers import alive, children_of_fork_server, run_tree
 
 from a3c.checkpoint import load_checkpoint
+from fakes import output, read_metrics, start_train, summary, wait_for
 
 KILLS_PER_ENGINE = 5  # x 2 engines: the 10 kills of the main process
 ORPHAN_GRACE_S = 3.0
@@ -33,7 +34,7 @@ def test_kill_9_of_the_main_process_leaves_nothing_and_resume_carries_on(algo, t
         log = tmp_path / f"run{kill}"
         proc = start_train(*(first if kill == 0 else ["--resume", run]), log=log)
         # Once its workers run, a random moment: starting up, stepping, checkpointing.
-        wait_for(lambda: len(children_of_fork_server(proc.pid)) >= 2 or proc.poll() is not None, 90)
+        wait_for(lambda proc=proc: len(children_of_fork_server(proc.pid)) >= 2 or proc.poll() is not None, 90)
         assert proc.poll() is None, output(log)
         time.sleep(rng.uniform(0.0, 3.0))
         tree = run_tree(proc.pid)  # main, fork server, resource tracker, workers/agents

@@ -26,7 +26,7 @@ def rows(run):
                          ids=["a3c", "ga3c", "serial"])
 def test_an_occasional_inf_loss_is_skipped_counted_and_logged(engine, tmp_path, capsys):
     run = tmp_path / "run"
-    code = main(["train", "envs_for_tests:HugeRewardEnv", *engine, "--workers", "2", "--time-limit", "5",
+    code = main(["train", "fakes:HugeRewardEnv", *engine, "--workers", "2", "--time-limit", "5",
                  "--run-dir", str(run), "--set", "nonfinite_patience=1000", *RAW_REWARDS, *QUIET])
     assert code == 0, capsys.readouterr().err
     last = rows(run)[-1]
@@ -38,7 +38,7 @@ def test_an_occasional_inf_loss_is_skipped_counted_and_logged(engine, tmp_path, 
 @pytest.mark.parametrize("engine", [[], ["--set", "deterministic=true"]], ids=["a3c", "serial"])
 def test_updates_that_stay_inf_restore_the_last_good_checkpoint_then_stop(engine, tmp_path, capsys):
     run = tmp_path / "run"
-    code = main(["train", "envs_for_tests:AlwaysHugeRewardEnv", "--workers", "2", "--time-limit", "60",
+    code = main(["train", "fakes:AlwaysHugeRewardEnv", "--workers", "2", "--time-limit", "60",
                  "--run-dir", str(run), *engine, *RAW_REWARDS, *QUIET])
     err = capsys.readouterr().err
     assert code == 1, err
@@ -53,7 +53,7 @@ def test_updates_that_stay_inf_restore_the_last_good_checkpoint_then_stop(engine
                          ids=["a3c", "ga3c", "serial"])
 def test_an_env_that_raises_is_rebuilt_logged_once_and_counted(engine, tmp_path, capsys):
     run = tmp_path / "run"
-    code = main(["train", "envs_for_tests:FlakyStepEnv", "--workers", "2", "--time-limit", "5",
+    code = main(["train", "fakes:FlakyStepEnv", "--workers", "2", "--time-limit", "5",
                  "--run-dir", str(run), *engine, *QUIET])
     assert code == 0, capsys.readouterr().err
     events = (run / "events.log").read_text()

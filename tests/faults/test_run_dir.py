@@ -1,17 +1,17 @@
 """The run directory is the user's data: a live run locks it; disk full while checkpointing
-keeps the previous checkpoint; memory is reported as PSS."""
+keeps the previous checkpoint."""
 
 import errno
 import signal
 
 import pytest
-from fault_helpers import children_of_fork_server, start_train, wait_for
+from helpers import children_of_fork_server
 
 import a3c
 from a3c import checkpoint
 from a3c.checkpoint import load_checkpoint
 from a3c.cli import main
-from a3c.engines.processes import run_pss_mb
+from fakes import start_train, wait_for
 
 QUIET = ["--set", "progress=false", "--set", "tensorboard=false"]
 
@@ -55,8 +55,3 @@ def test_disk_full_while_checkpointing_keeps_the_previous_checkpoint(tmp_path, m
     events = (run / "events.log").read_text()
     assert "failed (No space left on device); the previous checkpoint is still valid" in events, events
     assert not list((run / "checkpoints").glob("*.tmp"))
-
-
-def test_pss_of_the_run_is_measured():
-    pss = run_pss_mb()
-    assert pss is not None and pss > 10  # this process alone holds torch

@@ -2,7 +2,7 @@
 
 What a worker or agent shares with the other processes of a run: the step counters, the
 channel its reports travel on, and (A3C) the stop signal. Each test makes one child die inside
-one of them the first time it gets there (envs_for_tests.DiesInsideSharedPlumbingEnv: SIGKILL
+one of them the first time it gets there (fakes.DiesInsideSharedPlumbingEnv: SIGKILL
 inside the counters' add() or the stop check, SIGKILL half-way through writing a report, SIGSTOP
 as it starts writing one), then checks that the run goes on to its step budget (a budget, not a
 time limit: a loaded machine slows the run, it does not fail it), that the other children's reports
@@ -17,7 +17,9 @@ import time
 
 import psutil
 import pytest
-from fault_helpers import alive, output, read_metrics, run_tree, start_train, summary
+from helpers import alive, run_tree
+
+from fakes import output, read_metrics, start_train, summary
 
 STEPS = 5000
 
@@ -36,7 +38,7 @@ def episodes(run):
 ])
 def test_a_child_that_dies_inside_shared_plumbing_blocks_nobody(algo, fault, tmp_path):
     run, marker, log = tmp_path / "run", tmp_path / "injected", tmp_path / "log"
-    proc = start_train("envs_for_tests:DiesInsideSharedPlumbingEnv", "--algo", algo, "--workers", 2,
+    proc = start_train("fakes:DiesInsideSharedPlumbingEnv", "--algo", algo, "--workers", 2,
                        "--total-steps", STEPS, "--time-limit", 150, "--target-return", 1e9, "--run-dir", run,
                        "--set", "log_interval_s=0.5", "--set", "dynamic_adjust=false",
                        # rollouts of t_max 5 steps of one env, counted whole (the check below)
@@ -70,41 +72,6 @@ def test_a_child_that_dies_inside_shared_plumbing_blocks_nobody(algo, fault, tmp
     assert not psutil.pid_exists(victim) or psutil.Process(victim).status() == psutil.STATUS_ZOMBIE
 
 
-def test_counters_are_a_row_per_writer_summed_by_readers():
-    from a3c.engines.counters import SharedCounters
-    from a3c.engines.processes import context
-
-    ctx = context()
-    counters = SharedCounters(ctx, (100, 10, 1), ranks=2)
-    counters.add(env_steps=5, updates=1)  # the main process's row (resumed counts, trainer threads)
-    assert counters.for_rank(0).add(env_steps=20, episodes=2) == 125
-    worker_1 = ctx.Process(target=counters.for_rank(1).add, kwargs=dict(env_steps=5, updates=1, episodes=1))
-    worker_1.start()  # a child gets the same memory, and adds to its own row
-    worker_1.join(30)
-    assert worker_1.exitcode == 0
-    assert counters.read() == (130, 12, 4) and counters.env_steps == 130
-    with pytest.raises(ValueError):
-        counters.for_rank(2)
-
-
-def test_a_report_pipe_cut_mid_message_is_dropped_and_blocks_nobody():
-    import multiprocessing
-    import os
-    import pickle as pk
-
-    from a3c.engines.messages import ReportPipes
-
-    pipes = ReportPipes(multiprocessing.get_context("spawn"))
-    dying, living = pipes.sender(), pipes.sender()
-    frame = pk.dumps(dict(kind="report", rank=0, returns=[1.0] * 100))
-    os.write(dying.conn.fileno(), len(frame).to_bytes(4, "big") + frame[: len(frame) // 2])
-    dying.conn.close()  # the child died mid-write: its end of the pipe is closed
-    living.put(dict(kind="report", rank=1))
-    got = pipes.drain(1.0) + pipes.drain(0.0)
-    assert got == [dict(kind="report", rank=1)]
-    assert len(pipes._readers) == 1  # the dead child's pipe is forgotten
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("algo", ["a3c", "ga3c"])
 def test_a_main_process_killed_inside_the_counters_leaves_no_process_behind(algo, tmp_path):
@@ -112,7 +79,7 @@ def test_a_main_process_killed_inside_the_counters_leaves_no_process_behind(algo
     must not leave the children waiting on anything it held (the flaky "agent alive 3 s after
     kill -9 of the main process" of the kill-main test)."""
     marker, log = tmp_path / "injected", tmp_path / "log"
-    proc = start_train("envs_for_tests:DiesInsideSharedPlumbingEnv", "--algo", algo, "--workers", 2,
+    proc = start_train("fakes:DiesInsideSharedPlumbingEnv", "--algo", algo, "--workers", 2,
                        "--time-limit", 60, "--target-return", 1e9, "--run-dir", tmp_path / "run",
                        "--set", "dynamic_adjust=false", log=log, env_vars={"A3C_TEST_FAULT": f"main_counters:{marker}"})
     seen: dict[int, psutil.Process] = {}

@@ -1,16 +1,15 @@
 """Roles that raise or keep dying: predictor and trainer threads that raise are restarted and
 their in-flight work answered or freed; a role that keeps dying stops the run with exit 1, a
-checkpoint, summary.json stop_reason "error" and the reason in events.log."""
+checkpoint, summary.json stop_reason "error" and the reason in events.log.
+(The slot book when an agent dies: unit/test_ga3c_segments.py.)
+"""
 
 import json
 
 import pytest
-import torch
 
 from a3c.checkpoint import load_checkpoint
 from a3c.cli import main
-from a3c.distributions import Categorical
-from a3c.engines.ga3c.buffers import FREE, FULL, Mailboxes, SegmentPool
 
 QUIET = ["--set", "progress=false", "--set", "tensorboard=false", "--set", "log_interval_s=0.5"]
 
@@ -68,7 +67,7 @@ def test_a_predictor_that_always_raises_stops_the_run_with_exit_1(tmp_path, monk
 @pytest.mark.slow
 def test_a3c_workers_that_die_on_start_up_stop_the_run_with_exit_1(tmp_path, capsys):
     run = tmp_path / "run"
-    code = main(["train", "envs_for_tests:FailsInWorkersEnv", "--workers", "2", "--time-limit", "60",
+    code = main(["train", "fakes:FailsInWorkersEnv", "--workers", "2", "--time-limit", "60",
                  "--run-dir", str(run), *QUIET])
     err = capsys.readouterr().err
     assert code == 1, err
@@ -77,37 +76,3 @@ def test_a3c_workers_that_die_on_start_up_stop_the_run_with_exit_1(tmp_path, cap
     assert "cannot be built in a child process" in events and "run failed: worker" in events, events
     assert json.loads((run / "summary.json").read_text())["stop_reason"] == "error"
     load_checkpoint(run)
-
-
-def test_no_slot_is_lost_whenever_an_agent_dies():
-    """The learner's slot book: an agent killed with a slot in hand, one handed over for next,
-    or between filling one and publishing it, leaves every slot free or full, never stranded."""
-    mail = Mailboxes.allocate(3, 2, (4,), torch.float32, Categorical(2))
-    pool = SegmentPool.allocate(5, 3, 2, (4,), torch.float32, Categorical(2), ctx=None)
-    pool.mail = mail
-    for rank in range(3):
-        pool.offer(rank)
-    assert [int(s) for s in mail.next_slot] == [0, 1, 2]
-    # Agent 0 takes its slot (next_slot back to -1) and dies before publishing: reclaimed.
-    mail.next_slot[0] = -1
-    pool.reclaim(0)
-    # Agent 1 takes slot 1, publishes it (it gets slot 3 next), then dies holding slot 3.
-    mail.next_slot[1] = -1
-    pool.published(1, 1)
-    assert int(mail.next_slot[1]) == 3
-    pool.reclaim(1)
-    # A stale publish of a slot the agent no longer owns is ignored.
-    pool.published(1, 3)
-    assert pool.full.qsize() == 1
-    batch, versions = pool.take([pool.full.get()])
-    assert pool.count(FULL) == 0 and pool.count(FREE) == 4  # slot 2 is agent 2's, the rest free
-    # Slots run out: an agent that asks then waits, and gets the next slot a trainer releases.
-    small = SegmentPool.allocate(2, 3, 2, (4,), torch.float32, Categorical(2), ctx=None)
-    small.mail = Mailboxes.allocate(2, 2, (4,), torch.float32, Categorical(2))
-    small.offer(0)
-    small.offer(1)
-    small.mail.next_slot[0] = -1  # agent 0 takes slot 0, fills it and publishes it
-    small.published(0, 0)
-    assert int(small.mail.next_slot[0]) == -1  # nothing free: it waits
-    small.take([small.full.get()])
-    assert int(small.mail.next_slot[0]) == 0  # served as soon as the slot is released

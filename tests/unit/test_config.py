@@ -1,0 +1,208 @@
+"""config.py: presets, precedence, coercion from strings, error messages, TOML round trip."""
+
+import math
+
+import pytest
+
+from a3c.config import Config, coerce, read_toml
+from a3c.errors import ConfigError, UserError
+
+
+def test_for_env_applies_the_cartpole_preset():
+    cfg = Config.for_env("CartPole-v1")
+    assert cfg.env_id == "CartPole-v1"
+    assert (cfg.envs_per_worker, cfg.t_max, cfg.optimizer, cfg.lr) == (8, 8, "adam", 3e-3)
+    assert (cfg.gae_lambda, cfg.entropy_coef, cfg.max_grad_norm) == (0.95, 0.0, 0.5)
+    assert (cfg.reward_scale, cfg.normalize_advantage) == (0.1, True)
+    # ...and leaves fields the preset does not name at their defaults
+    assert cfg.gamma == Config().gamma == 0.99
+    assert Config().t_max == 5 and Config().optimizer == "rmsprop"
+
+
+def test_an_engine_may_change_the_env_preset():
+    cfg = Config.for_env("CartPole-v1", algo="ga3c")
+    assert (cfg.envs_per_worker, cfg.lr, cfg.train_batch) == (64, 1e-3, 1)
+    assert cfg.t_max == 8 and cfg.reward_scale == 0.1  # the rest of the env's preset still applies
+    assert Config.for_env("CartPole-v1", algo="ga3c", lr=5e-4).lr == 5e-4  # and the user beats both
+
+
+def test_an_engine_may_change_a_family_preset():
+    # Atari under GA3C: one 8-env segment per update at lr 7e-4; Pong keeps its own target.
+    breakout, pong = Config.for_env("ALE/Breakout-v5", algo="ga3c"), Config.for_env("ALE/Pong-v5", algo="ga3c")
+    assert (breakout.envs_per_worker, breakout.train_batch, breakout.max_train_batch, breakout.lr) == (8, 1, 1, 7e-4)
+    assert (pong.envs_per_worker, pong.max_train_batch, pong.target_return) == (8, 1, 18.0)
+    assert Config.for_env("ALE/Pong-v5").max_train_batch == 0  # A3C has no GA3C trainer to cap
+    assert Config.for_env("ALE/Pong-v5", algo="ga3c", envs_per_worker=4).envs_per_worker == 4
+
+
+def test_ga3c_on_minatar_trains_one_segment_an_update_with_vtrace():
+    # Folding the backlog into one update made too few updates; one segment an update without
+    # V-trace collapsed the policy (benchmarks/results/pixels.md, MinAtar Breakout, 2026-12-03).
+    ga3c = Config.for_env("MinAtar/Breakout-v1", algo="ga3c")
+    assert (ga3c.envs_per_worker, ga3c.train_batch, ga3c.max_train_batch, ga3c.vtrace) == (32, 1, 1, True)
+    assert (ga3c.optimizer, ga3c.lr, ga3c.t_max) == ("adam", 1e-3, 5)  # the family's learning settings stay
+    a3c = Config.for_env("MinAtar/Breakout-v1")
+    assert (a3c.envs_per_worker, a3c.max_train_batch, a3c.vtrace) == (16, 0, False)  # A3C keeps the family's
+    assert Config.for_env("MinAtar/Breakout-v1", algo="ga3c", vtrace=False).vtrace is False  # the user wins
+
+
+@pytest.mark.parametrize("algo", ["a3c", "ga3c"])
+def test_pong_under_both_engines_is_the_universe_recipe(algo):
+    pong = Config.for_env("ALE/Pong-v5", algo=algo)
+    assert (pong.screen_size, pong.frame_stack, pong.torso, pong.recurrent, pong.lstm_size) == (
+        42, 1, "universe", True, 256)
+    assert (pong.t_max, pong.optimizer, pong.lr, pong.value_coef, pong.target_return) == (20, "adam", 5e-4, 0.5, 18.0)
+    assert pong.clip_rewards and pong.episodic_life and pong.lr_schedule == "linear"  # the family's protocol stays
+    assert pong.envs_per_worker == 8
+    if algo == "ga3c":  # the family's GA3C learner: one segment an update
+        assert (pong.train_batch, pong.max_train_batch, pong.vtrace) == (1, 1, False)
+    for other in ("ALE/Breakout-v5", "ALE/SpaceInvaders-v5"):  # other games keep the family's settings
+        cfg = Config.for_env(other, algo=algo)
+        assert (cfg.screen_size, cfg.torso, cfg.recurrent, cfg.optimizer) == (84, "auto", False, "rmsprop")
+
+
+def test_overrides_beat_the_preset():
+    cfg = Config.for_env("CartPole-v1", lr=5e-4, t_max="32", optimizer="rmsprop")
+    assert (cfg.lr, cfg.t_max, cfg.optimizer) == (5e-4, 32, "rmsprop")
+    assert cfg.envs_per_worker == 8  # preset still applies where not overridden
+
+
+def test_an_image_env_without_preset_gets_the_pixel_defaults():
+    plain = Config()
+    for kwargs in ({}, {"scale": 1, "dtype": "bool"}):  # 40x40 RGB frames, then 10x10 bool grids
+        cfg = Config.for_env("fakes:PixelCatch", env_kwargs=kwargs)
+        assert (cfg.optimizer, cfg.rms_eps, cfg.max_grad_norm, cfg.value_coef) == ("rmsprop", 1e-5, 0.5, 1.0)
+        assert cfg.envs_per_worker == 8 and plain.rms_eps == 0.1 and plain.max_grad_norm == 40.0
+        assert not cfg.clip_rewards and not cfg.episodic_life  # Atari's protocol is for Atari only
+    assert Config.for_env("fakes:PixelCatch", algo="ga3c").envs_per_worker == 16
+    assert Config.for_env("fakes:PixelCatch", rms_eps=0.1).rms_eps == 0.1  # the user still wins
+
+
+def test_vector_and_unmakeable_envs_keep_the_plain_defaults():
+    for env_id in ("fakes:MultiDiscreteActionEnv", "fakes:NoSuchEnv", "NoSuchEnv-v0"):
+        cfg = Config.for_env(env_id)  # a bad id is reported by training, as before, not here
+        assert (cfg.rms_eps, cfg.envs_per_worker) == (0.1, 1), env_id
+
+
+def test_for_env_rejects_unknown_override():
+    with pytest.raises(ConfigError) as info:
+        Config.for_env("CartPole-v1", learning_rate=1e-3)
+    assert info.value.field == "learning_rate"
+
+
+@pytest.mark.parametrize("name, text, expected", [
+    ("total_steps", "1e6", 1_000_000),
+    ("total_steps", "2_000", 2000),
+    ("lr", "3e-4", 3e-4),
+    ("hidden_sizes", "64,64", (64, 64)),
+    ("hidden_sizes", "[128, 32]", (128, 32)),
+    ("adam_betas", "0.8,0.99", (0.8, 0.99)),
+    ("progress", "true", True),
+    ("progress", "off", False),
+    ("recurrent", "1", True),
+    ("time_limit", "none", None),
+    ("time_limit", "90", 90.0),
+    ("env_id", " CartPole-v1 ", "CartPole-v1"),
+])
+def test_coerce_from_strings(name, text, expected):
+    got = coerce(name, text)
+    assert got == expected and type(got) is type(expected)
+
+
+@pytest.mark.parametrize("name, text", [
+    ("total_steps", "1.5"),  # not a whole number
+    ("total_steps", "lots"),
+    ("total_steps", "inf"),
+    ("progress", "maybe"),
+    ("hidden_sizes", "64,x"),
+    ("seed", "none"),  # not optional
+])
+def test_coerce_rejects_bad_strings_naming_the_field(name, text):
+    with pytest.raises(ConfigError) as info:
+        coerce(name, text)
+    assert info.value.field == name
+    assert f"'{name}'" in str(info.value) and text in str(info.value)
+
+
+@pytest.mark.parametrize("changes, field, allowed", [
+    ({"lr": -0.1}, "lr", "(0, 1)"),
+    ({"algo": "a3d"}, "algo", "a3c or ga3c"),
+    ({"gamma": 1.5}, "gamma", "[0, 1]"),
+    ({"workers": 0}, "workers", "1 to 1024"),
+    ({"hidden_sizes": ()}, "hidden_sizes", "layer widths"),
+    ({"workers": True}, "workers", "whole number"),  # a bool is not a count
+    ({"separate_critic": True, "recurrent": True}, "separate_critic", "false with recurrent=true"),
+    ({"action_bound_coef": -1.0}, "action_bound_coef", ">= 0"),
+    ({"action_bound_coef": math.inf}, "action_bound_coef", ">= 0"),
+])
+def test_invalid_values_name_field_value_and_what_is_allowed(changes, field, allowed):
+    with pytest.raises(ConfigError) as info:
+        Config.from_dict(changes)
+    message = str(info.value)
+    assert info.value.field == field
+    assert f"'{field}'" in message and allowed in message
+    assert repr(changes[field]) in message
+
+
+@pytest.mark.parametrize("value", [["a", "b"], 64, "x"])
+def test_bad_hidden_sizes_from_a_file_are_config_errors(value):
+    # TOML can hand over any type; it must end in a ConfigError, never a bare TypeError.
+    with pytest.raises(ConfigError) as info:
+        Config.from_dict({"hidden_sizes": value})
+    assert info.value.field == "hidden_sizes"
+
+
+def test_a_non_integral_float_is_not_a_whole_number():
+    with pytest.raises(ConfigError):
+        Config.from_dict({"total_steps": 1.5})
+    with pytest.raises(ConfigError):
+        Config.from_dict({"total_steps": float("inf")})
+    assert Config.from_dict({"total_steps": 2e4}).total_steps == 20_000
+
+
+@pytest.mark.parametrize("typo, suggestion", [("lrr", "lr"), ("entropy_coeff", "entropy_coef"), ("wokers", "workers")])
+def test_unknown_field_suggests_close_names(typo, suggestion):
+    with pytest.raises(ConfigError) as info:
+        Config.from_dict({typo: 1})
+    assert info.value.field == typo
+    assert f"did you mean {suggestion}" in str(info.value)
+
+
+def test_replace_validates():
+    cfg = Config.for_env("CartPole-v1")
+    assert cfg.replace(seed=3).seed == 3 and cfg.seed == 0
+    with pytest.raises(ConfigError):
+        cfg.replace(t_max=0)
+
+
+def test_toml_round_trip_gives_an_equal_config(tmp_path):
+    cfg = Config.for_env(
+        "CartPole-v1", hidden_sizes=(32, 16), seed=3, recurrent=True, target_return=400.0,
+        time_limit=None, adam_betas=(0.85, 0.99), workers=3, run_dir=None, progress=False,
+    )
+    path = tmp_path / "config.toml"
+    cfg.save_toml(path)
+    text = path.read_text()
+    assert "# time_limit = (unset)" in text and "hidden_sizes = [" in text
+    loaded = Config.from_dict(read_toml(path))
+    assert loaded == cfg
+    assert loaded.hidden_sizes == (32, 16) and loaded.time_limit is None and loaded.target_return == 400.0
+
+
+def test_read_toml_accepts_a_table_and_reports_bad_files(tmp_path):
+    grouped = tmp_path / "grouped.toml"
+    grouped.write_text('env_id = "Acrobot-v1"\n[train]\nlr = 0.002\nhidden_sizes = [32]\n')
+    cfg = Config.from_dict(read_toml(grouped))
+    assert (cfg.env_id, cfg.lr, cfg.hidden_sizes) == ("Acrobot-v1", 0.002, (32,))
+    with pytest.raises(UserError, match="not found"):
+        read_toml(tmp_path / "missing.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("lr = = 3\n")
+    with pytest.raises(UserError, match="not valid TOML"):
+        read_toml(broken)
+
+
+def test_cuda_is_for_ga3c_only():
+    with pytest.raises(ConfigError, match="needs --algo ga3c"):
+        Config(algo="a3c", device="cuda")
+    assert Config(algo="ga3c", device="cuda").device == "cuda"  # whether CUDA exists is checked at train time

@@ -1,0 +1,82 @@
+"""A user's own env (no preset) gets family defaults chosen from its spaces: vectors with
+discrete or Box actions, with or without memory, per engine; presets and the user's own values
+still win; `a3c train` says what it took. (That a home-made partially observed env learns with
+recurrent=true on those defaults: learning/test_recurrent_learning.py.)"""
+
+import pytest
+
+from a3c.config import Config, config_for_env
+
+# MountainCar has no preset: discrete actions; its continuous twin: Box actions.
+DISCRETE, CONTINUOUS = "MountainCar-v0", "MountainCarContinuous-v0"
+
+
+def test_an_unpreset_env_with_discrete_actions_gets_the_vector_family():
+    cfg = Config.for_env(DISCRETE)
+    assert (cfg.envs_per_worker, cfg.t_max, cfg.optimizer, cfg.lr) == (8, 8, "adam", 1e-3)
+    assert (cfg.advantage, cfg.gae_lambda, cfg.max_grad_norm, cfg.entropy_coef) == ("gae", 0.95, 0.5, 0.01)
+    assert cfg.normalize_obs and cfg.normalize_reward and cfg.normalize_advantage
+    assert not cfg.recurrent and cfg.reward_scale == 1.0
+    plain = Config(env_id=DISCRETE)
+    assert (plain.envs_per_worker, plain.optimizer, plain.normalize_obs) == (1, "rmsprop", False)  # what it was
+
+
+def test_box_actions_get_the_continuous_family():
+    cfg = Config.for_env(CONTINUOUS)
+    assert (cfg.envs_per_worker, cfg.t_max, cfg.lr, cfg.entropy_coef) == (8, 16, 1e-3, 0.0)
+    assert (cfg.gamma, cfg.gae_lambda, cfg.max_grad_norm) == (0.995, 0.9, 1.0)  # tuned on Walker2d-v5
+    assert (cfg.log_std_init, cfg.action_bound_coef) == (-1.0, 1.0)
+    assert cfg.normalize_obs and cfg.normalize_reward and cfg.normalize_advantage
+
+
+@pytest.mark.parametrize("env_id", [DISCRETE, CONTINUOUS])
+def test_ga3c_gets_many_envs_an_agent_and_one_segment_an_update(env_id):
+    cfg = Config.for_env(env_id, algo="ga3c")
+    assert (cfg.envs_per_worker, cfg.train_batch, cfg.lr) == (32, 1, 5e-4)  # a smaller step for its lag
+    assert Config.for_env(env_id).envs_per_worker == 8  # A3C's stay
+
+
+def test_memory_lengthens_the_rollouts_of_a_vector_family():
+    for algo in ("a3c", "ga3c"):
+        cfg = Config.for_env(DISCRETE, algo=algo, recurrent="true")  # as --set gives it
+        assert (cfg.recurrent, cfg.t_max, cfg.lstm_size) == (True, 16, 64)
+    with_memory = Config.for_env(CONTINUOUS, recurrent=True)  # the settings from before the Walker2d tune
+    assert (with_memory.t_max, with_memory.gamma, with_memory.lr, with_memory.log_std_init) == (16, 0.99, 3e-4, -0.5)
+    assert Config.for_env(CONTINUOUS, algo="ga3c", recurrent=True).lr == 3e-4  # memory's lr, not GA3C's 5e-4
+    assert Config.for_env(CONTINUOUS, recurrent=True, gamma=0.9).gamma == 0.9  # the user's value wins
+    assert Config.for_env(DISCRETE, recurrent=True, t_max=4).t_max == 4  # the user's value wins
+
+
+def test_presets_and_the_users_values_win_over_the_family():
+    cartpole = Config.for_env("CartPole-v1")
+    assert (cartpole.reward_scale, cartpole.normalize_reward, cartpole.lr) == (0.1, False, 3e-3)
+    assert Config.for_env(DISCRETE, lr=2e-3, normalize_reward=False).lr == 2e-3
+    assert not Config.for_env(DISCRETE, normalize_reward=False).normalize_reward
+
+
+def test_images_still_get_the_pixel_family():
+    cfg = Config.for_env("fakes:PixelCatch")
+    assert (cfg.optimizer, cfg.t_max, cfg.normalize_reward) == ("rmsprop", 5, False)
+
+
+def describe(env_id, overrides):
+    return config_for_env(env_id, overrides)[1]
+
+
+def test_train_says_which_defaults_it_took():
+    assert describe("CartPole-v1", {}) == "CartPole-v1's preset for a3c"
+    said = describe(DISCRETE, {"algo": "ga3c", "recurrent": "true"})
+    assert said == ("the family defaults for vector observations, discrete actions, recurrent, ga3c "
+                    f"(no preset names {DISCRETE})")
+    assert "continuous actions" in describe(CONTINUOUS, {})
+    assert "plain defaults" in describe("no_such_module:Env", {})
+
+
+def test_the_config_and_its_description_come_from_one_probe_of_the_env(monkeypatch):
+    import a3c.envs
+
+    probe, probed = a3c.envs.probe, []
+    monkeypatch.setattr(a3c.envs, "probe", lambda cfg: probed.append(cfg.env_id) or probe(cfg))
+    cfg, said = config_for_env(CONTINUOUS, {"algo": "ga3c"})
+    assert probed == [CONTINUOUS]
+    assert cfg == Config.for_env(CONTINUOUS, algo="ga3c") and "continuous actions" in said

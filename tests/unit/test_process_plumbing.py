@@ -1,0 +1,27 @@
+"""Pieces of the run's process plumbing exercised in this process: a report pipe cut mid-message
+is dropped and blocks nobody; memory is reported as PSS."""
+
+from a3c.engines.processes import run_pss_mb
+
+
+def test_a_report_pipe_cut_mid_message_is_dropped_and_blocks_nobody():
+    import multiprocessing
+    import os
+    import pickle as pk
+
+    from a3c.engines.messages import ReportPipes
+
+    pipes = ReportPipes(multiprocessing.get_context("spawn"))
+    dying, living = pipes.sender(), pipes.sender()
+    frame = pk.dumps(dict(kind="report", rank=0, returns=[1.0] * 100))
+    os.write(dying.conn.fileno(), len(frame).to_bytes(4, "big") + frame[: len(frame) // 2])
+    dying.conn.close()  # the child died mid-write: its end of the pipe is closed
+    living.put(dict(kind="report", rank=1))
+    got = pipes.drain(1.0) + pipes.drain(0.0)
+    assert got == [dict(kind="report", rank=1)]
+    assert len(pipes._readers) == 1  # the dead child's pipe is forgotten
+
+
+def test_pss_of_the_run_is_measured():
+    pss = run_pss_mb()
+    assert pss is not None and pss > 10  # this process alone holds torch
