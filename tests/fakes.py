@@ -628,3 +628,11 @@ def read_metrics(run_dir: Path) -> list[dict]:
 
 def summary(run_dir: Path) -> dict:
     return json.loads((run_dir / "summary.json").read_text())
+
+
+def loss_settings(**fields):
+    """rollout_loss's settings for a Config with these fields (the rest at Config's defaults)."""
+    from a3c.config import Config
+    from a3c.loss import LossSettings
+
+    return LossSettings.from_config(Config(**fields))

@@ -57,22 +57,42 @@ def actor_critic_loss(
     return total, policy, value, mean_entropy
 
 
-def rollout_loss(
-    model: ActorCritic,
-    dist: Distribution,
-    rollout: Rollout,
-    *,
-    gamma: float,
-    advantage: str = "gae",
-    gae_lambda: float = 1.0,
-    value_coef: float = 0.5,
-    entropy_coef: float = 0.01,
-    normalize_advantage: bool = False,
-    vtrace: bool = False,
-    rho_bar: float = 1.0,
-    c_bar: float = 1.0,
-    action_bound_coef: float = 0.0,
-) -> LossTerms:
+@dataclass(frozen=True)
+class LossSettings:
+    """What rollout_loss takes from a Config, built once per role (from_config): no second set of
+    defaults lives here."""
+
+    gamma: float
+    advantage: str  # gae or nstep
+    gae_lambda: float
+    value_coef: float
+    entropy_coef: float
+    normalize_advantage: bool
+    vtrace: bool
+    rho_bar: float
+    c_bar: float
+    action_bound_coef: float
+
+    @classmethod
+    def from_config(cls, cfg) -> LossSettings:
+        return cls(
+            gamma=cfg.gamma,
+            advantage=cfg.advantage,
+            gae_lambda=cfg.gae_lambda,
+            value_coef=cfg.value_coef,
+            entropy_coef=cfg.entropy_coef,
+            normalize_advantage=cfg.normalize_advantage,
+            vtrace=cfg.vtrace,
+            rho_bar=cfg.vtrace_rho_bar,
+            c_bar=cfg.vtrace_c_bar,
+            action_bound_coef=cfg.action_bound_coef,
+        )
+
+
+def rollout_loss(model: ActorCritic, dist: Distribution, rollout: Rollout, settings: LossSettings) -> LossTerms:
+    """The loss of one rollout (or a batch of segments side by side): one pass of the model over
+    its T + 1 observations, the chosen return estimator, then actor_critic_loss."""
+    s = settings
     steps = rollout.t_max
     # One pass over all T + 1 observations: rows 0..T-1 are trained, row T is the bootstrap.
     params, values_ext = model.forward_sequence(rollout.obs, rollout.initial_state(), rollout.starts)
@@ -86,23 +106,23 @@ def rollout_loss(
         )
         ends = rollout.episode_ends
         log_ratios = log_probs.detach() - rollout.behaviour_log_probs
-        if vtrace:
+        if s.vtrace:
             targets, advantages = R.vtrace(
-                rollout.rewards, baseline, next_values, ends, log_ratios, gamma, rho_bar, c_bar
+                rollout.rewards, baseline, next_values, ends, log_ratios, s.gamma, s.rho_bar, s.c_bar
             )
-        elif advantage == "nstep":
-            targets = R.nstep_returns(rollout.rewards, next_values, ends, gamma)
+        elif s.advantage == "nstep":
+            targets = R.nstep_returns(rollout.rewards, next_values, ends, s.gamma)
             advantages = targets - baseline
         else:
-            advantages = R.gae_advantages(rollout.rewards, baseline, next_values, ends, gamma, gae_lambda)
+            advantages = R.gae_advantages(rollout.rewards, baseline, next_values, ends, s.gamma, s.gae_lambda)
             targets = advantages + baseline
-        if normalize_advantage and advantages.numel() > 1:
+        if s.normalize_advantage and advantages.numel() > 1:
             advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
     total, policy, value, mean_entropy = actor_critic_loss(
-        log_probs, entropy, values, advantages, targets, value_coef, entropy_coef
+        log_probs, entropy, values, advantages, targets, s.value_coef, s.entropy_coef
     )
-    if action_bound_coef and isinstance(dist, DiagGaussian):
-        total = total + action_bound_coef * dist.mean_bound_excess(params).mean()
+    if s.action_bound_coef and isinstance(dist, DiagGaussian):
+        total = total + s.action_bound_coef * dist.mean_bound_excess(params).mean()
     return LossTerms(total, policy, value, mean_entropy, log_ratios.mean(), params.detach())
 
 

@@ -97,9 +97,11 @@ def test_the_bound_penalty_pulls_a_mean_back_from_beyond_the_bounds():
     rollout.obs.normal_()
     rollout.actions.fill_(1.0)
     rollout.rewards.normal_()
+    from fakes import loss_settings
+
     settings = dict(gamma=0.9, value_coef=0.5, entropy_coef=0.0)
-    plain = rollout_loss(model, dist, rollout, **settings)
-    bounded = rollout_loss(model, dist, rollout, **settings, action_bound_coef=0.1)
+    plain = rollout_loss(model, dist, rollout, loss_settings(**settings))
+    bounded = rollout_loss(model, dist, rollout, loss_settings(**settings, action_bound_coef=0.1))
     torch.testing.assert_close(bounded.total - plain.total, torch.tensor(0.1 * 9.0))
     model.zero_grad()
     (bounded.total - plain.total).backward()

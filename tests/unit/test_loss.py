@@ -7,7 +7,7 @@ import torch
 from a3c.distributions import Categorical
 from a3c.loss import actor_critic_loss, rollout_loss
 from a3c.models import ActorCritic
-from fakes import filled_rollout
+from fakes import filled_rollout, loss_settings
 
 
 def test_actor_critic_loss_terms_by_hand():
@@ -94,7 +94,7 @@ def test_rollout_loss_trains_a_recurrent_model_through_the_lstm():
     with torch.no_grad():
         params, _ = model.forward_sequence(rollout.obs, rollout.initial_state(), rollout.starts)
         rollout.behaviour_log_probs.copy_(dist.log_prob(params[:-1], rollout.actions))
-    terms = rollout_loss(model, dist, rollout, gamma=0.9, gae_lambda=0.95)
+    terms = rollout_loss(model, dist, rollout, loss_settings(gamma=0.9, gae_lambda=0.95))
     for term in (terms.total, terms.policy, terms.value, terms.entropy):
         assert term.dim() == 0 and torch.isfinite(term)
     assert terms.log_ratio_mean.abs().item() < 1e-6
@@ -112,9 +112,9 @@ def test_rollout_loss_nstep_equals_gae_with_lambda_one():
     dist = Categorical(2)
     model = ActorCritic((3,), dist, hidden_sizes=(8,))
     rollout = filled_rollout(dist, lstm_size=0)
-    gae = rollout_loss(model, dist, rollout, gamma=0.9, advantage="gae", gae_lambda=1.0)
-    nstep = rollout_loss(model, dist, rollout, gamma=0.9, advantage="nstep")
+    gae = rollout_loss(model, dist, rollout, loss_settings(gamma=0.9, advantage="gae", gae_lambda=1.0))
+    nstep = rollout_loss(model, dist, rollout, loss_settings(gamma=0.9, advantage="nstep"))
     torch.testing.assert_close(gae.total, nstep.total)
     torch.testing.assert_close(gae.value, nstep.value)
-    lam_half = rollout_loss(model, dist, rollout, gamma=0.9, advantage="gae", gae_lambda=0.5)
+    lam_half = rollout_loss(model, dist, rollout, loss_settings(gamma=0.9, advantage="gae", gae_lambda=0.5))
     assert not torch.allclose(lam_half.policy, nstep.policy)

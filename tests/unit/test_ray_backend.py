@@ -16,7 +16,7 @@ from a3c.distributions import distribution_for
 from a3c.engines.a3c_step import a3c_gradients
 from a3c.engines.weights import grads_to_vector, params_to_vector, vector_to_grads, vector_to_params
 from a3c.envs import make_env_group
-from a3c.loss import loss_settings
+from a3c.loss import LossSettings
 from a3c.models import build_model
 from a3c.rollout import Rollout, RolloutCollector
 
@@ -48,7 +48,7 @@ def test_weights_cross_as_one_read_only_float32_vector_and_are_copied_out():
 
 def test_a3c_step_gradients_round_trip_through_a_vector():
     cfg, local, dist, collector = _model_and_collector(0)
-    step = a3c_gradients(local, collector, dist, loss_settings(cfg), cfg.max_grad_norm)
+    step = a3c_gradients(local, collector, dist, LossSettings.from_config(cfg), cfg.max_grad_norm)
     assert step.env_steps == cfg.t_max * 2 and step.metrics["grad_norm"] > 0
     grads = [p.grad.clone() for p in local.parameters()]
     vector = grads_to_vector(local)

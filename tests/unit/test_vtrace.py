@@ -14,7 +14,7 @@ from a3c import returns as R
 from a3c.distributions import Categorical
 from a3c.loss import rollout_loss
 from a3c.models import ActorCritic
-from fakes import filled_rollout
+from fakes import filled_rollout, loss_settings
 
 GAMMA = 0.9
 
@@ -187,26 +187,29 @@ def _model_and_rollout():
 
 def test_vtrace_loss_on_policy_equals_the_nstep_loss():
     model, dist, rollout = _model_and_rollout()
-    nstep = rollout_loss(model, dist, rollout, gamma=0.9, advantage="nstep")
-    vtrace = rollout_loss(model, dist, rollout, gamma=0.9, advantage="nstep", vtrace=True)
+    nstep = rollout_loss(model, dist, rollout, loss_settings(gamma=0.9, advantage="nstep"))
+    vtrace = rollout_loss(model, dist, rollout, loss_settings(gamma=0.9, advantage="nstep", vtrace=True))
     assert vtrace.log_ratio_mean.abs().item() < 1e-6
     for a, b in ((vtrace.total, nstep.total), (vtrace.policy, nstep.policy), (vtrace.value, nstep.value)):
         torch.testing.assert_close(a, b)
     # vtrace=True overrides the advantage setting: against GAE(0.5) it differs
-    gae = rollout_loss(model, dist, rollout, gamma=0.9, advantage="gae", gae_lambda=0.5)
-    vtrace_gae = rollout_loss(model, dist, rollout, gamma=0.9, advantage="gae", gae_lambda=0.5, vtrace=True)
+    gae = rollout_loss(model, dist, rollout, loss_settings(gamma=0.9, advantage="gae", gae_lambda=0.5))
+    vtrace_gae = rollout_loss(
+        model, dist, rollout, loss_settings(gamma=0.9, advantage="gae", gae_lambda=0.5, vtrace=True)
+    )
     torch.testing.assert_close(vtrace_gae.total, nstep.total)
     assert not torch.allclose(gae.policy, vtrace_gae.policy)
 
 
 def test_vtrace_loss_off_policy_corrects_and_differs_from_nstep():
     model, dist, rollout = _model_and_rollout()
-    nstep = rollout_loss(model, dist, rollout, gamma=0.9, advantage="nstep")
+    nstep = rollout_loss(model, dist, rollout, loss_settings(gamma=0.9, advantage="nstep"))
     # The behaviour policy was twice as likely to take each action: ratio pi/mu = 0.5 everywhere.
     rollout.behaviour_log_probs.add_(math.log(2.0))
-    vtrace = rollout_loss(model, dist, rollout, gamma=0.9, vtrace=True)
+    vtrace = rollout_loss(model, dist, rollout, loss_settings(gamma=0.9, vtrace=True))
     assert vtrace.log_ratio_mean.item() == pytest.approx(-math.log(2.0), abs=1e-5)
     assert not torch.allclose(vtrace.policy, nstep.policy)
     assert not torch.allclose(vtrace.value, nstep.value)
     # the plain n-step loss ignores the behaviour policy altogether
-    torch.testing.assert_close(rollout_loss(model, dist, rollout, gamma=0.9, advantage="nstep").total, nstep.total)
+    again = rollout_loss(model, dist, rollout, loss_settings(gamma=0.9, advantage="nstep"))
+    torch.testing.assert_close(again.total, nstep.total)

@@ -11,7 +11,7 @@ import torch
 
 from a3c.engines.learner import update_is_finite
 from a3c.envs import EpisodeStats
-from a3c.loss import measure_kl, policy_change, rollout_loss
+from a3c.loss import LossSettings, measure_kl, policy_change, rollout_loss
 from a3c.models import ActorCritic
 from a3c.rollout import Rollout, RolloutCollector
 
@@ -32,7 +32,7 @@ def a3c_worker_step(
     learner,
     collector: RolloutCollector,
     dist,
-    settings: dict,
+    settings: LossSettings,
     max_grad_norm: float,
     reporter,
 ) -> A3CStep:
@@ -57,11 +57,11 @@ def a3c_worker_step(
 
 
 def a3c_gradients(
-    local: ActorCritic, collector: RolloutCollector, dist, settings: dict, max_grad_norm: float
+    local: ActorCritic, collector: RolloutCollector, dist, settings: LossSettings, max_grad_norm: float
 ) -> A3CStep:
     """Roll out, loss, backward, clip: local's .grad then holds the step's (clipped) gradients."""
     rollout, finished = collector.collect()
-    terms = rollout_loss(local, dist, rollout, **settings)
+    terms = rollout_loss(local, dist, rollout, settings)
     local.zero_grad(set_to_none=True)
     terms.total.backward()
     grad_norm = torch.nn.utils.clip_grad_norm_(list(local.parameters()), max_grad_norm)

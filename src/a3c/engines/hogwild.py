@@ -23,7 +23,7 @@ from a3c.engines.processes import (
 )
 from a3c.engines.update_lock import UpdateLock
 from a3c.envs import rank_env_group
-from a3c.loss import loss_settings
+from a3c.loss import LossSettings
 from a3c.models import build_model
 from a3c.normalization import reward_stats_writer, shared_stats_writer
 from a3c.optim import build_optimizer
@@ -42,7 +42,7 @@ def worker_main(rank, incarnation, cfg, global_model, optim_state, update_lock, 
         # The global model's normalizer statistics: this worker's row, merged with the others'.
         collector = RolloutCollector(envs, local, dist, cfg.t_max, observe=shared_stats_writer(global_model, rank))
         reporter = Reporter(queue, rank)
-        settings = loss_settings(cfg)
+        settings = LossSettings.from_config(cfg)
         learner = worker_learner(cfg, global_model, optim_state, update_lock, counters)
         run_alive = parent_watch()
         # A dead main process sets no stop event: without the parent check a worker outlives its run.

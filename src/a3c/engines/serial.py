@@ -33,7 +33,7 @@ from a3c.engines.ga3c.agent import SegmentWriter
 from a3c.engines.learner import Learner
 from a3c.engines.messages import Message, Reporter
 from a3c.envs import EnvBatch, rank_env_group
-from a3c.loss import loss_settings
+from a3c.loss import LossSettings
 from a3c.models import ActorCritic, State, build_model
 from a3c.normalization import reward_stats_writer, shared_stats_writer
 from a3c.rollout import Rollout, RolloutCollector, take_batch
@@ -133,7 +133,7 @@ class SerialA3CEngine(_SerialEngine):
                 envs, local, self.dist, cfg.t_max, observe=shared_stats_writer(self.model, rank)
             )
             self.workers.append(_Worker(envs, local, collector, Reporter(self.inbox, rank, every_s=0.0)))
-        self.settings = loss_settings(cfg)
+        self.settings = LossSettings.from_config(cfg)
 
     def drain(self, timeout: float) -> list[Message]:
         for worker in self.workers:  # one round, in rank order

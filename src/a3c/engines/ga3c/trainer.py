@@ -25,7 +25,7 @@ from a3c.engines.ga3c.shared_model import SharedModel
 from a3c.engines.ga3c.stats import Stats
 from a3c.engines.learner import update_is_finite
 from a3c.engines.messages import Crash
-from a3c.loss import loss_settings, measure_kl, policy_change, rollout_loss
+from a3c.loss import LossSettings, measure_kl, policy_change, rollout_loss
 from a3c.rollout import Rollout
 
 POLL_S = 0.2  # longest a trainer waits for a segment before checking whether to stop
@@ -99,7 +99,7 @@ class BatchUpdate:
 
     def __init__(self, index: int, cfg, shared: SharedModel, dist: Distribution, stats: Stats, device: torch.device):
         self.index, self.cfg, self.shared, self.dist, self.stats, self.device = index, cfg, shared, dist, stats, device
-        self.settings = loss_settings(cfg)
+        self.settings = LossSettings.from_config(cfg)
 
     def private_copy(self):
         """Private parameters for the backward pass (see SharedModel for why)."""
@@ -123,7 +123,7 @@ class BatchUpdate:
     def _update(self, local, batch: Rollout, versions: torch.Tensor) -> bool:
         batch = Rollout(**{name: to_device(t, self.device) for name, t in batch.tensors().items()})
         version = self.shared.copy_to(local)
-        terms = rollout_loss(local, self.dist, batch, **self.settings)
+        terms = rollout_loss(local, self.dist, batch, self.settings)
         local.zero_grad(set_to_none=True)
         terms.total.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(local.parameters(), self.cfg.max_grad_norm)
