@@ -3,6 +3,7 @@
 Public API: `Config`, `train(config) -> TrainResult`, `load(path) -> Agent`.
 """
 
+from a3c import defaults  # noqa: F401  # Config.for_env's work, kept out of the config.py leaf
 from a3c._version import __version__
 from a3c.config import Config
 from a3c.errors import CheckpointError, ConfigError, UserError

@@ -10,7 +10,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, NoReturn
 
-from a3c.config import Config, config_for_env, field_names, read_toml, unknown_field_error
+from a3c.config import Config, field_names, read_toml, unknown_field_error
+from a3c.defaults import config_for_env
 from a3c.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, ConfigError, UserError
 
 # Flags the contract names with a short help; every other Config field gets a generated flag.

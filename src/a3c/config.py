@@ -12,6 +12,7 @@ import functools
 import json
 import math
 import os
+import sys
 import types
 import typing
 from dataclasses import dataclass, field, fields
@@ -22,7 +23,6 @@ import tomli_w
 import tomllib
 
 from a3c.errors import ConfigError, UserError
-from a3c.presets import describe_defaults, has_preset, preset_for
 
 ALGOS = ("a3c", "ga3c")
 ADVANTAGES = ("gae", "nstep")
@@ -187,8 +187,12 @@ class Config:
     @classmethod
     def for_env(cls, env_id: str, **overrides: Any) -> Config:
         """The config for env_id: defaults, then that env's preset, then overrides. An env with
-        no preset of its own gets its family's defaults, chosen from its spaces (defaults_for)."""
-        return config_for_env(env_id, overrides)[0]
+        no preset of its own gets its family's defaults, chosen from its spaces.
+
+        a3c.defaults.for_env does the work: choosing a family builds the env, and this module is
+        a leaf that imports no env code. The a3c package imports a3c.defaults, and Python runs
+        the package's import before any of its modules', so it is always loaded by now."""
+        return sys.modules["a3c.defaults"].for_env(env_id, **overrides)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Config:
@@ -231,39 +235,6 @@ class Config:
         if self.target_return is None:
             return env_threshold
         return None if self.target_return == math.inf else self.target_return
-
-
-def defaults_for(env_id: str, overrides: dict[str, Any]) -> tuple[str, str | None, bool]:
-    """(algo, family, memory) that pick env_id's preset: family is chosen from the env's spaces
-    when its id names no preset (images; vectors with discrete or Box actions), memory is whether
-    the user asked for recurrent=true."""
-    if has_preset(env_id):  # the overrides are validated with the preset beneath them, not here
-        return overrides.get("algo", "a3c"), None, bool(coerce("recurrent", overrides.get("recurrent", False)))
-    plain = Config.from_dict({**overrides, "env_id": env_id})
-    return plain.algo, _family_from_spaces(plain), plain.recurrent
-
-
-def config_for_env(env_id: str, overrides: dict[str, Any]) -> tuple[Config, str]:
-    """Config.for_env(env_id, **overrides) and, in words, what it took beneath the user's settings,
-    from one choice of defaults: an env with no preset is built (probed) once, not once for each."""
-    choice = defaults_for(env_id, overrides)
-    cfg = Config.from_dict({**preset_for(env_id, *choice), **overrides, "env_id": env_id})
-    return cfg, describe_defaults(env_id, *choice)
-
-
-def _family_from_spaces(cfg: Config) -> str | None:
-    """One probe, kept for the run's own (envs.probe); None when the env cannot be built here."""
-    import gymnasium as gym  # gymnasium and torch load only when a preset is to be chosen
-
-    from a3c.envs import probe
-
-    try:
-        spec, action_space = probe(cfg)
-    except Exception:  # a bad id or a broken env: training probes it again and reports what is wrong
-        return None
-    if spec.is_image:
-        return "image"
-    return "vector-continuous" if isinstance(action_space, gym.spaces.Box) else "vector"
 
 
 def field_names() -> list[str]:

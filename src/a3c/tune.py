@@ -43,6 +43,7 @@ import tomli_w
 import tomllib
 
 from a3c.config import Config, coerce, field_names, unknown_field_error
+from a3c.defaults import for_env
 from a3c.errors import ConfigError, UserError
 from a3c.presets import env_family
 
@@ -419,7 +420,7 @@ class Tuner:
                 )
         base_seed = int(coerce("seed", fixed.pop("seed"))) if "seed" in fixed else 0
         self.seeds = tuple(base_seed + s for s in tuning.seeds)
-        self.base = Config.for_env(tuning.env_id, **fixed)  # every --set value checked here, exit 2 if bad
+        self.base = for_env(tuning.env_id, **fixed)  # every --set value checked here, exit 2 if bad
         self.fixed = fixed
         if tuning.objective == "time":
             from a3c.envs import env_threshold

@@ -76,8 +76,29 @@ def test_the_cycle_finder_finds_a_cycle():
 
 def test_no_module_of_a3c_imports_itself_round_a_circle():
     graph = import_graph()
-    assert "a3c.presets" in graph["a3c.config"]  # the graph sees imports at all
+    assert "a3c.presets" in graph["a3c.defaults"]  # the graph sees imports at all
     assert cycles(graph) == []
+
+
+def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for nxt in graph.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def test_config_is_a_leaf():
+    """config.py imports no env, engine, model or run module, directly or through another, at any
+    level (issue 38): Config.for_env's choice of presets lives in a3c.defaults, above it."""
+    graph = import_graph()
+    below = reachable(graph, "a3c.config")
+    assert "a3c.errors" in below  # the graph sees config.py's imports at all
+    above = ("a3c.envs", "a3c.engines", "a3c.models", "a3c.training", "a3c.defaults")
+    assert sorted(m for m in below if m.startswith(above)) == []
+    assert reachable({"a": {"b"}, "b": {"c"}}, "a") == {"b", "c"}
 
 
 def test_no_function_is_longer_than_80_lines():

@@ -5,7 +5,8 @@ recurrent=true on those defaults: learning/test_recurrent_learning.py.)"""
 
 import pytest
 
-from a3c.config import Config, config_for_env
+from a3c.config import Config
+from a3c.defaults import config_for_env
 
 # MountainCar has no preset: discrete actions; its continuous twin: Box actions.
 DISCRETE, CONTINUOUS = "MountainCar-v0", "MountainCarContinuous-v0"
@@ -80,3 +81,9 @@ def test_the_config_and_its_description_come_from_one_probe_of_the_env(monkeypat
     cfg, said = config_for_env(CONTINUOUS, {"algo": "ga3c"})
     assert probed == [CONTINUOUS]
     assert cfg == Config.for_env(CONTINUOUS, algo="ga3c") and "continuous actions" in said
+
+
+def test_config_for_env_is_the_defaults_modules_choice():
+    import a3c.defaults
+
+    assert Config.for_env(DISCRETE, lr=2e-3) == a3c.defaults.for_env(DISCRETE, lr=2e-3)

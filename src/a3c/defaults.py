@@ -1,0 +1,52 @@
+"""Which defaults an env takes: its preset, or its family's, chosen from its spaces.
+
+It sits above the env layer and the presets, so that config.py stays a leaf: choosing a family
+for an env no preset names means building that env once (envs.probe), and the answer is kept for
+the run's own probe. `Config.for_env` is this module's `for_env`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from a3c.config import Config, coerce
+from a3c.presets import describe_defaults, has_preset, preset_for
+
+
+def for_env(env_id: str, **overrides: Any) -> Config:
+    """The config for env_id: defaults, then that env's preset, then overrides. An env with no
+    preset of its own gets its family's defaults, chosen from its spaces."""
+    return config_for_env(env_id, overrides)[0]
+
+
+def config_for_env(env_id: str, overrides: dict[str, Any]) -> tuple[Config, str]:
+    """for_env(env_id, **overrides) and, in words, what it took beneath the user's settings, from
+    one choice of defaults: an env with no preset is built (probed) once, not once for each."""
+    choice = defaults_for(env_id, overrides)
+    cfg = Config.from_dict({**preset_for(env_id, *choice), **overrides, "env_id": env_id})
+    return cfg, describe_defaults(env_id, *choice)
+
+
+def defaults_for(env_id: str, overrides: dict[str, Any]) -> tuple[str, str | None, bool]:
+    """(algo, family, memory) that pick env_id's preset: family is chosen from the env's spaces
+    when its id names no preset (images; vectors with discrete or Box actions), memory is whether
+    the user asked for recurrent=true."""
+    if has_preset(env_id):  # the overrides are validated with the preset beneath them, not here
+        return overrides.get("algo", "a3c"), None, bool(coerce("recurrent", overrides.get("recurrent", False)))
+    plain = Config.from_dict({**overrides, "env_id": env_id})
+    return plain.algo, family_from_spaces(plain), plain.recurrent
+
+
+def family_from_spaces(cfg: Config) -> str | None:
+    """One probe, kept for the run's own (envs.probe); None when the env cannot be built here."""
+    import gymnasium as gym  # gymnasium and torch load only when a preset is to be chosen
+
+    from a3c.envs import probe
+
+    try:
+        spec, action_space = probe(cfg)
+    except Exception:  # a bad id or a broken env: training probes it again and reports what is wrong
+        return None
+    if spec.is_image:
+        return "image"
+    return "vector-continuous" if isinstance(action_space, gym.spaces.Box) else "vector"
