@@ -36,8 +36,11 @@ ENV_BACKENDS = ("auto", "ale_vector", "gymnasium")
 SQUASHES = ("clip", "tanh")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Config:
+    """Frozen: a change is a new, validated Config (cfg.replace(lr=1e-3)). Not hashable: env_kwargs
+    is a dict."""
+
     # --- what to train and when to stop ---
     env_id: str = "CartPole-v1"
     algo: str = "a3c"
@@ -175,11 +178,11 @@ class Config:
             try:  # a TOML file or a caller can hand over anything: fail by field name, not TypeError
                 if isinstance(value, str):
                     raise TypeError
-                setattr(self, name, tuple(cast(v) for v in value))
+                object.__setattr__(self, name, tuple(cast(v) for v in value))
             except (TypeError, ValueError):
                 raise ConfigError(name, value, _describe(_field_type(name))) from None
         if isinstance(self.target_return, str):  # Config(target_return="off") as on the command line
-            self.target_return = coerce("target_return", self.target_return)
+            object.__setattr__(self, "target_return", coerce("target_return", self.target_return))
         _check_types(self)
         _validate(self)
 
@@ -379,7 +382,7 @@ def _check_types(cfg: Config) -> None:
         if not ok:
             raise ConfigError(f.name, value, _describe(tp))
         if tp is float:
-            setattr(cfg, f.name, float(value))
+            object.__setattr__(cfg, f.name, float(value))
 
 
 def _require(cfg: Config, name: str, ok: bool, allowed: str) -> None:

@@ -175,6 +175,20 @@ def test_replace_validates():
         cfg.replace(t_max=0)
 
 
+def test_a_config_is_frozen():
+    """A change is a new, validated Config; nothing edits one in place (issue 38)."""
+    import dataclasses
+
+    cfg = Config(hidden_sizes=[32, 32], target_return="off", gamma=1)  # coerced in __post_init__ all the same
+    assert (cfg.hidden_sizes, cfg.target_return, cfg.gamma) == ((32, 32), math.inf, 1.0)
+    assert isinstance(cfg.gamma, float)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.lr = 0.5  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        del cfg.seed
+    assert cfg.replace(lr=0.5).lr == 0.5 and cfg.lr == Config().lr
+
+
 def test_toml_round_trip_gives_an_equal_config(tmp_path):
     cfg = Config.for_env(
         "CartPole-v1", hidden_sizes=(32, 16), seed=3, recurrent=True, target_return=400.0,
