@@ -6,31 +6,12 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import fields
 from pathlib import Path
 from typing import Any, NoReturn
 
-from a3c.config import Config, field_names, read_toml, unknown_field_error
+from a3c.config import Config, field_help, field_names, read_toml, unknown_field_error
 from a3c.defaults import config_for_env
 from a3c.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, ConfigError, UserError
-
-# Flags the contract names with a short help; every other Config field gets a generated flag.
-FLAG_HELP = {
-    "algo": "a3c (Hogwild workers) or ga3c (batched predictors and trainers)",
-    "workers": "worker processes (default: CPU count)",
-    "total_steps": "stop after this many env steps, counted from the run's start",
-    "time_limit": "stop after this many seconds of wall time",
-    "target_return": "stop when the mean return of the last target_window episodes reaches this; "
-    "none or off: no early stop; auto (the default): the env's reward threshold",
-    "seed": "base random seed; every worker, agent and env gets its own seed derived from it",
-    "deterministic": "true: one process, fixed order, deterministic torch; the same seed gives the same "
-    "metrics and weights (slower)",
-    "env_kwargs": "keyword arguments for the env, as JSON: '{\"key\": value}'",
-    "run_dir": "the run directory (default runs/<env>-<algo>-<timestamp>)",
-    "device": "auto, cpu or cuda",
-    "backend": "local or ray",
-    "ray_address": "address of an existing Ray cluster",
-}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -48,26 +29,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+TRAIN_DESCRIPTION = (
+    "Train an agent on a Gymnasium env. Every config field is a flag below (or --set field=value). "
+    "The defaults shown are Config's own: the env's preset, or its family's, changes some of them "
+    "(a3c train says which it took), a --config file beats the preset, --set beats the file, and a flag beats --set."
+)
+
+
 def _add_train(sub) -> None:
-    train = sub.add_parser("train", help="train an agent", description="Train an agent on a Gymnasium env.")
+    train = sub.add_parser("train", help="train an agent", description=TRAIN_DESCRIPTION)
     train.add_argument("env_id", nargs="?", help="Gymnasium id (e.g. CartPole-v1) or module:Class")
     train.add_argument("--config", metavar="FILE.toml", help="a TOML file of config fields")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR in place")
     train.add_argument("--set", metavar="key=value", action="append", default=[], help="set any config field")
-    for f in fields(Config):
-        if f.name == "env_id":
+    for name in field_names():
+        if name == "env_id":
             continue
         train.add_argument(
-            "--" + f.name.replace("_", "-"),
-            dest="field_" + f.name,
+            "--" + name.replace("_", "-"),
+            dest="field_" + name,
             default=None,
             metavar="VALUE",
-            help=FLAG_HELP.get(
-                f.name,
-                f"config field {f.name} (default {f.default!r})"
-                if not callable(f.default_factory)
-                else f"config field {f.name}",
-            ),
+            help=field_help(name).replace("%", "%%"),  # argparse formats help with %
         )
 
 

@@ -15,6 +15,7 @@ import os
 import sys
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -36,141 +37,206 @@ ENV_BACKENDS = ("auto", "ale_vector", "gymnasium")
 SQUASHES = ("clip", "tanh")
 
 
+def knob(default: Any, help: str, *, env: bool = False, shown: str | None = None) -> Any:
+    """A Config field and its help, which `a3c train --help` shows with the default (`shown` where
+    the command line spells it otherwise). env=True marks a field that changes the env itself: its
+    spaces, hence envs.probe's answer, which holds for any config that agrees on those fields."""
+    return field(default=default, metadata={"help": help, "env": env, "shown": shown})
+
+
+def made(factory: Callable[[], Any], help: str, *, env: bool = False, shown: str) -> Any:
+    """knob for a default made afresh for each Config (a dict, the machine's CPU count)."""
+    return field(default_factory=factory, metadata={"help": help, "env": env, "shown": shown})
+
+
 @dataclass(frozen=True)
 class Config:
     """Frozen: a change is a new, validated Config (cfg.replace(lr=1e-3)). Not hashable: env_kwargs
     is a dict."""
 
     # --- what to train and when to stop ---
-    env_id: str = "CartPole-v1"
-    algo: str = "a3c"
-    total_steps: int = 1_000_000  # env steps over all workers, counted from the run's start
-    time_limit: float | None = None  # seconds of wall time; None: no limit
-    # None: the env's reward_threshold, if it has one; inf ("none" or "off" on the command line): no early stop
-    target_return: float | None = None
-    target_window: int = 100  # finished training episodes in the "solved" mean
-    seed: int = 0
+    env_id: str = knob("CartPole-v1", "Gymnasium id (e.g. CartPole-v1) or module:Class", env=True)
+    algo: str = knob("a3c", "a3c (Hogwild workers) or ga3c (agents that only act; batched predictors and trainers)")
+    total_steps: int = knob(1_000_000, "stop after this many env steps over all workers, counted from the run's start")
+    time_limit: float | None = knob(None, "stop after this many seconds of wall time; none: no limit")
+    target_return: float | None = knob(
+        None,
+        "stop when the mean return of the last target_window training episodes reaches this; "
+        "auto: the env's reward threshold, if it has one; none or off: no early stop",
+        shown="auto",
+    )
+    target_window: int = knob(100, "finished training episodes (all workers together) in the 'solved' mean")
+    seed: int = knob(0, "base random seed; every worker, agent and env gets its own seed derived from it")
 
     # --- parallelism ---
-    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
-    envs_per_worker: int = 1
+    workers: int = made(
+        lambda: os.cpu_count() or 1,
+        "worker processes (A3C), agent processes (GA3C) or Ray env runners (--backend ray)",
+        shown="the CPU count",
+    )
+    envs_per_worker: int = knob(1, "envs each worker or agent steps side by side")
 
     # --- the algorithm ---
-    t_max: int = 5  # steps per rollout (n of the n-step return)
-    gamma: float = 0.99
-    reward_scale: float = 1.0  # rewards are multiplied by this for learning; returns are reported unscaled
-    advantage: str = "gae"  # "nstep" (the paper) or "gae"; gae with gae_lambda=1 equals nstep
-    gae_lambda: float = 1.0
-    entropy_coef: float = 0.01
-    value_coef: float = 0.5
-    normalize_advantage: bool = False
-    max_grad_norm: float = 40.0
-    # Adaptive step size (None: off): after each update, the KL between the policy before and after
-    # it on the batch it trained on; above 2x target_kl the step size shrinks 1.5x, below half of it
-    # it grows back 1.5x, never past lr (the schedule's). A cheap trust region for one-step updates.
-    target_kl: float | None = None
+    t_max: int = knob(5, "steps per rollout (n of the n-step return)")
+    gamma: float = knob(0.99, "discount factor")
+    reward_scale: float = knob(1.0, "rewards are multiplied by this for learning; returns are reported unscaled")
+    advantage: str = knob("gae", "nstep (the paper's n-step returns) or gae; gae with gae_lambda=1 equals nstep")
+    gae_lambda: float = knob(1.0, "GAE's lambda: 1 is the n-step return; less trades variance for bias")
+    entropy_coef: float = knob(0.01, "weight of the entropy bonus in the loss")
+    value_coef: float = knob(0.5, "weight of the value loss")
+    normalize_advantage: bool = knob(False, "each batch's advantages scaled to mean 0 and standard deviation 1")
+    max_grad_norm: float = knob(40.0, "gradients are clipped to this global norm")
+    # A cheap trust region for one-step updates.
+    target_kl: float | None = knob(
+        None,
+        "adaptive step size: after each update, the KL between the policy before and after it on the batch it "
+        "trained on; above 2x target_kl the step size shrinks 1.5x, below half of it it grows back 1.5x, never "
+        "past lr (the schedule's); none: off",
+    )
 
     # --- optimizer ---
-    optimizer: str = "rmsprop"
-    lr: float = 7e-4
-    lr_schedule: str = "constant"  # "linear" anneals to 0 at total_steps, as in the paper
-    rms_alpha: float = 0.99
-    rms_eps: float = 0.1
-    adam_betas: tuple[float, ...] = (0.9, 0.999)
-    adam_eps: float = 1e-8
+    optimizer: str = knob("rmsprop", "rmsprop or adam, with statistics shared by all workers")
+    lr: float = knob(7e-4, "learning rate")
+    lr_schedule: str = knob("constant", "constant, or linear: annealed to 0 at total_steps, as in the paper")
+    rms_alpha: float = knob(0.99, "RMSProp's smoothing constant")
+    rms_eps: float = knob(0.1, "RMSProp's epsilon")
+    adam_betas: tuple[float, ...] = knob((0.9, 0.999), "Adam's two betas")
+    adam_eps: float = knob(1e-8, "Adam's epsilon")
 
     # --- the network ---
-    hidden_sizes: tuple[int, ...] = (64, 64)
-    activation: str = "tanh"
-    recurrent: bool = False
-    lstm_size: int = 64
+    hidden_sizes: tuple[int, ...] = knob((64, 64), "widths of the MLP's hidden layers")
+    activation: str = knob("tanh", "tanh or relu, between the MLP's layers")
+    recurrent: bool = knob(False, "an LSTM after the torso, for envs whose observations hide part of the state")
+    lstm_size: int = knob(64, "the LSTM's hidden units")
 
     # --- continuous actions and normalization ---
-    action_squash: str = "clip"  # Box actions: Gaussian samples clipped to the bounds, or tanh-squashed into them
-    # With clipping, a weight on the squared distance of the Gaussian's mean beyond the bounds (in half-ranges):
-    # out there every sample is clipped to the same action, nothing in the policy gradient pulls the mean back,
-    # and the policy is stuck on full thrust. 0 turns it off; tanh squashing ignores it (its means are unbounded).
-    action_bound_coef: float = 0.0
-    log_std_init: float = 0.0  # the Gaussian's initial log standard deviation
-    # A floor on the Gaussian's log std (None: none): without an entropy bonus the spread shrinks
-    # without pause, and one update's step in the mean grows in KL as 1/std^2.
-    log_std_min: float | None = None
-    state_dependent_std: bool = False  # the log std comes from the state (a head) instead of one free parameter
-    separate_critic: bool = False  # the value from an MLP of its own instead of the policy's torso (MLP, feed-forward)
-    normalize_obs: bool = False  # running mean/variance of observations, shared by all workers, saved in checkpoints
-    normalize_reward: bool = False  # rewards divided by the running std of the discounted return
+    action_squash: str = knob(
+        "clip", "Box actions: Gaussian samples clipped to the bounds (clip), or squashed into them (tanh)"
+    )
+    # With clipping, a mean beyond the bounds has every sample clipped to the same action, nothing in
+    # the policy gradient pulls it back, and the policy is stuck on full thrust.
+    action_bound_coef: float = knob(
+        0.0,
+        "with action_squash=clip, a weight on the squared distance of the Gaussian's mean beyond the bounds "
+        "(in half-ranges), which pulls it back inside; 0: off (tanh squashing ignores it)",
+    )
+    log_std_init: float = knob(0.0, "the Gaussian's initial log standard deviation")
+    # Without an entropy bonus the spread shrinks without pause, and one update's step in the mean
+    # grows in KL as 1/std^2.
+    log_std_min: float | None = knob(None, "a floor on the Gaussian's log standard deviation; none: no floor")
+    state_dependent_std: bool = knob(
+        False, "the Gaussian's log std comes from the state (a head) instead of one free parameter"
+    )
+    separate_critic: bool = knob(
+        False, "the value from an MLP of its own instead of the policy's torso (feed-forward MLP policies)"
+    )
+    normalize_obs: bool = knob(
+        False, "observations scaled by a running mean and variance, shared by all workers, saved in checkpoints"
+    )
+    normalize_reward: bool = knob(False, "rewards divided by the running standard deviation of the discounted return")
 
     # --- observations and Atari ---
-    # mlp for vectors; conv nets for images: a3c (Mnih 2016), nature (DQN), minatar, universe (42x42 frames)
-    torso: str = "auto"
-    obs_layout: str = "auto"  # images: channels-first or -last detected from the shape, or chw / hwc
-    env_backend: str = "auto"  # Atari: ale_vector (ale-py's C++ vector env) unless gymnasium is asked for
-    frame_skip: int = 4  # Atari: each action repeated this many frames, max over the last two
-    frame_stack: int = 4
-    screen_size: int = 84
-    noop_max: int = 30  # Atari: up to this many no-op steps at the start of each game
-    sticky_actions: bool = False  # Atari: repeat_action_probability 0.25 (the v5 protocol) instead of 0
-    max_episode_frames: int = 108_000  # Atari: a game is cut (truncated) after this many frames
-    clip_rewards: bool = False  # learning sees rewards clipped to [-1, 1]; on for Atari ids
-    episodic_life: bool = False  # a lost life ends the bootstrap (not the episode); on for Atari ids
-    fail_fast: bool = False  # an env that raises stops the run instead of being rebuilt
+    torso: str = knob(
+        "auto",
+        "auto (mlp for vectors, a conv net for images), mlp, or a conv net: a3c (Mnih 2016), nature (DQN), "
+        "minatar, universe (42x42 frames)",
+    )
+    obs_layout: str = knob(
+        "auto", "images: channels-first or -last detected from the shape (auto), or chw or hwc", env=True
+    )
+    env_backend: str = knob(
+        "auto",
+        "Atari: ale-py's C++ vector env (ale_vector) or Gymnasium's wrappers (gymnasium); auto: the vector env "
+        "for image observations without env_kwargs",
+        env=True,
+    )
+    frame_skip: int = knob(4, "Atari: each action repeated this many frames, max over the last two", env=True)
+    frame_stack: int = knob(4, "Atari: frames stacked into one observation", env=True)
+    screen_size: int = knob(84, "Atari: frames resized to this many pixels square", env=True)
+    noop_max: int = knob(30, "Atari: up to this many no-op steps at the start of each game", env=True)
+    sticky_actions: bool = knob(False, "Atari: repeat_action_probability 0.25 (the v5 protocol) instead of 0", env=True)
+    max_episode_frames: int = knob(108_000, "Atari: a game is cut (truncated) after this many frames", env=True)
+    clip_rewards: bool = knob(False, "learning sees rewards clipped to [-1, 1]; on for Atari ids")
+    episodic_life: bool = knob(False, "a lost life ends the bootstrap (not the episode); on for Atari ids")
+    fail_fast: bool = knob(False, "an env that raises stops the run instead of being rebuilt")
 
     # --- GA3C ---
-    predictors: int = 1
-    trainers: int = 1
-    predict_batch: int = 64  # most observations in one forward pass
-    predict_timeout_ms: float = 2.0  # longest a predictor waits to fill a batch
-    train_batch: int = 4  # fewest rollout segments in one update
-    # Most segments in one update: a backlog joins the batch up to this many; 0: all of it. On a
-    # busy CPU the backlog grows the batches, and fewer, larger updates learn less per env step.
-    max_train_batch: int = 0
-    dynamic_adjust: bool = True
-    adjust_interval_s: float = 5.0
-    max_agents: int = 16
-    max_predictors: int = 4
-    max_trainers: int = 4
+    predictors: int = knob(1, "GA3C: predictors at the start (each batches observations into one forward pass)")
+    trainers: int = knob(1, "GA3C: trainers at the start (each batches rollout segments into one update)")
+    predict_batch: int = knob(64, "GA3C: most observations in one forward pass")
+    predict_timeout_ms: float = knob(2.0, "GA3C: longest a predictor waits to fill a batch, in milliseconds")
+    train_batch: int = knob(4, "GA3C: fewest rollout segments in one update")
+    # On a busy CPU the backlog grows the batches, and fewer, larger updates learn less per env step.
+    max_train_batch: int = knob(
+        0, "GA3C: most segments in one update (a backlog joins the batch up to this many); 0: all of it"
+    )
+    dynamic_adjust: bool = knob(
+        True, "GA3C: a random walk over the numbers of agents, predictors and trainers, keeping what trains faster"
+    )
+    adjust_interval_s: float = knob(5.0, "GA3C: seconds between adjustments")
+    max_agents: int = knob(16, "GA3C: most agents the adjustment may run")
+    max_predictors: int = knob(4, "GA3C: most predictors the adjustment may run")
+    max_trainers: int = knob(4, "GA3C: most trainers the adjustment may run")
     # Local GA3C corrects no lag by default: its lag is ~1 update, and V-trace's truncated traces cost
     # more than they fix (MinAtar Breakout, 2 seeds at once for 300 s: 17.0 and 7.4 without against
     # 5.8 and 6.2 with; CartPole time to 475 the same). Ray's GA3C, whose lag is a round trip, always
     # uses it. benchmarks/results/correctness.md, 2026-12-02.
-    vtrace: bool = False
-    vtrace_rho_bar: float = 1.0
-    vtrace_c_bar: float = 1.0
+    vtrace: bool = knob(False, "GA3C: correct the policy lag with V-trace (always on with --backend ray)")
+    vtrace_rho_bar: float = knob(1.0, "V-trace: the clip of the importance weights in the value targets")
+    vtrace_c_bar: float = knob(1.0, "V-trace: the clip of the importance weights in the traces")
 
     # --- where it runs ---
-    device: str = "auto"
-    backend: str = "local"
-    ray_address: str | None = None
-    # Jobs (A3C gradients, GA3C segments) queued on each Ray env runner: with 2 a runner starts its
-    # next rollout while the last one crosses to the driver, at about one more update of policy lag.
-    ray_jobs_per_runner: int = 2
-    # A3C on Ray: gradients a runner computes per job, each on its own rollout from the weights it
-    # was sent, applied one by one by the learner. 2 halves the round trips (CartPole: 0.79x local
-    # steps/s against 0.48x) but doubled the steps to 475 with its lag (benchmarks/results/ray.md).
-    ray_rollouts_per_job: int = 1
+    device: str = knob("auto", "auto (CUDA when PyTorch sees a GPU), cpu or cuda (GA3C only)")
+    backend: str = knob("local", "local (processes on this machine) or ray (actors on a Ray cluster)")
+    ray_address: str | None = knob(
+        None,
+        "the Ray cluster --backend ray joins: auto, HOST:PORT of a head node, or ray://HOST:PORT; "
+        "none: RAY_ADDRESS, or a new local Ray",
+    )
+    ray_jobs_per_runner: int = knob(
+        2,
+        "--backend ray: jobs (A3C gradients, GA3C segments) queued on each env runner; with 2 a runner starts "
+        "its next rollout while the last one crosses to the driver, at about one more update of policy lag",
+    )
+    # 2 halves the round trips (CartPole: 0.79x local steps/s against 0.48x) but doubled the steps
+    # to 475 with its lag (benchmarks/results/ray.md).
+    ray_rollouts_per_job: int = knob(
+        1,
+        "--backend ray, A3C: gradients a runner computes per job, each on its own rollout from the weights "
+        "it was sent, applied one by one by the learner",
+    )
 
     # --- reproducibility ---
-    # One process steps every worker's envs in a fixed order with deterministic torch: the same
-    # config and seed give the same metrics.csv (but its wall-clock columns) and weights. Slower.
-    deterministic: bool = False
-    log_interval_steps: int = 10_000  # with deterministic=true, a metrics row every this many env steps
-    env_kwargs: dict[str, Any] = field(default_factory=dict)  # keyword arguments for gym.make(env_id) or the class
+    deterministic: bool = knob(
+        False,
+        "one process steps every worker's envs in a fixed order with deterministic torch: the same config and "
+        "seed give the same metrics.csv (but its wall-clock columns) and weights; slower",
+    )
+    log_interval_steps: int = knob(10_000, "with deterministic=true, a metrics row every this many env steps")
+    env_kwargs: dict[str, Any] = made(
+        dict,
+        "keyword arguments for gym.make(env_id) or the env class, as JSON: '{\"key\": 1}' (a table in a TOML file)",
+        env=True,
+        shown="{}",
+    )
 
     # --- fault tolerance ---
-    checkpoint_first_s: float = 5.0  # the first periodic checkpoint comes this soon (there is one at step 0 too)
-    checkpoint_every_steps: int = 1_000_000  # also checkpoint after this many env steps; 0: by time only
-    restart_limit: int = (
-        5  # a worker/agent/predictor/trainer that dies this often in a row, doing nothing, stops the run
+    checkpoint_first_s: float = knob(5.0, "seconds to the first periodic checkpoint (there is one at step 0 too)")
+    checkpoint_every_steps: int = knob(1_000_000, "also checkpoint after this many env steps; 0: by time only")
+    restart_limit: int = knob(
+        5, "a worker, agent, predictor or trainer that dies this often in a row, doing nothing, stops the run"
     )
-    nonfinite_patience: int = 10  # NaN/inf updates in a row (each skipped) before the last good checkpoint is restored
-    nonfinite_restores: int = 3  # restores without a good checkpoint in between before the run gives up
+    nonfinite_patience: int = knob(
+        10, "NaN or inf updates in a row (each skipped) before the last good checkpoint is restored"
+    )
+    nonfinite_restores: int = knob(3, "restores without a good checkpoint in between before the run gives up")
 
     # --- output ---
-    run_dir: str | None = None  # None: runs/<env>-<algo>-<timestamp>
-    log_interval_s: float = 2.0
-    checkpoint_interval_s: float = 60.0
-    tensorboard: bool = True
-    progress: bool = True  # the progress bar; off when stdout is not a terminal and in tests
+    run_dir: str | None = knob(None, "the run directory, created if missing", shown="runs/<env>-<algo>-<timestamp>")
+    log_interval_s: float = knob(2.0, "seconds between metrics rows")
+    checkpoint_interval_s: float = knob(60.0, "seconds between periodic checkpoints")
+    tensorboard: bool = knob(True, "TensorBoard events in the run's tb/")
+    progress: bool = knob(True, "the progress bar; off when stdout is not a terminal and in tests")
 
     def __post_init__(self) -> None:
         for name, cast in (("hidden_sizes", int), ("adam_betas", float)):
@@ -242,6 +308,27 @@ class Config:
 
 def field_names() -> list[str]:
     return [f.name for f in fields(Config)]
+
+
+# The fields marked env=True, which change the env itself: envs.probe keys its answer by them.
+ENV_FIELDS = tuple(f.name for f in fields(Config) if f.metadata["env"])
+
+
+def field_help(name: str) -> str:
+    """A field's help and its default as the command line spells it (`a3c train --help`)."""
+    f = next(f for f in fields(Config) if f.name == name)
+    shown = f.metadata["shown"]
+    if shown is None:
+        shown = "none" if f.default is None else _spelled(f.default)
+    return f"{f.metadata['help']} (default: {shown})"
+
+
+def _spelled(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
 
 
 def unknown_field_error(name: str) -> ConfigError:

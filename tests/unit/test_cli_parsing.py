@@ -105,3 +105,32 @@ def test_configs_the_engine_refuses_exit_2_and_write_nothing(args, fragments, tm
         assert fragment in err, err
     assert "Traceback" not in err
     assert not (tmp_path / "run").exists()  # a rejected run leaves nothing behind
+
+
+# ----- help lives with the field (issue 38) -----
+
+def _train_help() -> str:
+    import argparse
+
+    from a3c.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return " ".join(sub.choices["train"].format_help().split())  # argparse's line breaks undone
+
+
+def test_every_field_has_help_and_train_help_shows_it_with_the_default():
+    from dataclasses import fields
+
+    from a3c.config import Config, field_help
+
+    text = _train_help()
+    for f in fields(Config):
+        assert f"config field {f.name}" not in text  # the old "config field X (default Y)" template
+        assert len(f.metadata["help"].split()) >= 2, f.name  # a phrase, not a word or nothing
+        if f.name != "env_id":  # ENV_ID is the positional argument
+            assert f"--{f.name.replace('_', '-')} VALUE {field_help(f.name)}" in text, f.name
+    assert "--lr VALUE learning rate (default: 0.0007)" in text
+    assert "--hidden-sizes VALUE widths of the MLP's hidden layers (default: 64,64)" in text
+    assert "(default: the CPU count)" in text and "(default: runs/<env>-<algo>-<timestamp>)" in text
+    assert "--resume RUN_DIR continue the run in RUN_DIR in place" in text  # options that are no field keep theirs
