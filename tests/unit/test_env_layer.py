@@ -233,3 +233,56 @@ def test_a_lost_life_cuts_the_bootstrap_but_keeps_the_lstm_state_as_evaluation_d
     # Memory resets only where a game begins: at its first step, and after the game ended at step 6.
     assert rollout.starts[:, 0].tolist() == [1, 0, 0, 0, 0, 0, 1]
     assert len(finished) == 1 and finished[0].ret == 30.0
+
+
+# ----- the probe's cache key: the fields marked env in Config (issue 38) -----
+
+def _fields_the_probe_reads() -> set[str]:
+    """cfg.<name> read by envs.probe or any env-layer function it calls (followed by name), as ast sees it."""
+    import ast
+    from pathlib import Path
+
+    functions: dict[str, ast.FunctionDef] = {}
+    for path in Path(a3c.envs.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef):
+                functions.setdefault(node.name, node)
+    reads: set[str] = set()
+    todo, seen = ["probe"], set()
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in functions:
+            continue
+        seen.add(name)
+        for node in ast.walk(functions[name]):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "cfg":
+                reads.add(node.attr)
+            elif isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute)):
+                todo.append(node.func.id if isinstance(node.func, ast.Name) else node.func.attr)
+    return reads
+
+
+def test_every_field_the_probe_reads_keys_its_answer():
+    """A field that shapes the env but is not marked env=True would let the probe hand one config's
+    spaces to another. (make_env_group's learning-signal fields, gamma or reward_scale, are not
+    marked: they change no space, and keying on them would build the env twice.)"""
+    from a3c.config import ENV_FIELDS
+
+    reads = _fields_the_probe_reads()
+    assert {"env_id", "frame_skip", "obs_layout", "env_kwargs"} <= reads  # the walk sees atari.py and spaces
+    assert sorted(reads - set(ENV_FIELDS)) == []
+    assert sorted(set(ENV_FIELDS) - reads) == []  # and nothing is marked that the probe never reads
+
+
+def test_a_probe_answers_again_from_its_key(monkeypatch):
+    import a3c.envs
+
+    built = []
+    make = a3c.envs.make_env_with_spec
+    monkeypatch.setattr(a3c.envs, "make_env_with_spec", lambda cfg: built.append(cfg.env_id) or make(cfg))
+    monkeypatch.setattr(a3c.envs, "_last_probe", None)
+    cfg = Config(env_id="fakes:ChannelsLastImageEnv")
+    first = probe(cfg)
+    assert probe(cfg.replace(gamma=0.9, lr=1e-3)) is first  # no env field changed: the kept answer
+    assert probe(cfg.replace(obs_layout="hwc")) is not first
+    assert built == ["fakes:ChannelsLastImageEnv"] * 2

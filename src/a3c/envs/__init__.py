@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import gymnasium as gym
 import numpy as np
 
+from a3c.config import ENV_FIELDS
 from a3c.envs.atari import ale_kwargs, atari_env, atari_vector_env
 from a3c.envs.families import atari_game, env_threshold, make_raw
 from a3c.envs.group import AtariVectorGroup, EnvBatch, EnvGroup, EpisodeStats, LearningSignal, StepResult
@@ -54,19 +55,6 @@ def make_env(cfg, render_mode: str | None = None) -> gym.Env:
     return make_env_with_spec(cfg, render_mode)[0]
 
 
-# The Config fields that shape an env's spaces: a probe's answer holds for any config that agrees on them.
-ENV_FIELDS = (
-    "env_id",
-    "env_kwargs",
-    "obs_layout",
-    "env_backend",
-    "frame_skip",
-    "frame_stack",
-    "screen_size",
-    "noop_max",
-    "sticky_actions",
-    "max_episode_frames",
-)
 _last_probe: tuple[str, tuple[ObsSpec, gym.Space]] | None = None
 
 
@@ -77,6 +65,7 @@ def probe(cfg) -> tuple[ObsSpec, gym.Space]:
     own env gives the actions. The answer is kept, so the preset choice (Config.for_env) and the
     run that follows build one env between them."""
     global _last_probe
+    # The fields marked env in Config shape the env's spaces: the answer holds for any config that agrees on them.
     key = json.dumps({name: getattr(cfg, name) for name in ENV_FIELDS}, sort_keys=True, default=str)
     if _last_probe is not None and _last_probe[0] == key:
         return _last_probe[1]
