@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from a3c.config import Config, field_help, field_names, read_toml, unknown_field_error
+from a3c.config import field_help, field_names, read_toml, resumed_config, unknown_field_error
 from a3c.defaults import config_for_env
 from a3c.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, ConfigError, UserError
 
@@ -234,13 +234,7 @@ def _train(args: argparse.Namespace, train):
         from a3c.checkpoint import load_checkpoint
 
         sidecar, _, _ = load_checkpoint(args.resume)
-        saved = dict(sidecar["config"])
-        if args.env_id and args.env_id != saved["env_id"]:
-            raise UserError(f"run {args.resume} trains {saved['env_id']}, not {args.env_id}; drop ENV_ID or match it")
-        saved.update(overrides)
-        saved["run_dir"] = str(args.resume)
-        cfg = Config.from_dict(saved)
-        return train(cfg, resume=args.resume)
+        return train(resumed_config(sidecar["config"], overrides, args.resume, args.env_id), resume=args.resume)
     else:
         # ENV_ID on the command line beats env_id from --config or --set, as every flag does.
         env_id = args.env_id or overrides.get("env_id")

@@ -306,6 +306,17 @@ class Config:
         return None if self.target_return == math.inf else self.target_return
 
 
+def resumed_config(
+    saved: dict[str, Any], changes: dict[str, Any], run_dir: str | Path, env_id: str | None = None
+) -> Config:
+    """The config a resume trains: the run's saved config (its checkpoint's), the caller's changes on
+    top (a TOML file, --set and flags, merged as for a new run) and run_dir the run's own, wherever
+    it was first written. env_id, if given (ENV_ID on the command line), must be the run's."""
+    if env_id and env_id != saved["env_id"]:
+        raise UserError(f"run {run_dir} trains {saved['env_id']}, not {env_id}; drop ENV_ID or match it")
+    return Config.from_dict({**saved, **changes, "run_dir": str(run_dir)})
+
+
 def field_names() -> list[str]:
     return [f.name for f in fields(Config)]
 

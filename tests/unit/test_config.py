@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from a3c.config import Config, coerce, read_toml
+from a3c.config import Config, coerce, read_toml, resumed_config
 from a3c.errors import ConfigError, UserError
 
 
@@ -220,3 +220,22 @@ def test_cuda_is_for_ga3c_only():
     with pytest.raises(ConfigError, match="needs --algo ga3c"):
         Config(algo="a3c", device="cuda")
     assert Config(algo="ga3c", device="cuda").device == "cuda"  # whether CUDA exists is checked at train time
+
+
+# ----- the resume merge: the run's saved config, then the caller's changes (issue 38) -----
+
+def test_a_resume_trains_the_saved_config_with_the_callers_changes_on_top(tmp_path):
+    saved = Config.for_env("CartPole-v1", seed=3, lr=2e-3, run_dir="elsewhere").to_dict()
+    cfg = resumed_config(saved, {"total_steps": "50000", "lr": 1e-3}, tmp_path / "run")
+    assert (cfg.total_steps, cfg.lr) == (50_000, 1e-3)  # the changes win, coerced from the command line's strings
+    assert (cfg.seed, cfg.envs_per_worker, cfg.reward_scale) == (3, 8, 0.1)  # the rest is the run's: no preset again
+    assert cfg.run_dir == str(tmp_path / "run")  # the run's directory, wherever it was first written
+    assert resumed_config(saved, {}, "r", env_id="CartPole-v1").env_id == "CartPole-v1"
+
+
+def test_a_resume_refuses_another_env_and_bad_changes():
+    saved = Config.for_env("CartPole-v1").to_dict()
+    with pytest.raises(UserError, match="run r trains CartPole-v1, not Acrobot-v1; drop ENV_ID or match it"):
+        resumed_config(saved, {}, "r", env_id="Acrobot-v1")
+    with pytest.raises(ConfigError, match="'t_max'"):
+        resumed_config(saved, {"t_max": "0"}, "r")
