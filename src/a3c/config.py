@@ -12,6 +12,7 @@ import functools
 import json
 import math
 import os
+import re
 import sys
 import types
 import typing
@@ -35,6 +36,7 @@ TORSOS = ("auto", "mlp", "a3c", "nature", "minatar", "universe")
 OBS_LAYOUTS = ("auto", "chw", "hwc")
 ENV_BACKENDS = ("auto", "ale_vector", "gymnasium")
 SQUASHES = ("clip", "tanh")
+_RAY_ADDRESS = re.compile(r"^(auto|local|ray://\S+|[A-Za-z0-9_.\-\[\]:]+:\d{1,5})$")
 
 
 def knob(default: Any, help: str, *, env: bool = False, shown: str | None = None) -> Any:
@@ -250,6 +252,10 @@ class Config:
         if isinstance(self.target_return, str):  # Config(target_return="off") as on the command line
             object.__setattr__(self, "target_return", coerce("target_return", self.target_return))
         _check_types(self)
+        # GA3C on Ray always corrects its policy lag, a network round trip or more, with V-trace:
+        # forced, not merely defaulted, so that config.toml says what trained.
+        if self.algo == "ga3c" and self.backend == "ray" and not self.vtrace:
+            object.__setattr__(self, "vtrace", True)
         _validate(self)
 
     # ----- construction -----
@@ -552,6 +558,12 @@ def _validate_network(cfg: Config) -> None:
         not (cfg.separate_critic and cfg.recurrent),
         "false with recurrent=true (the separate critic is a feed-forward MLP)",
     )
+    # torso=auto picks a conv net for images only once the env is probed: models.py refuses that case.
+    r(
+        "separate_critic",
+        not (cfg.separate_critic and cfg.torso not in ("auto", "mlp")),
+        f"false with torso={cfg.torso} (the separate critic is an MLP, for vector observations)",
+    )
 
 
 def _validate_envs(cfg: Config) -> None:
@@ -559,6 +571,11 @@ def _validate_envs(cfg: Config) -> None:
     r = functools.partial(_require, cfg)
     r("obs_layout", cfg.obs_layout in OBS_LAYOUTS, " | ".join(OBS_LAYOUTS))
     r("env_backend", cfg.env_backend in ENV_BACKENDS, " | ".join(ENV_BACKENDS))
+    r(
+        "env_backend",
+        not (cfg.env_backend == "ale_vector" and cfg.env_kwargs),
+        "auto or gymnasium with env_kwargs (ale-py's vector env cannot take them; gym.make passes them on)",
+    )
     r("frame_skip", 1 <= cfg.frame_skip <= 64, "a whole number from 1 to 64")
     r("frame_stack", 1 <= cfg.frame_stack <= 64, "a whole number from 1 to 64")
     r("screen_size", 8 <= cfg.screen_size <= 1024, "a whole number of pixels from 8 to 1024")
@@ -598,6 +615,17 @@ def _validate_run(cfg: Config) -> None:
         "cpu or auto with --algo a3c (its workers run on the CPU); --device cuda needs --algo ga3c",
     )
     r("backend", cfg.backend in BACKENDS, " or ".join(BACKENDS))
+    r(
+        "ray_address",
+        cfg.ray_address is None or _RAY_ADDRESS.match(cfg.ray_address) is not None,
+        "auto (the cluster this machine belongs to), HOST:PORT of a head node (e.g. 10.0.0.1:6379), "
+        "ray://HOST:PORT, or unset for a new local Ray on this machine",
+    )
+    r(
+        "ray_address",
+        cfg.ray_address is None or cfg.backend == "ray",
+        "unset with --backend local (it names the Ray cluster that --backend ray joins)",
+    )
     r("ray_jobs_per_runner", 1 <= cfg.ray_jobs_per_runner <= 16, "a whole number from 1 to 16")
     r("ray_rollouts_per_job", 1 <= cfg.ray_rollouts_per_job <= 64, "a whole number from 1 to 64")
     r(

@@ -79,10 +79,6 @@ def _train(cfg: Config, resume: str | Path | None, lock: RunLock | None) -> Trai
     optimizer = build_optimizer(cfg, model.parameters())
     start = resume_start(Path(resume), cfg, target, model, optimizer) if resume is not None else fresh_start(cfg)
     cfg = cfg.replace(run_dir=str(start.run_dir))
-    if cfg.backend == "ray":  # settings the Ray backend decides, recorded in config.toml
-        from a3c.engines.ray import resolve_config
-
-        cfg = resolve_config(cfg)
     parts = _engine_parts(cfg, model, optimizer, device, spec, action_space, start)
     # The engine may still refuse the config (a UserError): before anything is written, so a rejected
     # run leaves no directory behind and a rejected resume leaves the run's config.toml as it was.

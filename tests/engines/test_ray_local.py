@@ -18,7 +18,7 @@ def _metrics(run: Path) -> list[dict]:
 
 
 @pytest.mark.parametrize("address, words", [
-    ("not an address", ["is not a Ray address", "HOST:PORT"]),
+    ("not an address", ["invalid value for 'ray_address'", "HOST:PORT"]),  # Config's check, before Ray starts
     # Nothing of ours is running: `auto` finds no cluster in this session's private RAY_TMPDIR.
     ("auto", ["could not join the Ray cluster", "ray start --head"]),
     # Port 1 on loopback: refused at once (Ray itself would retry for minutes).

@@ -95,6 +95,8 @@ def test_env_id_may_come_from_the_config_file_alone(captured_train, tmp_path):
 @pytest.mark.parametrize("args, fragments", [
     (["--backend", "ray", "--set", "deterministic=true"], ["'deterministic'", "deterministic=true runs in one process",
                                                            "it needs --backend local"]),
+    (["--backend", "ray", "--ray-address", "not an address"], ["'ray_address'", "'not an address'", "HOST:PORT"]),
+    (["--ray-address", "auto"], ["'ray_address'", "unset with --backend local"]),
 ])
 def test_configs_the_engine_refuses_exit_2_and_write_nothing(args, fragments, tmp_path, capsys):
     from a3c.cli import main

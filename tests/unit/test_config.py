@@ -134,6 +134,11 @@ def test_coerce_rejects_bad_strings_naming_the_field(name, text):
     ({"separate_critic": True, "recurrent": True}, "separate_critic", "false with recurrent=true"),
     ({"action_bound_coef": -1.0}, "action_bound_coef", ">= 0"),
     ({"action_bound_coef": math.inf}, "action_bound_coef", ">= 0"),
+    # Rules that need only the config, moved here from the model, the env layer and the Ray backend (issue 38).
+    ({"separate_critic": True, "torso": "minatar"}, "separate_critic", "false with torso=minatar"),
+    ({"env_backend": "ale_vector", "env_kwargs": {"mode": 1}}, "env_backend", "auto or gymnasium with env_kwargs"),
+    ({"backend": "ray", "ray_address": "not an address"}, "ray_address", "HOST:PORT of a head node"),
+    ({"ray_address": "10.0.0.1:6379"}, "ray_address", "unset with --backend local"),
 ])
 def test_invalid_values_name_field_value_and_what_is_allowed(changes, field, allowed):
     with pytest.raises(ConfigError) as info:
@@ -214,6 +219,23 @@ def test_read_toml_accepts_a_table_and_reports_bad_files(tmp_path):
     broken.write_text("lr = = 3\n")
     with pytest.raises(UserError, match="not valid TOML"):
         read_toml(broken)
+
+
+def test_the_rules_that_need_the_env_leave_the_rest_alone():
+    assert Config(separate_critic=True, torso="auto").torso == "auto"  # auto may be an MLP: the probe decides
+    assert Config(env_backend="gymnasium", env_kwargs={"mode": 1}).env_kwargs == {"mode": 1}
+    for address in ("auto", "local", "10.0.0.1:6379", "[::1]:6379", "ray://head:10001"):
+        assert Config(backend="ray", ray_address=address).ray_address == address
+
+
+def test_ga3c_on_ray_always_trains_with_vtrace(tmp_path):
+    """Its segments are acted by policy copies a network round trip or more behind the learner."""
+    assert Config(algo="ga3c", backend="ray").vtrace is True
+    assert Config(algo="ga3c", backend="ray", vtrace=False).vtrace is True  # forced, not merely defaulted
+    assert Config(algo="ga3c").vtrace is False and Config(algo="a3c", backend="ray").vtrace is False
+    cfg = Config.for_env("CartPole-v1", algo="ga3c", backend="ray")
+    cfg.save_toml(tmp_path / "config.toml")
+    assert "vtrace = true" in (tmp_path / "config.toml").read_text()  # config.toml says what trained
 
 
 def test_cuda_is_for_ga3c_only():

@@ -94,12 +94,8 @@ def uses_ale_vector(cfg) -> bool:
             f"env_backend 'ale_vector' needs an Atari id with image observations, not '{cfg.env_id}'. "
             "Allowed: env_backend = auto or gymnasium."
         )
-    if cfg.env_backend == "ale_vector" and cfg.env_kwargs:
-        raise UserError(
-            "env_kwargs cannot be passed to ale-py's vector env (env_backend 'ale_vector'). "
-            "Allowed: env_backend = auto or gymnasium, which pass them to gym.make."
-        )
-    # env_kwargs (a game mode, a difficulty) reach the game only through gym.make.
+    # env_kwargs (a game mode, a difficulty) reach the game only through gym.make (with
+    # env_backend=ale_vector, Config refuses them).
     return vector_ok and cfg.env_backend != "gymnasium" and not cfg.env_kwargs
 
 

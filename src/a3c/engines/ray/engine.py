@@ -69,11 +69,8 @@ def _gcs_endpoint(ray) -> tuple[str | None, int | None]:
 
 
 def resolve_config(cfg):
-    """Settings the Ray backend decides, applied before the run's config.toml is written.
-    GA3C on Ray always trains with V-trace: its segments are acted by policy copies that lag the
-    learner by a network round trip or more (vtrace=true is forced, not merely defaulted)."""
-    if cfg.algo == "ga3c" and not cfg.vtrace:
-        return cfg.replace(vtrace=True)
+    """cfg as it is. GA3C on Ray always trains with V-trace, and Config itself now forces it
+    (config.py, Config.__post_init__); kept for benchmarks/ray_bytes.py, which still calls this."""
     return cfg
 
 
@@ -87,7 +84,7 @@ class _RayEngine:
     columns: tuple[str, ...] = ("env_runners", "nodes", "restarts", "policy_lag")
 
     def __init__(self, parts: EngineParts):
-        cfg = self.cfg = parts.cfg  # with resolve_config applied by training.py
+        cfg = self.cfg = parts.cfg
         self.model, self.optimizer, self.counters = parts.model, parts.optimizer, parts.counters
         began = time.monotonic()
         self.ray, self._ours = connect(cfg, cpus_wanted=cfg.workers)
