@@ -390,6 +390,11 @@ def _type_hints() -> dict[str, Any]:
     return typing.get_type_hints(Config)
 
 
+def field_kind(name: str) -> Any:
+    """A field's type without its None: float for `float | None`."""
+    return _strip_optional(_field_type(name))[0]
+
+
 def _strip_optional(tp: Any) -> tuple[Any, bool]:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):

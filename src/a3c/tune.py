@@ -31,7 +31,6 @@ import subprocess
 import sys
 import threading
 import time
-import types
 import typing
 import warnings
 from collections.abc import Sequence
@@ -42,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 import tomli_w
 import tomllib
 
-from a3c.config import Config, coerce, field_names, unknown_field_error
+from a3c.config import Config, coerce, field_kind, field_names, unknown_field_error
 from a3c.defaults import for_env
 from a3c.errors import ConfigError, UserError
 from a3c.presets import env_family
@@ -153,16 +152,10 @@ class Param:
         return f"{self.name} {self.low:g}..{self.high:g}{how}"
 
 
-def _field_kind(name: str) -> Any:
-    tp = typing.get_type_hints(Config)[name]
-    args = [a for a in typing.get_args(tp) if a is not type(None)]
-    return args[0] if typing.get_origin(tp) in (typing.Union, types.UnionType) else tp
-
-
 def _as_choice(name: str, value: Any) -> Any:
     """A TOML value as an Optuna choice (None, bool, int, float or str): a list (hidden_sizes) is
     written as "64,64", which the Config reads back."""
-    if isinstance(value, list) and typing.get_origin(_field_kind(name)) is tuple:
+    if isinstance(value, list) and typing.get_origin(field_kind(name)) is tuple:
         return ",".join(str(v) for v in value)
     return value
 
@@ -184,7 +177,7 @@ def parse_param(name: str, spec: Any, source: str, base: Config) -> Param:
             f"{where}: unknown key {', '.join(unknown)}. Allowed: {', '.join(SPEC_KEYS)} "
             "(low and high, with log = true or a step; or choices = [...])."
         )
-    kind = _field_kind(name)
+    kind = field_kind(name)
     if "choices" in spec:
         choices = spec["choices"]
         if set(spec) != {"choices"}:
