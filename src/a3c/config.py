@@ -1,7 +1,10 @@
-"""Config: every knob of a run, its default and its validation, in one dataclass.
+"""Config: every knob of a run, its default, its help and its validation, in one frozen dataclass.
 
 The CLI, TOML files and the Python API all build a Config. Precedence, lowest first:
 the defaults below, the per-environment preset, a TOML file, then command-line flags.
+Here too: coercion from the command line's strings, TOML in and out, and the merge of a
+run's saved config with a resume's changes. A leaf: it imports no env, engine, model or
+run module (the choice of an env's preset is a3c.defaults').
 """
 
 from __future__ import annotations
