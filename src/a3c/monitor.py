@@ -13,8 +13,6 @@ from __future__ import annotations
 import csv
 import math
 import os
-import platform
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -23,7 +21,6 @@ from typing import Any
 
 from tqdm import tqdm
 
-from a3c._version import __version__
 from a3c.engines.messages import MetricSums
 from a3c.loss import LOSS_METRICS
 from a3c.stats import RunStats
@@ -244,46 +241,6 @@ def _num(value: float | None) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
         return value  # counts stay whole numbers in the CSV
     return round(float(value), 6)
-
-
-def versions() -> dict[str, str | None]:
-    """What produced a run: library versions, and the git commit when a3c runs from a checkout
-    (with "-dirty" when its tracked files have changes)."""
-    import gymnasium
-    import torch
-
-    return dict(
-        a3c=__version__,
-        torch=torch.__version__,
-        gymnasium=gymnasium.__version__,
-        numpy=_numpy_version(),
-        python=platform.python_version(),
-        git_commit=_git_commit(),
-    )
-
-
-def _numpy_version() -> str:
-    import numpy
-
-    return numpy.__version__
-
-
-def _git_commit() -> str | None:
-    root = Path(__file__).resolve().parents[2]  # src/a3c/monitor.py -> the checkout
-    if not (root / ".git").exists() or not (root / "pyproject.toml").is_file():
-        return None  # installed from a wheel or sdist: the version says it all
-    try:
-
-        def git(*args: str) -> str:
-            return subprocess.run(
-                ["git", *args], cwd=root, capture_output=True, text=True, timeout=5, check=True
-            ).stdout
-
-        commit = git("rev-parse", "HEAD").strip()
-        dirty = git("status", "--porcelain", "--untracked-files=no")
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return commit + ("-dirty" if dirty.strip() else "")
 
 
 def _is_terminal(stream) -> bool:

@@ -23,8 +23,9 @@ from a3c.engines.processes import RoleFailed, context, run_pss_mb, warm_up_child
 from a3c.envs import env_threshold, probe
 from a3c.message_handling import MessageHandler, NonFiniteGuard, RunFailed
 from a3c.models import build_model
-from a3c.monitor import Monitor, versions
+from a3c.monitor import Monitor
 from a3c.optim import build_optimizer, scheduled_lr
+from a3c.provenance import versions
 from a3c.rundir import (  # noqa: F401  # TrainResult and AlreadyFinished are this module's API too
     AlreadyFinished,
     RunLock,
