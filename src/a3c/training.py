@@ -90,8 +90,13 @@ def _train(cfg: Config, resume: str | Path | None, lock: RunLock | None) -> Trai
         lock.acquire()
     made_with = versions()
     cfg.save_toml(start.run_dir / "config.toml", meta=made_with)
-    monitor = Monitor(
-        cfg, start.run_dir, target, engine_columns=tuple(engine.columns) + FAULT_COLUMNS, restored=start.restored
+    monitor = Monitor.open(
+        cfg,
+        start.run_dir,
+        target,
+        engine_columns=tuple(engine.columns) + FAULT_COLUMNS,
+        progress_fields=engine.progress_fields,
+        restored=start.restored,
     )
     run = _Run(parts, engine, monitor, start)
     summary = dict(run.go(), versions=made_with)

@@ -72,6 +72,9 @@ class Incarnations:
 @runtime_checkable
 class Engine(Protocol):
     columns: tuple[str, ...]  # engine-specific metrics.csv columns, the keys of extra_metrics()
+    # What the progress line shows of them: str.format templates on the metrics row, such as
+    # "lag={policy_lag:.2f}", each shown when the columns it names hold numbers.
+    progress_fields: tuple[str, ...]
     incarnations: Incarnations  # each child's; .next() is saved with every checkpoint
 
     def start(self) -> None:

@@ -69,6 +69,7 @@ class HogwildEngine:
     """Starts, supervises and stops the A3C workers. The main process never steps an env."""
 
     columns: tuple[str, ...] = ("workers_alive", "restarts")
+    progress_fields: tuple[str, ...] = ()
 
     def __init__(self, parts: EngineParts):
         cfg = parts.cfg

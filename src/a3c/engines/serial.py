@@ -70,6 +70,7 @@ class _SerialEngine:
     for every rank, reports straight into the next drain()."""
 
     columns: tuple[str, ...] = ()
+    progress_fields: tuple[str, ...] = ()
 
     def __init__(self, parts: EngineParts, learner: Learner):
         self.cfg, self.model, self.counters = parts.cfg, parts.model, parts.counters
@@ -245,6 +246,7 @@ class SerialGA3CEngine(_SerialEngine):
     """GA3C with its agents, predictor and trainer taking turns in the main process."""
 
     columns: tuple[str, ...] = ("policy_lag", "importance_ratio")
+    progress_fields: tuple[str, ...] = ("lag={policy_lag:.2f}",)
 
     def __init__(self, parts: EngineParts):
         from a3c.engines.ga3c.shared_model import SharedModel

@@ -47,6 +47,8 @@ class GA3CEngine:
         "importance_ratio",
         "restarts",
     )
+    # Batched prediction and training: their rates and the policy lag on the progress line too.
+    progress_fields: tuple[str, ...] = ("pps={pps:,.0f}", "tps={tps:,.0f}", "lag={policy_lag:.2f}")
 
     def __init__(self, parts: EngineParts):
         cfg, model, ctx, spec = parts.cfg, parts.model, parts.ctx, parts.spec

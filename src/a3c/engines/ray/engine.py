@@ -82,6 +82,7 @@ def env_error_messages(rank: int, result: dict) -> list[Message]:
 
 class _RayEngine:
     columns: tuple[str, ...] = ("env_runners", "nodes", "restarts", "policy_lag")
+    progress_fields: tuple[str, ...] = ("lag={policy_lag:.2f}",)
 
     def __init__(self, parts: EngineParts):
         cfg = self.cfg = parts.cfg
