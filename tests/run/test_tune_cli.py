@@ -1,5 +1,5 @@
-"""`a3c tune` in-process: the search space as data, and bad inputs exit 2 with one paragraph
-before any trial runs. (A real study: run/test_tune_study.py.)"""
+"""`a3c tune` in-process: bad inputs exit 2 with one paragraph before any trial runs. (The search
+space as Optuna distributions: unit/test_tune_space.py; a real study: run/test_tune_study.py.)"""
 
 import sys
 
@@ -69,22 +69,3 @@ def test_set_values_and_objective_time_are_checked_before_any_trial(tmp_path, ca
     assert code == 2 and "needs a target return" in err
     assert not list(tmp_path.iterdir())  # nothing written
 
-
-def test_default_spaces_follow_the_family_and_set_fixes_a_field():
-    from a3c.config import Config
-    from a3c.tune import build_space
-
-    cartpole = Config.for_env("CartPole-v1")
-    space = build_space("discrete", cartpole, None, "(default)")
-    assert set(space.params) == {"lr", "entropy_coef", "t_max", "gamma", "gae_lambda", "envs_per_worker",
-                                 "value_coef", "max_grad_norm"}
-    assert space.params["lr"].log and space.params["t_max"].choices
-    # n-step returns (the Atari preset): gae_lambda would change nothing, so it is not searched.
-    nstep = cartpole.replace(advantage="nstep")
-    assert "gae_lambda" not in build_space("atari", nstep, None, "(default)").params
-    fixed = build_space("discrete", cartpole, {"t_max": {"choices": [5, 8]}}, "f.toml", fixed=["lr"])
-    assert "lr" not in fixed.params and fixed.params["t_max"].choices == (5, 8)
-    only = build_space("discrete", cartpole, {"defaults": False, "hidden_sizes": {"choices": [[64, 64], [32]]},
-                                              "t_max": {"low": 4, "high": 16, "step": 4}}, "f.toml")
-    assert set(only.params) == {"hidden_sizes", "t_max"} and only.params["t_max"].integer
-    assert only.params["hidden_sizes"].choices == ("64,64", "32")  # Optuna's choices are scalars
