@@ -27,6 +27,7 @@ class Agent:
         self.env_steps: int = 0  # training env steps behind that checkpoint
         self.skipped: list[str] = []  # why newer checkpoints of the run were passed over (corrupt)
         self.which = "file"  # which checkpoint of a run it is: best, latest, or file (named directly)
+        self.note: str | None = None  # why a run's best was asked for and its latest given
 
     @classmethod
     def load(cls, path: str | Path, checkpoint: str = "best") -> Agent:
@@ -52,6 +53,7 @@ class Agent:
         agent.env_steps = int((sidecar.get("counters") or [0])[0])
         agent.skipped = list(sidecar.get("skipped") or [])
         agent.which = sidecar.get("which", "file")
+        agent.note = sidecar.get("fallback")
         return agent
 
     def describe(self) -> str:

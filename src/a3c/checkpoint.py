@@ -158,6 +158,7 @@ def load_checkpoint(
     if which not in WHICH:
         raise CheckpointError(f"unknown checkpoint {which!r}. Allowed: {' or '.join(WHICH)}.")
     problems: list[str] = []
+    note = None
     if Path(path).is_file():
         candidates, kinds = [find_checkpoint(path)], ["file"]
     else:
@@ -169,7 +170,7 @@ def load_checkpoint(
             if best.is_file():
                 candidates, kinds = [best, *candidates], [BEST, *kinds]
             else:
-                problems.append(f"no best checkpoint in {latest.parent} yet (no full window of episodes)")
+                note = "the run has no best checkpoint yet (no full window of episodes): took the latest"
     for sidecar_path, kind in zip(candidates, kinds, strict=True):
         try:
             sidecar, model, optim = _load_one(sidecar_path)
@@ -179,6 +180,9 @@ def load_checkpoint(
         sidecar["skipped"] = problems
         sidecar["path"] = str(sidecar_path)
         sidecar["which"] = kind
+        if kind == "latest" and which == BEST and note is None:
+            note = "the best checkpoint could not be read: took the latest"
+        sidecar["fallback"] = note
         return sidecar, model, optim
     raise CheckpointError("; ".join(problems))
 

@@ -252,7 +252,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     agent = Agent.load(args.path, args.checkpoint)
     for problem in agent.skipped:
-        print(f"a3c eval: warning: passed over a checkpoint: {problem}", file=sys.stderr)
+        print(f"a3c eval: warning: skipped a corrupt checkpoint: {problem}", file=sys.stderr)
+    if agent.note:
+        print(f"a3c eval: note: {agent.note}", file=sys.stderr)
     print(f"a3c eval: loaded {agent.describe()}", file=sys.stderr)
     report = evaluate(
         agent, episodes=args.episodes, seed=args.seed, deterministic=not args.sample, video_dir=args.video
@@ -287,6 +289,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     report = export_policy(
         args.path, args.output, outputs=args.outputs, observations=args.observations, checkpoint=args.checkpoint
     )
+    if report.note:
+        print(f"a3c export: note: {report.note}", file=sys.stderr)
     print(f"a3c export: loaded {report.checkpoint} ({report.which}, env_steps {report.env_steps:,})", file=sys.stderr)
     details = [] if "action" in report.differences else ["the same greedy actions"]
     if report.ties:

@@ -61,6 +61,7 @@ class ExportReport:
     differences: dict[str, float]  # each float output compared -> its max abs difference
     ties: int  # discrete actions that differ only between logits within TIE of each other
     which: str = "file"  # best, latest, or file: which checkpoint of the run it was
+    note: str | None = None  # why a run's best was asked for and its latest given
 
     @property
     def max_abs_diff(self) -> float:
@@ -329,6 +330,7 @@ def export_policy(
         path=str(output),
         checkpoint=agent.checkpoint,
         which=agent.which,
+        note=agent.note,
         env_steps=agent.env_steps,
         inputs=policy.input_names,
         outputs=policy.output_names,

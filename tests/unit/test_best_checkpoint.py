@@ -39,7 +39,7 @@ def test_best_is_replaced_in_place_and_outside_the_rotation(tmp_path):
 def test_a_run_without_a_best_yet_gives_its_latest_and_says_why(tmp_path):
     save_checkpoint(tmp_path, _model(1.0), {}, {}, 10)
     sidecar, weights, _ = load_checkpoint(tmp_path, "best")
-    assert sidecar["which"] == "latest" and "no best checkpoint" in sidecar["skipped"][0]
+    assert sidecar["which"] == "latest" and "no best checkpoint" in sidecar["fallback"] and sidecar["skipped"] == []
 
 
 def test_a_corrupt_best_falls_back_to_the_latest(tmp_path):
@@ -48,7 +48,7 @@ def test_a_corrupt_best_falls_back_to_the_latest(tmp_path):
     (tmp_path / "checkpoints" / "best.safetensors").write_bytes(b"garbage")
     sidecar, weights, _ = load_checkpoint(tmp_path, "best")
     assert sidecar["which"] == "latest" and weights["bias"].item() == 1.0
-    assert "corrupt" in sidecar["skipped"][0]
+    assert "corrupt" in sidecar["skipped"][0] and "could not be read" in sidecar["fallback"]
 
 
 def test_a_checkpoint_file_named_directly_is_what_loads(tmp_path):
