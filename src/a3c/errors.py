@@ -1,4 +1,5 @@
-"""Errors a user can cause. The CLI turns these into one paragraph and exit code 2."""
+"""The project's errors. A user's mistake (UserError and its kinds) becomes one paragraph and exit
+code 2 at the CLI; a run that stopped itself (RunFailed) exits 1 with its reason."""
 
 # The exit codes of the a3c command (DESIGN.md): done, failed, bad input, interrupted.
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -18,3 +19,9 @@ class ConfigError(UserError):
 
 class CheckpointError(UserError):
     """A checkpoint or run directory that is missing, incomplete or corrupt."""
+
+
+class RunFailed(Exception):
+    """The run stopped itself for a reason it wrote to events.log (a role that keeps dying, updates
+    that stay NaN, a lost Ray head node): summary.json and a checkpoint are written; the CLI exits 1
+    with the reason."""

@@ -6,11 +6,7 @@ from __future__ import annotations
 
 from a3c.checkpoint import load_checkpoint
 from a3c.engines.messages import Crash, EnvError, Event, Message, Report
-
-
-class RunFailed(Exception):
-    """The run stopped itself for a reason it wrote to events.log (a role that keeps dying, updates
-    that stay NaN): summary.json and a checkpoint are written; the CLI exits 1 with the reason."""
+from a3c.errors import RunFailed
 
 
 class NonFiniteGuard:

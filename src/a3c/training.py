@@ -21,7 +21,8 @@ from a3c.engines.counters import SharedCounters
 from a3c.engines.factory import make_engine
 from a3c.engines.processes import RoleFailed, context, run_pss_mb, warm_up_children
 from a3c.envs import env_threshold, probe
-from a3c.message_handling import MessageHandler, NonFiniteGuard, RunFailed
+from a3c.errors import RunFailed
+from a3c.message_handling import MessageHandler, NonFiniteGuard
 from a3c.models import build_model
 from a3c.monitor import Monitor
 from a3c.optim import build_optimizer, scheduled_lr

@@ -86,7 +86,7 @@ def test_the_head_check_stops_the_run_only_when_the_gcs_port_stops_answering():
     import pytest
 
     from a3c.engines.ray.engine import _RayEngine
-    from a3c.message_handling import RunFailed
+    from a3c.errors import RunFailed
 
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))

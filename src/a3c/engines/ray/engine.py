@@ -36,8 +36,7 @@ from a3c.engines.messages import Crash, EnvError, Event, Message, Report
 from a3c.engines.ray.cluster import connect
 from a3c.engines.ray.runner import EnvRunner
 from a3c.engines.weights import params_to_vector
-from a3c.errors import UserError
-from a3c.message_handling import RunFailed
+from a3c.errors import RunFailed, UserError
 from a3c.rollout import Rollout, take_batch
 
 # Ray's max_direct_call_object_size: arguments up to this size travel inline with a call.
