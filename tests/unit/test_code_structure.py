@@ -96,6 +96,8 @@ def test_config_is_a_leaf():
     graph = import_graph()
     below = reachable(graph, "a3c.config")
     assert "a3c.errors" in below  # the graph sees config.py's imports at all
+    # and the modules split out of it, which must be leaves too
+    assert {"a3c.config_values", "a3c.config_validation"} <= below
     above = ("a3c.envs", "a3c.engines", "a3c.models", "a3c.training", "a3c.defaults")
     assert sorted(m for m in below if m.startswith(above)) == []
     assert reachable({"a": {"b"}, "b": {"c"}}, "a") == {"b", "c"}
