@@ -143,7 +143,8 @@ def test_a_skipped_ray_ga3c_update_does_not_pull_the_lag_and_ratio_down():
         def train(self, local, batch, versions):
             self.calls += 1
             if self.calls == 1:
-                self.stats.trained(samples=1, lag=2.0, ratio=0.5, metrics={})
+                self.stats.lag.record(2, 0)
+                self.stats.trained(samples=1, ratio=0.5, metrics={})
                 return True
             self.stats.skipped()
             return False
@@ -151,12 +152,13 @@ def test_a_skipped_ray_ga3c_update_does_not_pull_the_lag_and_ratio_down():
     engine = RayGA3CEngine.__new__(RayGA3CEngine)
     engine.cfg = a3c.Config(workers=1, train_batch=1, max_train_batch=1)
     engine.stats = Stats()
+    engine.lag = engine.stats.lag
     engine.update = ScriptedUpdate(engine.stats)
     engine.local = None
     segment = Rollout.allocate(2, 1, (1,), torch.float32, Categorical(2))
     engine.pending = [(segment, torch.zeros(2, dtype=torch.int64))] * 2
     engine.waiting, engine.inbox, engine.nodes, engine.restarts = [], [], {}, 0
-    engine._lag_sum, engine._lag_count, engine._ratio_sum, engine._ratio_count = 0.0, 0, 0.0, 0
+    engine._ratio_sum, engine._ratio_count = 0.0, 0
     engine._after_drain()
     metrics = engine.extra_metrics()
     assert metrics["policy_lag"] == pytest.approx(2.0) and metrics["importance_ratio"] == pytest.approx(0.5)

@@ -309,7 +309,7 @@ class SerialGA3CEngine(_SerialEngine):
         self._last_totals = totals
         updates = totals.train_batches - before.train_batches
         return dict(
-            policy_lag=(totals.lag_sum - before.lag_sum) / updates if updates else None,
+            policy_lag=self.stats.lag.take(),
             importance_ratio=(totals.ratio_sum - before.ratio_sum) / updates if updates else None,
         )
 

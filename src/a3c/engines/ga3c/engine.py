@@ -171,7 +171,7 @@ class GA3CEngine:
             predict_batch_mean=(totals.predict_rows - before.predict_rows) / batches if batches else None,
             predict_queue=waiting,
             train_queue=_qsize(self.pool.full),
-            policy_lag=(totals.lag_sum - before.lag_sum) / updates if updates else None,
+            policy_lag=self.stats.lag.take(),
             importance_ratio=(totals.ratio_sum - before.ratio_sum) / updates if updates else None,
             restarts=self.restarts,
         )

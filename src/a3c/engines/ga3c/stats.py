@@ -1,11 +1,13 @@
 """Running totals the predictor and trainer threads add to and the engine reads: rates for
-metrics.csv, the training rate the dynamic adjuster maximises, and the loss reports."""
+metrics.csv, the training rate the dynamic adjuster maximises, the policy lag (engines.lag) and
+the loss reports."""
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, replace
 
+from a3c.engines.lag import PolicyLag
 from a3c.engines.messages import MetricSums, Report
 
 
@@ -16,7 +18,6 @@ class Totals:
     predict_batches: int = 0  # forward passes
     trained_samples: int = 0  # env steps trained on
     train_batches: int = 0  # updates
-    lag_sum: float = 0.0  # sum over updates of the mean policy lag of their batch
     ratio_sum: float = 0.0  # sum over updates of exp(mean log pi/mu)
 
 
@@ -24,6 +25,7 @@ class Stats:
     def __init__(self):
         self._lock = threading.Lock()
         self._totals = Totals()
+        self.lag = PolicyLag()  # the trainers record each applied update's; the engine takes the mean
         self._metrics = MetricSums()
         self._loss_count = 0
         self._nonfinite = 0  # updates skipped for a NaN/inf loss or gradient, not yet reported
@@ -38,11 +40,10 @@ class Stats:
             self._totals.predict_rows += rows
             self._totals.predict_batches += 1
 
-    def trained(self, samples: int, lag: float, ratio: float, metrics: dict[str, float]) -> None:
+    def trained(self, samples: int, ratio: float, metrics: dict[str, float]) -> None:
         with self._lock:
             self._totals.trained_samples += samples
             self._totals.train_batches += 1
-            self._totals.lag_sum += lag
             self._totals.ratio_sum += ratio
             self._metrics.add(metrics)
             self._loss_count += 1

@@ -136,9 +136,9 @@ class BatchUpdate:
         if measure_kl(self.cfg.target_kl, learner.version):
             metrics["approx_kl"] = kl = policy_change(self.shared.model, self.dist, batch, terms.params)
             learner.observe_kl(kl)
+        self.stats.lag.record(version, versions)
         self.stats.trained(
             samples=batch.t_max * batch.n_envs,
-            lag=float((version - versions).float().mean()),
             ratio=float(terms.log_ratio_mean.exp()),
             metrics=metrics,
         )

@@ -31,6 +31,7 @@ import torch
 
 from a3c.distributions import distribution_for
 from a3c.engines.base import EngineParts, Incarnations
+from a3c.engines.lag import PolicyLag
 from a3c.engines.learner import Learner
 from a3c.engines.messages import Crash, EnvError, Event, Message, Report
 from a3c.engines.ray.cluster import connect
@@ -118,7 +119,7 @@ class _RayEngine:
         self.restarts = 0
         self.version = 0  # updates applied by this engine: the version stamped on weights
         self._weights: tuple[int, object] | None = None  # (version, vector or ObjectRef) of the last weights
-        self._lag_sum, self._lag_count = 0.0, 0
+        self.lag = PolicyLag()
 
     def _new_runner(self):
         # SPREAD: runners go to different nodes where they can, so a run uses the whole cluster.
@@ -217,10 +218,11 @@ class _RayEngine:
         )
 
     def extra_metrics(self) -> dict[str, float | None]:
-        lag = self._lag_sum / self._lag_count if self._lag_count else None
-        self._lag_sum, self._lag_count = 0.0, 0
         return dict(
-            env_runners=self.cfg.workers, nodes=len(set(self.nodes.values())), restarts=self.restarts, policy_lag=lag
+            env_runners=self.cfg.workers,
+            nodes=len(set(self.nodes.values())),
+            restarts=self.restarts,
+            policy_lag=self.lag.take(),
         )
 
     def close(self) -> list[Message]:
@@ -288,10 +290,6 @@ class _RayEngine:
             normalizer.table.merge(rank, result["reward_moments"])
             normalizer.publish()
 
-    def _record_lag(self, lag: float) -> None:
-        self._lag_sum += lag
-        self._lag_count += 1
-
     def _shutdown(self) -> None:
         if getattr(self, "head_lost", False):  # every call below would wait on the lost GCS
             self.runners, self.inflight = [], {}
@@ -352,7 +350,7 @@ class RayA3CEngine(_RayEngine):
         if self.model.obs_norm is not None and gradient.get("obs_moments") is not None:
             self.model.obs_norm.merge(rank, gradient["obs_moments"])  # a row per runner, as per local worker
             self.model.obs_norm.publish()
-        self._record_lag(self.version - version)
+        self.lag.record(self.version, version)
         self.version = self.learner.version
         metrics = dict(gradient["sums"], lr_scale=self.learner.lr_scale)
         if "approx_kl" in metrics:
@@ -381,6 +379,7 @@ class RayGA3CEngine(_RayEngine):
         self.device = next(self.model.parameters()).device
         self.shared = SharedModel(cfg, self.model, self.optimizer, self.counters)
         self.stats = Stats()
+        self.lag = self.stats.lag  # BatchUpdate records each applied update's
         dist = distribution_for(parts.action_space, cfg.action_squash)
         # The GA3C trainer's own update, called in the driver's loop: no thread is started.
         self.update = BatchUpdate(0, cfg, self.shared, dist, self.stats, self.device)
@@ -410,7 +409,6 @@ class RayGA3CEngine(_RayEngine):
             )
             if applied:  # a skipped update measured no lag and no ratio: it must not pull the means down
                 after = self.stats.totals()
-                self._record_lag(after.lag_sum - before.lag_sum)
                 self._ratio_sum += after.ratio_sum - before.ratio_sum
                 self._ratio_count += 1
         losses = self.stats.take_loss_report()
