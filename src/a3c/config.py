@@ -2,11 +2,11 @@
 
 The CLI, TOML files and the Python API all build a Config. Precedence, lowest first:
 the defaults below, the per-environment preset, a TOML file, then command-line flags.
-Here too: what a field is (its type, help, whether it changes the env), TOML in and out, and
-the merge of a run's saved config with a resume's changes. A value's coercion into its field's
-type is a3c.config_values'; the allowed values of every field, a3c.config_validation's. A leaf,
-as they are: it imports no env, engine, model or run module (the choice of an env's preset is
-a3c.defaults').
+Here too: what a field is (its type, help, whether it changes the env) and the merge of a
+run's saved config with a resume's changes. A value's coercion into its field's type is
+a3c.config_values'; the allowed values of every field, a3c.config_validation's; the TOML file,
+a3c.config_toml's. A leaf, as they are: it imports no env, engine, model or run module (the
+choice of an env's preset is a3c.defaults').
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import tomli_w
-import tomllib
-
+from a3c.config_toml import read_toml as read_toml  # where callers have always found it
+from a3c.config_toml import write_toml
 from a3c.config_validation import validate
 from a3c.config_values import checked_value, coerce_value, describe, strip_optional
 from a3c.errors import ConfigError, UserError
@@ -278,25 +277,7 @@ class Config:
 
     # ----- TOML -----
     def save_toml(self, path: str | Path, meta: dict[str, Any] | None = None) -> None:
-        # TOML has no null: fields left at None are written as comments so the file
-        # still lists every knob and reads back to the same config. Tables (env_kwargs, and
-        # [meta], which read_toml ignores) go last, as TOML requires.
-        data = self.to_dict()
-        present = {
-            k: (list(v) if isinstance(v, tuple) else v)
-            for k, v in data.items()
-            if v is not None and not isinstance(v, dict)
-        }
-        text = tomli_w.dumps(present)
-        unset = [k for k, v in data.items() if v is None]
-        if unset:
-            text += "".join(f"# {k} = (unset)\n" for k in unset)
-        tables = {k: v for k, v in data.items() if isinstance(v, dict)}
-        if meta:
-            tables["meta"] = {k: v for k, v in meta.items() if v is not None}
-        if tables:
-            text += "\n" + tomli_w.dumps(tables)
-        Path(path).write_text(text)
+        write_toml(self.to_dict(), path, meta)
 
     def resolved_target(self, env_threshold: float | None) -> float | None:
         """The return that stops the run, or None for no early stop."""
@@ -345,30 +326,6 @@ def unknown_field_error(name: str) -> ConfigError:
     close = difflib.get_close_matches(name, field_names(), n=3)
     hint = f"did you mean {', '.join(close)}? " if close else ""
     return ConfigError(name, "(unknown field)", f"{hint}one of: {', '.join(field_names())}")
-
-
-def read_toml(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"config file not found: {path}")
-    try:
-        data = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"config file {path} is not valid TOML: {exc}") from None
-    # A nested table is accepted so a file may group knobs, e.g. [a3c] or [train]; env_kwargs is
-    # itself a table, and [meta] (versions a run was made with) is a record, not config.
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        if key == "meta":
-            continue
-        if isinstance(value, dict) and key not in TABLE_FIELDS:
-            flat.update(value)
-        else:
-            flat[key] = value
-    return flat
-
-
-TABLE_FIELDS = ("env_kwargs",)
 
 
 # ----- a field's type -----
