@@ -66,15 +66,15 @@ def test_an_a3c_job_carries_one_gradient_per_rollout_from_the_weights_it_was_sen
     the job (the runner does not step its own copy between them), each with its own env steps."""
     from a3c.engines.ray.runner import EnvRunner
 
-    monkeypatch.setattr(EnvRunner, "where", lambda self: {})  # setup's reply; needs no Ray here
+    monkeypatch.setattr(EnvRunner, "where", lambda self: None)  # setup's reply; needs no Ray here
     cfg = Config.for_env("CartPole-v1", workers=1, ray_rollouts_per_job=3)
     runner = EnvRunner(cfg)
     runner.setup(0, 0)
     weights = params_to_vector(runner.local)
     reply = runner.a3c_step(5, weights)
-    assert reply["version"] == 5 and len(reply["gradients"]) == 3
-    assert all(g["env_steps"] == cfg.t_max * cfg.envs_per_worker for g in reply["gradients"])
-    vectors = [g["grads"] for g in reply["gradients"]]
+    assert reply.version == 5 and len(reply.gradients) == 3
+    assert all(g.env_steps == cfg.t_max * cfg.envs_per_worker for g in reply.gradients)
+    vectors = [g.grads for g in reply.gradients]
     assert not np.array_equal(vectors[0], vectors[1])  # different rollouts, different gradients
     np.testing.assert_array_equal(params_to_vector(runner.local), weights)  # the weights stayed as sent
     runner.close()
@@ -83,26 +83,32 @@ def test_an_a3c_job_carries_one_gradient_per_rollout_from_the_weights_it_was_sen
 def test_the_head_check_stops_the_run_only_when_the_gcs_port_stops_answering():
     import socket
 
-    import pytest
-
-    from a3c.engines.ray.engine import _RayEngine
+    from a3c.engines.ray.engine import RayEngine
+    from a3c.engines.ray.health import HeadWatch
     from a3c.errors import RunFailed
 
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
-    engine = _RayEngine.__new__(_RayEngine)  # only the head check's state, no cluster
-    engine._gcs, engine._head_probed, engine.head_lost = listener.getsockname(), 0.0, False
-    engine._check_head()
-    assert not engine.head_lost
+    head = HeadWatch(listener.getsockname())
+    head.check(now=True)
+    assert not head.lost
     listener.close()  # the GCS is gone: its port refuses
-    engine._check_head()  # probed less than a second ago: not asked again yet
-    assert not engine.head_lost
+    head.check()  # probed less than a second ago: not asked again yet
+    assert not head.lost
     with pytest.raises(RunFailed, match="lost the Ray cluster's head node.*--resume"):
-        engine._check_head(now=True)
-    assert engine.head_lost
-    engine._shutdown()  # asks the lost cluster nothing
-    assert engine.runners == [] and engine.inflight == {}
+        head.check(now=True)
+    assert head.lost
+
+    class LostCluster:
+        def __getattr__(self, name):
+            raise AssertionError(f"asked the lost cluster for {name}")
+
+    engine = RayEngine.__new__(RayEngine)  # only what closing needs, no cluster
+    engine.head, engine.ray, engine.inbox = head, LostCluster(), []
+    engine.runners, engine.jobs = [object()], {object(): (0, 0)}
+    assert engine.close() == []  # asks the lost cluster nothing
+    assert engine.runners == [] and engine.jobs == {}
 
 
 # ----- env errors: a runner's reply carries them, the driver forwards them as the local engines do -----
@@ -111,18 +117,16 @@ def test_the_head_check_stops_the_run_only_when_the_gcs_port_stops_answering():
 def test_env_runner_replies_carry_the_errors_of_envs_that_raised(job, monkeypatch):
     """The EnvRunner class called directly (no Ray): FlakyStepEnv raises every 97th step."""
     from a3c.config import Config
-    from a3c.engines.messages import EnvError
-    from a3c.engines.ray.engine import env_error_messages
     from a3c.engines.ray.runner import EnvRunner
 
-    monkeypatch.setattr(EnvRunner, "where", lambda self: {})  # setup's reply; needs no Ray here
+    monkeypatch.setattr(EnvRunner, "where", lambda self: None)  # setup's reply; needs no Ray here
     runner = EnvRunner(Config.for_env("fakes:FlakyStepEnv", workers=1, t_max=5))
     runner.setup(0, 0)
-    messages = []
+    errors = []
     for _ in range(30):  # 150 steps
-        messages += env_error_messages(3, getattr(runner, job)(0, None))
-    assert messages and all(isinstance(m, EnvError) and m.rank == 3 for m in messages)
-    assert "ValueError: flaky env: lost its simulator connection" in messages[0].error
+        errors += getattr(runner, job)(0, None).env_errors
+    assert errors and all(isinstance(e, str) for e in errors)
+    assert "ValueError: flaky env: lost its simulator connection" in errors[0]
     runner.close()
 
 
@@ -132,7 +136,7 @@ def test_env_runner_replies_carry_the_errors_of_envs_that_raised(job, monkeypatc
 def test_a_skipped_ray_ga3c_update_does_not_pull_the_lag_and_ratio_down():
     from a3c.distributions import Categorical
     from a3c.engines.ga3c.stats import Stats
-    from a3c.engines.ray.engine import RayGA3CEngine
+    from a3c.engines.ray.algorithms import RayGA3C
 
     class ScriptedUpdate:
         """Applies an update of lag 2 and ratio 0.5, then skips one (NaN), as BatchUpdate.train does."""
@@ -149,16 +153,17 @@ def test_a_skipped_ray_ga3c_update_does_not_pull_the_lag_and_ratio_down():
             self.stats.skipped()
             return False
 
-    engine = RayGA3CEngine.__new__(RayGA3CEngine)
-    engine.cfg = a3c.Config(workers=1, train_batch=1, max_train_batch=1)
-    engine.stats = Stats()
-    engine.lag = engine.stats.lag
-    engine.update = ScriptedUpdate(engine.stats)
-    engine.local = None
+    part = RayGA3C.__new__(RayGA3C)  # the training half only: no model, no runners
+    part.cfg = a3c.Config(workers=1, train_batch=1, max_train_batch=1)
+    part.stats = Stats()
+    part._last_totals = part.stats.totals()
+    part.update = ScriptedUpdate(part.stats)
+    part.local = None
     segment = Rollout.allocate(2, 1, (1,), torch.float32, Categorical(2))
-    engine.pending = [(segment, torch.zeros(2, dtype=torch.int64))] * 2
-    engine.waiting, engine.inbox, engine.nodes, engine.restarts = [], [], {}, 0
-    engine._ratio_sum, engine._ratio_count = 0.0, 0
-    engine._after_drain()
-    metrics = engine.extra_metrics()
+    part.pending = [(segment, torch.zeros(2, dtype=torch.int64))] * 2
+    part.waiting = [0]
+    outcome = part.after_drain()
+    assert outcome.send == [0]  # back out once training is done
+    assert [m.count for m in outcome.messages] == [1] and outcome.messages[0].nonfinite == 1
+    metrics = part.metrics()
     assert metrics["policy_lag"] == pytest.approx(2.0) and metrics["importance_ratio"] == pytest.approx(0.5)

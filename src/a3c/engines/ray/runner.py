@@ -2,12 +2,13 @@
 operators). Each owns its envs and a CPU copy of the network, refreshed from flat, versioned
 weight vectors the driver puts in the object store, and serves either engine:
 
-    a3c_step(version, weights)     -> A3C gradients (flat float32), one per rollout, and their stats
-    ga3c_segment(version, weights) -> one t_max-step Rollout segment (numpy; uint8 frames stay
-                                      uint8), acted by the local policy copy (IMPALA's actor)
+    a3c_step(version, weights)     -> A3CResult: A3C gradients (flat float32), one per rollout,
+                                      and their stats
+    ga3c_segment(version, weights) -> SegmentResult: one t_max-step Rollout segment (numpy; uint8
+                                      frames stay uint8), acted by the local policy copy (IMPALA's actor)
 
-Either reply carries env_errors: the tracebacks of envs that raised during it (each already
-rebuilt by the env group), which the driver logs and counts as the local engines do.
+Either reply (jobs.py) carries env_errors: the tracebacks of envs that raised during it (each
+already rebuilt by the env group), which the driver logs and counts as the local engines do.
 
 Nothing here writes files or keeps state the driver needs: a dead runner is replaced by a new
 one with a fresh random stream (rank, incarnation) and loses at most one rollout.
@@ -23,6 +24,7 @@ import torch
 
 from a3c.distributions import distribution_for
 from a3c.engines.a3c_step import A3CStep, a3c_gradients
+from a3c.engines.ray.jobs import A3CResult, Gradient, SegmentResult, Where
 from a3c.engines.weights import grads_to_vector, vector_to_params
 from a3c.envs import rank_env_group
 from a3c.loss import LossSettings, measure_kl, policy_change
@@ -38,13 +40,13 @@ class EnvRunner:
         self.cfg = cfg
         self.version = -1  # of the weights in self.local; -1 before the first refresh
 
-    def where(self) -> dict:
+    def where(self) -> Where:
         """This runner's node and pid (also the 'ready' probe: answering means the imports are done)."""
         import ray
 
-        return dict(node_id=ray.get_runtime_context().get_node_id(), pid=os.getpid())
+        return Where(ray.get_runtime_context().get_node_id(), os.getpid())
 
-    def setup(self, rank: int, incarnation: int) -> dict:
+    def setup(self, rank: int, incarnation: int) -> Where:
         cfg = self.cfg
         seed = process_seed(cfg.seed, rank, incarnation)
         random.seed(seed)
@@ -76,7 +78,7 @@ class EnvRunner:
     def _observe(self, obs) -> None:
         self.moments = batch_moments(obs.numpy())
 
-    def a3c_step(self, version: int, weights: np.ndarray | None) -> dict:
+    def a3c_step(self, version: int, weights: np.ndarray | None) -> A3CResult:
         """`ray_rollouts_per_job` gradients, each on its own rollout from the weights sent: one
         round trip carries them all, and the driver applies them one by one, in order."""
         self._refresh(version, weights)
@@ -94,30 +96,25 @@ class EnvRunner:
             if kl is not None:
                 metrics["approx_kl"], kl = kl, None
             gradients.append(
-                dict(
+                Gradient(
                     grads=grads_to_vector(self.local),
                     env_steps=step.env_steps,
-                    obs_moments=self.moments,
                     returns=[ep.ret for ep in step.finished],
                     lengths=[ep.length for ep in step.finished],
                     sums=metrics,
+                    obs_moments=self.moments,
                 )
             )
             self.last_step = step
-        return dict(
-            version=self.version,
-            gradients=gradients,
-            env_errors=self.envs.take_errors(),
-            reward_moments=self._reward_moments(),
-        )
+        return A3CResult(self.version, gradients, self.envs.take_errors(), self._reward_moments())
 
     def _reward_moments(self):
         return None if self.reward_stats is None else self.reward_stats.take_own()
 
-    def ga3c_segment(self, version: int, weights: np.ndarray | None) -> dict:
+    def ga3c_segment(self, version: int, weights: np.ndarray | None) -> SegmentResult:
         self._refresh(version, weights)
         segment, finished = self.collector.collect()
-        return dict(
+        return SegmentResult(
             version=self.version,
             env_steps=segment.t_max * segment.n_envs,
             # .numpy() shares the collector's buffer; Ray copies it when it serializes the reply.
