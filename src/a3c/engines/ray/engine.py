@@ -42,6 +42,8 @@ def resolve_config(cfg):
 
 
 class RayEngine:
+    """The runners, their jobs and their supervision; `algorithm` makes updates of the results."""
+
     progress_fields: tuple[str, ...] = ("lag={policy_lag:.2f}",)
 
     def __init__(self, parts: EngineParts, algorithm: RayAlgorithm):
