@@ -39,7 +39,7 @@ def measure(env_id: str, algo: str) -> dict:
         reply = job(0, weights)
     runner.close()
     down, up = serialized_bytes(weights), serialized_bytes(reply)
-    steps = sum(g["env_steps"] for g in reply["gradients"]) if algo == "a3c" else reply["env_steps"]
+    steps = sum(g.env_steps for g in reply.gradients) if algo == "a3c" else reply.env_steps
     return dict(env_id=env_id, algo=algo, params=sum(p.numel() for p in runner.local.parameters()),
                 envs=cfg.envs_per_worker, t_max=cfg.t_max, steps=steps, down=down, up=up,
                 inline=down <= INLINE_BYTES)

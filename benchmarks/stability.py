@@ -124,6 +124,36 @@ def table(records: list[dict[str, Any]], randoms: dict[str, float], envs: list[s
     return "\n".join(lines)
 
 
+def plot(records: list[dict[str, Any]], envs: list[str], systems: list[str], path: Path,
+         randoms: dict[str, float]) -> None:
+    """One panel per env: each system's curves (mean of the last 100 episodes against training
+    seconds), one line per seed, with random play dotted."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(envs), figsize=(5.5 * len(envs), 4), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, env_id in zip(axes[0], envs, strict=True):
+        for i, system in enumerate(systems):
+            runs = sorted((r for r in records if r["env_id"] == env_id and r["system"] == system),
+                          key=lambda r: r["seed"])
+            for j, r in enumerate(runs):
+                xs, ys = [p[0] for p in r["series"]], [p[2] for p in r["series"]]
+                ax.plot(xs, ys, color=colors[i % len(colors)], alpha=0.8, lw=1.2,
+                        label=system if j == 0 else None)
+        if env_id in randoms:
+            ax.axhline(randoms[env_id], color="grey", ls=":", lw=1, label="random play")
+        ax.set_title(env_id)
+        ax.set_xlabel("training seconds")
+        ax.set_ylabel("mean return of the last 100 episodes")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--envs", nargs="+", default=["InvertedDoublePendulum-v5"])
@@ -132,6 +162,7 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=600.0, help="seconds of training per run")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--plot", type=Path, help="also draw the curves of --envs x --systems into this PNG")
     args = parser.parse_args()
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))
     args.out.mkdir(parents=True, exist_ok=True)
@@ -165,6 +196,9 @@ def main() -> None:
         meta_path.write_text(json.dumps(meta, indent=1) + "\n")
     randoms = json.loads((args.out / "random.json").read_text())
     print(table(records, randoms, None if args.report_only else args.envs))
+    if args.plot:
+        plot(records, args.envs, args.systems, args.plot, randoms)
+        print(f"curves: {args.plot}")
 
 
 if __name__ == "__main__":
