@@ -1,7 +1,8 @@
-"""Rollout: the fixed-shape record of t_max steps of N envs, and the collector that fills it.
+"""Rollout: the fixed-shape record of t_max steps of N envs, and the one writer that fills it.
 
-Every engine trains on the same Rollout through `loss.rollout_loss`; only who fills it
-differs (an A3C worker with its local network, a GA3C agent through the predictors).
+Every engine trains on the same Rollout through `loss.rollout_loss`, and every wiring fills its
+rollouts and GA3C segments with the same RolloutWriter; only the link it acts through differs
+(acting.py: a local network, or a GA3C agent's mailbox to the predictors).
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
+from a3c.acting import ActorLink
 from a3c.distributions import Distribution
 from a3c.envs import EnvBatch, EpisodeStats
-from a3c.models import ActorCritic, State
+from a3c.models import State
 
 
 @dataclass
@@ -65,6 +67,11 @@ class Rollout:
     def tensors(self) -> dict[str, torch.Tensor]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
+    def numpy(self) -> dict[str, np.ndarray]:
+        """Numpy views of every field, by name: the writer's rows (writing through them costs a
+        fraction of the equivalent torch indexing)."""
+        return {name: tensor.numpy() for name, tensor in self.tensors().items()}
+
     def share_memory_(self) -> Rollout:
         for tensor in self.tensors().values():
             tensor.share_memory_()
@@ -88,65 +95,84 @@ def take_batch(pending: list, max_train_batch: int) -> tuple[list, list]:
     return pending[:cap], pending[cap:]
 
 
+class RolloutWriter:
+    """The one writer of experience: steps an EnvBatch with the actions its link chose (acting.py)
+    and writes each step as one row of a rollout: a Rollout's numpy views (Rollout.numpy()) or a
+    GA3C segment slot's. Every wiring fills its rollouts and segments with it; only the link differs.
+
+    The observations of the next step are posted with the final observations of the episodes this
+    step cut, so a GA3C agent has both answered in one round trip; the last step of a rollout posts
+    the next rollout's obs[0], whose initial state is read just before."""
+
+    def __init__(self, envs: EnvBatch, link: ActorLink):
+        self.envs, self.link = envs, link
+        self.obs = envs.reset()
+        self.starts = np.ones(envs.n, dtype=np.float32)  # a (re)started actor begins every episode afresh
+        self.h0, self.c0 = link.initial_state(self.starts)
+        self.acting = link.post(self.obs, self.starts, {}) is not None  # False: told to stop
+
+    def fill(self, rows: dict[str, np.ndarray], versions: np.ndarray | None = None) -> list[EpisodeStats] | None:
+        """Write t_max steps into rows (Rollout's fields by name; t_max = their length) and, given
+        versions [T], the policy version of each step. Returns the episodes that ended, or None when
+        the link was told to stop mid-way (the partial rollout is then worthless)."""
+        if not self.acting:
+            return None
+        envs, link = self.envs, self.link
+        t_max = len(rows["rewards"])
+        rows["h0"][:], rows["c0"][:] = self.h0, self.c0
+        finished: list[EpisodeStats] = []
+        for t in range(t_max):
+            acted = link.act()  # a local model chooses now, with the weights it has now
+            rows["obs"][t] = self.obs
+            rows["starts"][t] = self.starts
+            rows["actions"][t] = acted.actions
+            rows["behaviour_log_probs"][t] = acted.log_probs
+            if versions is not None:
+                versions[t] = acted.version
+            step = envs.step(acted.actions)
+            rows["rewards"][t] = step.rewards
+            rows["terminated"][t] = step.terminated
+            rows["truncated"][t] = step.truncated
+            self.obs, self.starts = step.obs, step.starts
+            if t == t_max - 1:  # the next rollout's obs[0] is posted now: the state it goes in with is this one
+                self.h0, self.c0 = link.initial_state(self.starts)
+            final_values = link.post(self.obs, self.starts, step.final_obs)
+            if final_values is None:
+                self.acting = False
+                return None
+            rows["truncation_values"][t] = 0.0
+            if step.final_obs:
+                # A time limit is not the end of the task: the cut-off state is valued and bootstraps.
+                rows["truncation_values"][t, sorted(step.final_obs)] = final_values
+            finished.extend(step.episodes)
+        rows["obs"][t_max] = self.obs  # s_T, the bootstrap state; its action starts the next rollout
+        rows["starts"][t_max] = self.starts
+        return finished
+
+
 class RolloutCollector:
-    """Steps an EnvBatch with a local model for t_max steps at a time (the A3C worker's half)."""
+    """A Rollout buffer of its own, refilled t_max steps at a time by a RolloutWriter: what A3C
+    workers and Ray's EnvRunners train on or ship (engines/a3c_step.local_collector builds one
+    over a local model)."""
 
     def __init__(
         self,
         envs: EnvBatch,
-        model: ActorCritic,
+        link: ActorLink,
         dist: Distribution,
         t_max: int,
         observe: Callable[[torch.Tensor], None] | None = None,
     ):
-        self.envs, self.model, self.dist = envs, model, dist
+        self.writer = RolloutWriter(envs, link)
         self.observe = observe  # sees each rollout's observations [T*N, ...]: running normalization statistics
-        lstm = model.lstm_size if model.recurrent else 0
-        self.buffer = Rollout.allocate(t_max, envs.n, envs.obs_shape, envs.obs_dtype, dist, lstm)
-        self.obs = torch.as_tensor(envs.reset())
-        self.start = torch.ones(envs.n)
-        self.state: State = model.initial_state(envs.n)
+        self.buffer = Rollout.allocate(t_max, envs.n, envs.obs_shape, envs.obs_dtype, dist, link.state_size)
+        self.rows = self.buffer.numpy()
 
-    @torch.no_grad()
     def collect(self) -> tuple[Rollout, list[EpisodeStats]]:
-        buf, model, dist = self.buffer, self.model, self.dist
-        finished: list[EpisodeStats] = []
-        if self.state is not None:
-            buf.h0.copy_(self.state[0])
-            buf.c0.copy_(self.state[1])
-        for t in range(buf.t_max):
-            buf.obs[t] = self.obs
-            buf.starts[t] = self.start
-            params, _, next_state = model(self.obs, self.state)
-            actions = dist.sample(params)
-            buf.actions[t] = actions
-            buf.behaviour_log_probs[t] = dist.log_prob(params, actions)
-            step = self.envs.step(actions.numpy())
-            buf.rewards[t] = torch.from_numpy(step.rewards)
-            buf.terminated[t] = torch.from_numpy(step.terminated)
-            buf.truncated[t] = torch.from_numpy(step.truncated)
-            buf.truncation_values[t] = 0.0
-            if step.final_obs:
-                # A time limit is not the end of the task: value the state it cut off.
-                idx = list(step.final_obs)
-                final = torch.as_tensor(np.stack([step.final_obs[i] for i in idx]))
-                sub_state = None if next_state is None else (next_state[0][idx], next_state[1][idx])
-                _, final_values, _ = model(final, sub_state)
-                buf.truncation_values[t, idx] = final_values
-            finished.extend(step.episodes)
-            self.obs = torch.as_tensor(step.obs)
-            self.start = torch.from_numpy(step.starts)
-            # Most steps end no episode: then the state carries over untouched.
-            self.state = _reset_where(next_state, self.start) if step.starts.any() else next_state
-        buf.obs[buf.t_max] = self.obs
-        buf.starts[buf.t_max] = self.start
+        buf = self.buffer
+        with torch.no_grad():
+            finished = self.writer.fill(self.rows)
+        assert finished is not None  # a local link is never told to stop
         if self.observe is not None:  # rows 0..T-1: row T comes back as the next rollout's row 0
             self.observe(buf.obs[: buf.t_max].flatten(0, 1))
         return buf, finished
-
-
-def _reset_where(state: State, ended: torch.Tensor) -> State:
-    if state is None:
-        return None
-    keep = (1.0 - ended).unsqueeze(-1)
-    return state[0] * keep, state[1] * keep

@@ -10,11 +10,11 @@ import torch
 import a3c
 from a3c.config import Config
 from a3c.distributions import Categorical, distribution_for
+from a3c.engines.a3c_step import local_collector
 from a3c.envs import make_env_group, make_env_with_spec, probe
 from a3c.envs.group import EnvGroup, LearningSignal, NonFiniteObservation
 from a3c.envs.spaces import ObsSpec
 from a3c.models import ActorCritic, build_model
-from a3c.rollout import RolloutCollector
 from fakes import MatrixActionEnv, NaNObservationEnv
 
 
@@ -119,7 +119,7 @@ def test_rollouts_keep_frames_as_bytes():
     cfg = cfg_for("fakes:ChannelsLastImageEnv")
     group = make_env_group(cfg, 2, seed=0)
     dist = distribution_for(group.action_space)
-    collector = RolloutCollector(group, build_model(cfg, group.spec, dist), dist, t_max=4)
+    collector = local_collector(group, build_model(cfg, group.spec, dist), dist, t_max=4)
     rollout, _ = collector.collect()
     assert rollout.obs.dtype == torch.uint8 and rollout.obs.shape == (5, 2, 3, 12, 10)
 
@@ -227,7 +227,7 @@ def test_a_lost_life_cuts_the_bootstrap_but_keeps_the_lstm_state_as_evaluation_d
     from a3c.distributions import Categorical
 
     model = ActorCritic((1,), Categorical(2), recurrent=True, lstm_size=4)
-    collector = RolloutCollector(envs, model, Categorical(2), t_max=6)
+    collector = local_collector(envs, model, Categorical(2), t_max=6)
     rollout, finished = collector.collect()
     assert rollout.terminated[:, 0].tolist() == [0, 1, 0, 1, 0, 1]  # lives lost after steps 2 and 4
     # Memory resets only where a game begins: at its first step, and after the game ended at step 6.

@@ -13,12 +13,12 @@ import torch
 import a3c
 from a3c.config import Config
 from a3c.distributions import distribution_for
-from a3c.engines.a3c_step import a3c_gradients
+from a3c.engines.a3c_step import a3c_gradients, local_collector
 from a3c.engines.weights import grads_to_vector, params_to_vector, vector_to_grads, vector_to_params
 from a3c.envs import make_env_group
 from a3c.loss import LossSettings
 from a3c.models import build_model
-from a3c.rollout import Rollout, RolloutCollector
+from a3c.rollout import Rollout
 
 
 def _model_and_collector(seed: int = 0):
@@ -27,7 +27,7 @@ def _model_and_collector(seed: int = 0):
     dist = distribution_for(envs.action_space)
     torch.manual_seed(seed)
     model = build_model(cfg, envs.spec, dist)
-    return cfg, model, dist, RolloutCollector(envs, model, dist, cfg.t_max)
+    return cfg, model, dist, local_collector(envs, model, dist, cfg.t_max)
 
 
 def test_weights_cross_as_one_read_only_float32_vector_and_are_copied_out():

@@ -5,12 +5,15 @@ and so is how `local` got its weights."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
+from a3c.acting import LocalModelLink
+from a3c.distributions import Distribution
 from a3c.engines.learner import update_is_finite
-from a3c.envs import EpisodeStats
+from a3c.envs import EnvBatch, EpisodeStats
 from a3c.loss import LossSettings, measure_kl, policy_change, rollout_loss
 from a3c.models import ActorCritic
 from a3c.rollout import Rollout, RolloutCollector
@@ -24,6 +27,18 @@ class A3CStep:
     finite: bool  # loss and gradient free of NaN/inf (update_is_finite): only then may the update be applied
     rollout: Rollout  # what it trained on (the collector's buffer: valid until its next collect)
     params: torch.Tensor  # the policy on the rollout's steps when the gradient was computed
+
+
+def local_collector(
+    envs: EnvBatch,
+    local: ActorCritic,
+    dist: Distribution,
+    t_max: int,
+    observe: Callable[[torch.Tensor], None] | None = None,
+) -> RolloutCollector:
+    """The rollouts of an actor with its own copy of the network (A3C workers, Ray's EnvRunners):
+    the one writer, acting through a LocalModelLink to `local`."""
+    return RolloutCollector(envs, LocalModelLink(local, dist, envs.n), dist, t_max, observe)
 
 
 def a3c_worker_step(

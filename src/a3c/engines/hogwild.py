@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from a3c.distributions import distribution_for
-from a3c.engines.a3c_step import a3c_worker_step
+from a3c.engines.a3c_step import a3c_worker_step, local_collector
 from a3c.engines.base import EngineParts, Incarnations
 from a3c.engines.learner import Learner
 from a3c.engines.messages import Message, Report, Reporter, ReportPipes, report_crash
@@ -27,7 +27,6 @@ from a3c.loss import LossSettings
 from a3c.models import build_model
 from a3c.normalization import reward_stats_writer, shared_stats_writer
 from a3c.optim import build_optimizer
-from a3c.rollout import RolloutCollector
 
 
 def worker_main(rank, incarnation, cfg, global_model, optim_state, update_lock, counters, stop_event, queue) -> None:
@@ -40,7 +39,7 @@ def worker_main(rank, incarnation, cfg, global_model, optim_state, update_lock, 
         dist = distribution_for(envs.action_space, cfg.action_squash)
         local = build_model(cfg, envs.spec, dist)
         # The global model's normalizer statistics: this worker's row, merged with the others'.
-        collector = RolloutCollector(envs, local, dist, cfg.t_max, observe=shared_stats_writer(global_model, rank))
+        collector = local_collector(envs, local, dist, cfg.t_max, observe=shared_stats_writer(global_model, rank))
         reporter = Reporter(queue, rank)
         settings = LossSettings.from_config(cfg)
         learner = worker_learner(cfg, global_model, optim_state, update_lock, counters)

@@ -8,9 +8,13 @@ metrics.csv (all but its wall-clock columns, wall_s and fps) and the same weight
 
     A3C   for each worker in rank order: copy the global parameters, roll out t_max steps in
           its envs, compute the loss, clip, apply the gradients to the global network
-    GA3C  each agent in rank order fills one t_max-step segment with the agents' own segment
-          writer; then the finished segments train in batches of train_batch, oldest first,
-          through the GA3C trainer's own update (the later batches with policy lag, as in GA3C)
+    GA3C  each agent in rank order fills one t_max-step segment with the one rollout writer,
+          acting through the learner's shared model (a local link); then the finished segments
+          train in batches of train_batch, oldest first, through the GA3C trainer's own update
+          (the later batches with policy lag, as in GA3C). A local link chooses each action when
+          the writer reads it, so the first action of an agent's next segment is chosen after
+          the training in between: with the weights and normalizer statistics it just produced
+          (one agent, train_batch 1: no policy lag, as in A2C)
 
 It is much slower than the parallel engines (one core, no overlap); use it for tests,
 debugging and results that must be reproduced exactly.
@@ -18,25 +22,23 @@ debugging and results that must be reproduced exactly.
 
 from __future__ import annotations
 
-import functools
 import os
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
+from a3c.acting import LocalModelLink
 from a3c.distributions import distribution_for
-from a3c.engines.a3c_step import a3c_worker_step
+from a3c.engines.a3c_step import a3c_worker_step, local_collector
 from a3c.engines.base import EngineParts, Incarnations
-from a3c.engines.ga3c.agent import SegmentWriter
 from a3c.engines.learner import Learner
 from a3c.engines.messages import Message, Reporter
 from a3c.envs import EnvBatch, rank_env_group
 from a3c.loss import LossSettings
-from a3c.models import ActorCritic, State, build_model
+from a3c.models import ActorCritic, build_model
 from a3c.normalization import reward_stats_writer, shared_stats_writer
-from a3c.rollout import Rollout, RolloutCollector, take_batch
+from a3c.rollout import Rollout, RolloutCollector, RolloutWriter, take_batch
 from a3c.seeding import process_seed
 
 
@@ -130,7 +132,7 @@ class SerialA3CEngine(_SerialEngine):
         # One generator serves every worker: they draw from it in rank order, always the same order.
         for rank, envs in enumerate(self._env_groups()):
             local = build_model(cfg, envs.spec, self.dist)
-            collector = RolloutCollector(
+            collector = local_collector(
                 envs, local, self.dist, cfg.t_max, observe=shared_stats_writer(self.model, rank)
             )
             self.workers.append(_Worker(envs, local, collector, Reporter(self.inbox, rank, every_s=0.0)))
@@ -160,85 +162,10 @@ class SerialA3CEngine(_SerialEngine):
         return self._messages()
 
 
-class _DeferredActions:
-    """A reply whose actions are chosen when first read. The segment writer asks for the next
-    segment's first action with the current segment's last step; in one process the trainer runs
-    in between, so choosing it when it is used acts with the weights and normalizer statistics
-    the trainer just produced (one agent, train_batch 1: no policy lag, as in A2C)."""
-
-    def __init__(self, choose, final_values: np.ndarray):
-        self._choose, self.final_values = choose, final_values
-
-    @functools.cached_property
-    def _chosen(self) -> tuple[np.ndarray, np.ndarray, int]:
-        return self._choose()
-
-    @property
-    def actions(self) -> np.ndarray:
-        return self._chosen[0]
-
-    @property
-    def log_probs(self) -> np.ndarray:
-        return self._chosen[1]
-
-    @property
-    def version(self) -> int:
-        return self._chosen[2]
-
-
-class LocalLink:
-    """A GA3C agent's link to a predictor in its own process: the shared model called directly, and
-    the recurrent state kept here, where the predictors keep it in a mailbox. It answers as the
-    predictors do: V(final obs) from the state of the episode each ends, at once; actions for obs
-    from the state each goes in with (zero where obs starts an episode), when they are read."""
-
-    def __init__(self, shared, dist, device: torch.device, n_envs: int):
-        self.shared, self.dist, self.device = shared, dist, device
-        lstm_size = shared.model.lstm_size if shared.model.recurrent else 0
-        # (h, c) [E, H] after the latest obs, not yet reset where the next obs starts an episode
-        self.h = np.zeros((n_envs, lstm_size), dtype=np.float32)
-        self.c = np.zeros((n_envs, lstm_size), dtype=np.float32)
-        self._pending: _DeferredActions | None = None
-
-    def initial_state(self, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        keep = (1.0 - starts)[:, None]
-        return self.h * keep, self.c * keep
-
-    def _state(self, h: np.ndarray, c: np.ndarray) -> State:
-        if h.shape[1] == 0:  # feed-forward
-            return None
-        return torch.from_numpy(h).to(self.device), torch.from_numpy(c).to(self.device)
-
-    @torch.no_grad()
-    def _choose(self, obs: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-        params, _, state, version = self.shared.predict(
-            torch.as_tensor(obs).to(self.device), self._state(*self.initial_state(starts))
-        )
-        actions = self.dist.sample(params)
-        log_probs = self.dist.log_prob(params, actions)
-        if state is not None:
-            self.h, self.c = state[0].cpu().numpy(), state[1].cpu().numpy()
-        return actions.cpu().numpy(), log_probs.cpu().numpy(), version
-
-    @torch.no_grad()
-    def predict(self, obs: np.ndarray, starts: np.ndarray, final_obs: dict[int, np.ndarray]) -> _DeferredActions:
-        if self._pending is not None:
-            self._pending.actions  # noqa: B018 - the previous obs's state must be in place first
-        final_values = np.zeros(len(final_obs), dtype=np.float32)
-        if final_obs:
-            ended = sorted(final_obs)
-            final = torch.as_tensor(np.stack([final_obs[env] for env in ended])).to(self.device)
-            _, values, _, _ = self.shared.predict(final, self._state(self.h[ended], self.c[ended]))
-            final_values = values.cpu().numpy()
-        obs, starts = obs.copy(), starts.copy()
-        self._pending = _DeferredActions(lambda: self._choose(obs, starts), final_values)
-        return self._pending
-
-
 @dataclass
 class _Agent:
     envs: EnvBatch
-    writer: SegmentWriter
+    writer: RolloutWriter
     reporter: Reporter
 
 
@@ -265,8 +192,8 @@ class SerialGA3CEngine(_SerialEngine):
 
         for rank, envs in enumerate(self._env_groups()):
             reporter = Reporter(self.inbox, rank, every_s=0.0)
-            link = LocalLink(self.shared, self.dist, self.device, envs.n)
-            self.agents.append(_Agent(envs, SegmentWriter(envs, link, reporter), reporter))
+            link = LocalModelLink(self.model, self.dist, envs.n, predict=self.shared.predict)
+            self.agents.append(_Agent(envs, RolloutWriter(envs, link), reporter))
         first = self.agents[0].envs
         self.obs_shape, self.obs_dtype = first.obs_shape, first.obs_dtype
         # The GA3C trainer's own update, called directly: no thread is started.
@@ -290,16 +217,16 @@ class SerialGA3CEngine(_SerialEngine):
 
     @torch.no_grad()
     def _act(self) -> None:
-        """Every agent, in rank order, fills one t_max-step segment with the agents' segment writer."""
+        """Every agent, in rank order, fills one t_max-step segment with the one writer."""
         cfg, E = self.cfg, self.cfg.envs_per_worker
         lstm_size = self.model.lstm_size if self.model.recurrent else 0
         for agent in self.agents:
             seg = Rollout.allocate(cfg.t_max, E, self.obs_shape, self.obs_dtype, self.dist, lstm_size)
             versions = torch.zeros(cfg.t_max, dtype=torch.int64)
-            views = {name: tensor.numpy() for name, tensor in seg.tensors().items()}
-            episodes = agent.writer.fill({**views, "versions": versions.numpy()}, cfg.t_max)
-            assert episodes is not None  # an in-process link is never told to stop
-            self.counters.add(env_steps=cfg.t_max * E, episodes=episodes)
+            finished = agent.writer.fill(seg.numpy(), versions.numpy())
+            assert finished is not None  # an in-process link is never told to stop
+            agent.reporter.episodes(finished)
+            self.counters.add(env_steps=cfg.t_max * E, episodes=len(finished))
             self.pending.append((seg, versions))
             agent.reporter.env_errors(agent.envs)
             agent.reporter.maybe_send(force=True)

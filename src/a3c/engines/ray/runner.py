@@ -23,14 +23,13 @@ import numpy as np
 import torch
 
 from a3c.distributions import distribution_for
-from a3c.engines.a3c_step import A3CStep, a3c_gradients
+from a3c.engines.a3c_step import A3CStep, a3c_gradients, local_collector
 from a3c.engines.ray.jobs import A3CResult, Gradient, SegmentResult, Where
 from a3c.engines.weights import grads_to_vector, vector_to_params
 from a3c.envs import rank_env_group
 from a3c.loss import LossSettings, measure_kl, policy_change
 from a3c.models import build_model
 from a3c.normalization import LocalReturnStats, Moments, batch_moments
-from a3c.rollout import RolloutCollector
 from a3c.seeding import process_seed
 
 
@@ -62,7 +61,7 @@ class EnvRunner:
         # With normalize_obs the driver keeps the statistics: each A3C step sends its rollout's moments.
         self.moments: Moments | None = None
         observe = self._observe if self.local.obs_norm is not None else None
-        self.collector = RolloutCollector(self.envs, self.local, self.dist, cfg.t_max, observe=observe)
+        self.collector = local_collector(self.envs, self.local, self.dist, cfg.t_max, observe=observe)
         self.settings = LossSettings.from_config(cfg)
         self.last_step: A3CStep | None = None
         self.jobs = 0
