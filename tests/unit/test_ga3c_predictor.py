@@ -1,10 +1,11 @@
 """GA3C's batched prediction: the predictor tests play the agents' side of the protocol with the
-agents' own code (`PredictorLink`) in threads, over real pipes and semaphores, against a stand-in
+agents' own code (`MailboxLink`) in threads, over real pipes and semaphores, against a stand-in
 network whose answers can be read off its input: obs[0] is the action to take, obs[1] the value.
 No process is started."""
 
 import threading
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ import torch
 from torch import nn
 
 from a3c.distributions import Categorical
-from a3c.engines.ga3c.agent import PredictorLink
+from a3c.engines.ga3c.agent import MailboxLink
 from a3c.engines.ga3c.buffers import Mailboxes
 from a3c.engines.ga3c.predictor import AgentLine, Predictor, RequestBoard
 from a3c.engines.ga3c.shared_model import SharedModel
@@ -26,6 +27,17 @@ N_ACTIONS = 3
 
 
 # ----- fake agents around a real RequestBoard and Predictor -----
+
+@dataclass
+class Reply:
+    """What an agent read from its link after one post."""
+
+    actions: np.ndarray
+    log_probs: np.ndarray
+    values: np.ndarray
+    version: int
+    final_values: np.ndarray
+
 
 class ReadableNet(nn.Module):
     """Logits that make action obs[0] all but certain, value obs[1]; records every forward pass's batch size."""
@@ -41,7 +53,7 @@ class ReadableNet(nn.Module):
 
 
 class FakeAgents:
-    """`count` agents' mailboxes and lines on one RequestBoard, the agents' ends PredictorLinks."""
+    """`count` agents' mailboxes and lines on one RequestBoard, the agents' ends MailboxLinks."""
 
     def __init__(self, count: int):
         ctx = thread_ipc()
@@ -62,7 +74,7 @@ class FakeAgents:
             self.readers.append(reader)
             self.semaphores.append(semaphore)
             running = lambda: not self.stopped.is_set()  # noqa: E731
-            self.links.append(PredictorLink(self.mail.numpy_row(rank), writer, semaphore, running))
+            self.links.append(MailboxLink(self.mail.numpy_row(rank), writer, semaphore, running))
 
     def post(self, rank: int, final_obs: dict | None = None, until_in_pipe: bool = True) -> dict:
         """Agent `rank` asks for actions for obs_for(rank), in a thread as its process would; by default
@@ -72,7 +84,14 @@ class FakeAgents:
         finals = {env: torch.tensor(row).numpy() for env, row in (final_obs or {}).items()}
 
         def ask():
-            posted["reply"] = self.links[rank].predict(obs, np.zeros(ENVS, dtype=np.float32), finals)
+            link = self.links[rank]
+            final_values = link.post(obs, np.zeros(ENVS, dtype=np.float32), finals)
+            if final_values is not None:  # copies: the link's answer is valid until its next post
+                acted = link.act()
+                posted["reply"] = Reply(acted.actions.copy(), acted.log_probs.copy(), acted.values.copy(),
+                                        acted.version, final_values.copy())
+            else:
+                posted["reply"] = None
 
         posted["thread"] = threading.Thread(target=ask, daemon=True)
         posted["thread"].start()
@@ -121,6 +140,7 @@ def test_one_forward_pass_answers_every_agent_that_posted():
         assert reply.actions.tolist() == actions_for(rank)
         assert agents.mail.actions[rank].tolist() == actions_for(rank)
         assert reply.log_probs.tolist() == pytest.approx([0.0] * ENVS, abs=1e-6)  # the near-certain action
+        assert reply.values.tolist() == [10.0 * rank + env for env in range(ENVS)]  # V(obs) of the acting rows
         assert reply.version == 7 and len(reply.final_values) == 0
         assert not agents.semaphores[rank].acquire(block=False)  # released once, not twice
     assert agents.board.in_service == 0

@@ -15,7 +15,7 @@ from torch import nn
 
 import a3c
 from a3c.distributions import Categorical
-from a3c.engines.ga3c.agent import PredictorLink, run_agent
+from a3c.engines.ga3c.agent import MailboxLink, run_agent
 from a3c.engines.ga3c.buffers import Mailboxes, SegmentPool
 from a3c.engines.ga3c.predictor import AgentLine, Predictor, RequestBoard
 from a3c.engines.ga3c.shared_model import SharedModel
@@ -58,7 +58,7 @@ class OneAgent:
         self.board.connect(AgentLine(0, 0, reader, wake))
         self.stopped = threading.Event()
         running = lambda: not self.stopped.is_set()  # noqa: E731
-        link = PredictorLink(self.mail.numpy_row(0), writer, wake, running)
+        link = MailboxLink(self.mail.numpy_row(0), writer, wake, running)
         self.predictor = Predictor(0, self.board, SharedModel(None, model, None, None), dist, Stats(),
                                    torch.device("cpu"), max_rows=64, wait_s=0.0,
                                    on_crash=lambda message: pytest.fail(str(message)))

@@ -44,6 +44,7 @@ class Mailboxes:
     final_envs: torch.Tensor  # [A, E] int64 first n rows: the env each final obs belongs to (whose state values it)
     actions: torch.Tensor  # [A, E, *action_shape] reply: sampled actions
     log_probs: torch.Tensor  # [A, E] reply: log mu(a|s) of the policy that sampled them
+    values: torch.Tensor  # [A, E] reply: V(obs) of that policy
     final_values: torch.Tensor  # [A, E] reply: V(final_obs) for the first n rows
     version: torch.Tensor  # [A] int64 reply: policy version (optimizer steps) that acted
     running: torch.Tensor  # [A] uint8: 1 while the agent should keep stepping; the engine clears it
@@ -65,6 +66,7 @@ class Mailboxes:
             final_envs=torch.zeros((agents, envs), dtype=torch.int64),
             actions=torch.zeros((agents, envs, *dist.action_shape), dtype=dist.action_dtype),
             log_probs=torch.zeros((agents, envs)),
+            values=torch.zeros((agents, envs)),
             final_values=torch.zeros((agents, envs)),
             version=torch.zeros(agents, dtype=torch.int64),
             running=torch.zeros(agents, dtype=torch.uint8),
@@ -217,10 +219,9 @@ class SegmentPool:
             views[f.name] = tensor[lo:hi] if f.name in ("h0", "c0") else tensor[:, lo:hi]
         return Rollout(**views)
 
-    def numpy_slot(self, index: int) -> dict[str, np.ndarray]:
-        views = {name: t.numpy() for name, t in self.slot(index).tensors().items()}
-        views["versions"] = self.versions[index].numpy()
-        return views
+    def numpy_slot(self, index: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """What the agent's writer fills: numpy views of one segment's rows and of its versions [T]."""
+        return self.slot(index).numpy(), self.versions[index].numpy()
 
     def take(self, indices: list[int]) -> tuple[Rollout, torch.Tensor]:
         """Copy segments out into one batch (Rollout.concat copies) and free their slots at once,

@@ -153,13 +153,14 @@ class RequestBoard:
         requests: list[Request],
         actions: torch.Tensor,
         log_probs: torch.Tensor,
+        values: torch.Tensor,
         final_values: torch.Tensor,
         version: int,
         state: State = None,
     ) -> None:
-        """Write each agent's actions [E, ...], log-probs [E], final values and new recurrent state
-        ([k, E, H] each of h, c; None when feed-forward) into its mailbox, then wake it.
-        actions/log_probs are [k, E, ...] in request order; final_values are concatenated."""
+        """Write each agent's actions [E, ...], log-probs [E], values [E], final values and new recurrent
+        state ([k, E, H] each of h, c; None when feed-forward) into its mailbox, then wake it.
+        actions/log_probs/values are [k, E, ...] in request order; final_values are concatenated."""
         mail = self.mail
         with self._table_lock:
             # A request from an agent that has since died and been replaced is dropped, never answered.
@@ -170,6 +171,7 @@ class RequestBoard:
                 ranks = torch.tensor([requests[i].line.rank for i in live])
                 mail.actions[ranks] = actions[keep]
                 mail.log_probs[ranks] = log_probs[keep]
+                mail.values[ranks] = values[keep]
                 mail.version[ranks] = version
                 if state is not None:
                     mail.h[ranks] = state[0][keep]
@@ -239,13 +241,20 @@ class Predictor(threading.Thread):
         n = k * envs
         actions = self.dist.sample(params[:n])
         log_probs = self.dist.log_prob(params[:n], actions)
-        actions, log_probs, final_values = actions.cpu(), log_probs.cpu(), values[n:].cpu()
+        values = values.cpu()  # the acting rows' values [k*E], then the final rows'
+        actions, log_probs, final_values = actions.cpu(), log_probs.cpu(), values[n:]
         if state is not None:  # the new state of the acting rows; the final rows' is of episodes that ended
             state = state[0][:n].cpu().view(k, envs, -1), state[1][:n].cpu().view(k, envs, -1)
         self.stats.predicted(actions=n, rows=obs.shape[0])
         # The reply comes last: whatever raised before it, the requests can be requeued, never answered twice.
         self.board.reply(
-            requests, actions.view(k, envs, *actions.shape[1:]), log_probs.view(k, envs), final_values, version, state
+            requests,
+            actions.view(k, envs, *actions.shape[1:]),
+            log_probs.view(k, envs),
+            values[:n].view(k, envs),
+            final_values,
+            version,
+            state,
         )
 
 
