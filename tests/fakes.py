@@ -10,6 +10,7 @@ top, so that such a subprocess pays nothing for it.
 - small envs that pin the env layer's semantics (layouts, dtypes, lives, reused buffers...)
 - a task only memory solves (CueRecall) and the GA3C settings that learn it
 - a filled rollout for the loss and V-trace tests
+- a scripted env batch and link for the one rollout writer
 - a multiprocessing context for pipes and semaphores shared by threads
 - starting a real `a3c train` in a subprocess and reading what its run directory holds
 """
@@ -569,6 +570,92 @@ def filled_rollout(dist, t_max=6, n_envs=2, obs_size=3, lstm_size=8, seed=0):
     rollout.truncation_values[4, 1] = 0.7
     rollout.starts[5, 1] = 1.0
     return rollout
+
+
+# ----- a scripted env batch and link: the one rollout writer's test bench -----
+
+
+class ScriptedEnvBatch:
+    """Three envs stepped together (an EnvBatch, no Gymnasium) whose observation is [env, k], k the
+    step within the episode (0 at a reset): env 0 terminates after 2 steps, env 1 is cut by a time
+    limit after 3 (its final observation [1, 3]), env 2 runs on. A step's reward is the action it
+    was given; `given` keeps every action array, as passed."""
+
+    n, obs_shape = 3, (2,)
+    LENGTHS, CUT = (2, 3, None), (False, True, False)
+
+    def __init__(self):
+        self.k = np.zeros(3, dtype=np.int64)
+        self.returns = np.zeros(3)
+        self.given: list[np.ndarray] = []
+
+    @property
+    def obs_dtype(self):
+        import torch
+
+        return torch.float32
+
+    def _obs(self) -> np.ndarray:
+        return np.stack([np.arange(3), self.k], axis=1).astype(np.float32)
+
+    def reset(self) -> np.ndarray:
+        self.k[:] = 0
+        return self._obs()
+
+    def step(self, actions: np.ndarray):
+        from a3c.envs.group import EpisodeStats, StepResult
+
+        self.given.append(np.array(actions))
+        self.k += 1
+        rewards = np.asarray(actions, dtype=np.float32)
+        self.returns += rewards
+        terminated, truncated = np.zeros(3, np.float32), np.zeros(3, np.float32)
+        final_obs, episodes = {}, []
+        for env in range(3):
+            if self.k[env] == self.LENGTHS[env]:
+                (truncated if self.CUT[env] else terminated)[env] = 1.0
+                if self.CUT[env]:
+                    final_obs[env] = np.array([env, self.k[env]], dtype=np.float32)
+                episodes.append(EpisodeStats(float(self.returns[env]), int(self.k[env])))
+                self.k[env], self.returns[env] = 0, 0.0
+        return StepResult(self._obs(), rewards, terminated, truncated, np.maximum(terminated, truncated),
+                          final_obs, episodes)
+
+    def take_errors(self) -> list[str]:
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+class ScriptedLink:
+    """An ActorLink (a3c.acting) whose answers can be read off the number of posts p so far: the
+    actions for the p-th post are 10 p + env, their log-probs -(p + env / 10), values p + env / 100,
+    version p; V(final obs [env, k]) is 100 + k; the state the next posted observations go in with
+    is p where they do not start an episode, 0 where they do (c = h + 0.5). Post `stop_at` answers
+    None, as a GA3C agent's link does when the agent is told to stop."""
+
+    state_size = 1
+
+    def __init__(self, n_envs: int, stop_at: int | None = None):
+        self.n, self.stop_at = n_envs, stop_at
+        self.posts: list[tuple[np.ndarray, np.ndarray, dict]] = []  # copies of (obs, starts, final_obs)
+
+    def initial_state(self, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        h = ((1.0 - starts) * len(self.posts))[:, None].astype(np.float32)
+        return h, h + 0.5
+
+    def post(self, obs, starts, final_obs):
+        self.posts.append((obs.copy(), starts.copy(), {env: o.copy() for env, o in final_obs.items()}))
+        if len(self.posts) == self.stop_at:
+            return None
+        return np.array([100.0 + final_obs[env][1] for env in sorted(final_obs)], dtype=np.float32)
+
+    def act(self):
+        from a3c.acting import Acted
+
+        p, env = len(self.posts), np.arange(self.n)
+        return Acted(10 * p + env, -(p + env / 10).astype(np.float32), (p + env / 100).astype(np.float32), p)
 
 
 # ----- real pipes and semaphores between the threads of one process -----
