@@ -61,8 +61,8 @@ def make_env(env_id: str):
     return gym.make(env_id)
 
 
-def sb3_child(system: str, env_id: str, seed: int, cap_s: float, out_path: Path) -> None:
-    """In the child: SB3 on its own defaults for cap_s seconds."""
+def sb3_child(system: str, env_id: str, seed: int, cap_s: float, out_path: Path, n_envs: int = 1) -> None:
+    """In the child: SB3 on its own defaults for cap_s seconds, on n_envs envs (DummyVecEnv)."""
     import torch
 
     torch.set_num_threads(1)
@@ -70,7 +70,7 @@ def sb3_child(system: str, env_id: str, seed: int, cap_s: float, out_path: Path)
     from stable_baselines3 import A2C, PPO
     from stable_baselines3.common.env_util import make_vec_env
 
-    env = make_vec_env(lambda: make_env(env_id), n_envs=1, seed=seed)
+    env = make_vec_env(lambda: make_env(env_id), n_envs=n_envs, seed=seed)
     algo, policy = {"sb3-a2c": (A2C, "MlpPolicy"), "sb3-ppo": (PPO, "MlpPolicy"),
                     "sb3-rppo": (RecurrentPPO, "MlpLstmPolicy")}[system]
     model = algo(policy, env, seed=seed, device="cpu", verbose=0)
@@ -83,18 +83,20 @@ def sb3_child(system: str, env_id: str, seed: int, cap_s: float, out_path: Path)
         stop_reason=callback.stop_reason, time_to_target_s=None, steps_to_target=None,
         env_steps=model.num_timesteps, train_wall_s=wall, train_started_at=started_at,
         mean_return_100=callback.mean(), series=callback.series,
-        settings=dict(source=f"{algo.__name__}({policy!r}, env) on SB3's defaults, one env"))))
+        settings=dict(source=f"{algo.__name__}({policy!r}, env) on SB3's defaults, {n_envs} env(s)"))))
 
 
-def run_sb3(system: str, env_id: str, seed: int, cap_s: float, out_dir: Path) -> dict[str, Any]:
-    work = _workdir(out_dir, system, env_id, seed)
+def run_sb3(system: str, env_id: str, seed: int, cap_s: float, out_dir: Path, n_envs: int = 1,
+            name: str | None = None) -> dict[str, Any]:
+    """SB3 on its own defaults; name: the record's system (default: system)."""
+    work = _workdir(out_dir, name or system, env_id, seed)
     child_json = work / "child.json"
     cmd = [sys.executable, str(HERE / "own_env_defaults.py"), "sb3-child", system, env_id, str(seed), str(cap_s),
-           str(child_json)]
+           str(child_json), str(n_envs)]
     run = measure(cmd, work / "log.txt", hard_limit_s=cap_s + 120)
     result = json.loads(child_json.read_text()) if child_json.exists() else {}
     series, settings = result.pop("series", []), result.pop("settings", {})
-    return _write(_record(system, env_id, seed, cap_s, None, run, result, series, settings), out_dir)
+    return _write(_record(name or system, env_id, seed, cap_s, None, run, result, series, settings), out_dir)
 
 
 def run(system: str, env_id: str, seed: int, cap_s: float, out_dir: Path) -> dict[str, Any]:
@@ -110,7 +112,7 @@ def table(records: list[dict[str, Any]]) -> str:
     for r in records:
         by.setdefault((r["env_id"], r["system"]), []).append(r)
     lines = ["| env | system | median mean100 | per seed | median steps/s |", "| --- | --- | --- | --- | --- |"]
-    for env_id, (why, memory) in ENVS.items():
+    for env_id, (_why, memory) in ENVS.items():
         for system in systems_for(memory):
             runs = sorted(by.get((env_id, system), []), key=lambda r: r["seed"])
             if not runs:
@@ -178,7 +180,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "sb3-child":
-        system, env_id, seed, cap, out = sys.argv[2:]
-        sb3_child(system, env_id, int(seed), float(cap), Path(out))
+        system, env_id, seed, cap, out, *n_envs = sys.argv[2:]
+        sb3_child(system, env_id, int(seed), float(cap), Path(out), int(n_envs[0]) if n_envs else 1)
     else:
         main()

@@ -8,6 +8,7 @@ peak (the curve first within 10% of its best, above random). A system is a spec:
     a3c | ga3c                      the env's defaults, as `a3c train ENV` takes them
     a3c:key=value,key=value         the same with settings changed (an ablation)
     sb3-ppo | sb3-a2c               Stable-Baselines3 on its own defaults, one env (no zoo file)
+    sb3-ppo:n_envs=8                the same on 8 envs (DummyVecEnv)
 
     python benchmarks/stability.py --envs InvertedDoublePendulum-v5 --seeds 0 1 2 --budget 600 \\
         --systems a3c ga3c sb3-ppo
@@ -76,7 +77,9 @@ def parse_system(spec: str) -> tuple[str, tuple[str, ...]]:
 
 def run(system: str, env_id: str, seed: int, budget: float, out: Path) -> dict[str, Any]:
     if system.startswith("sb3-"):
-        return run_sb3(system, env_id, seed, budget, out)
+        algo, sets = parse_system(system)
+        n_envs = int(dict(pair.split("=") for pair in sets).get("n_envs", 1))
+        return run_sb3(algo, env_id, seed, budget, out, n_envs=n_envs, name=system)
     algo, sets = parse_system(system)
     caps = () if any(pair.startswith("total_steps=") for pair in sets) else (f"total_steps={NO_STEP_CAP}",)
     return run_a3c(
