@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from a3c.config import Config
-from a3c.distributions import distribution_for
+from a3c.distributions import Categorical, distribution_for
 from a3c.engines.base import EngineParts
 from a3c.engines.ray.algorithms import RayA3C
 from a3c.engines.ray.health import NodeState, Placement, node_states
@@ -20,6 +20,7 @@ from a3c.engines.weights import params_to_vector
 from a3c.envs import make_env_group
 from a3c.models import build_model
 from a3c.optim import build_optimizer
+from a3c.rollout import Rollout
 
 
 def _as_ray_carries_it(value):
@@ -35,20 +36,16 @@ def _as_ray_carries_it(value):
 
 def test_a_segment_reply_crosses_as_a_pickle_and_becomes_a_rollout_the_driver_owns():
     T, E = 3, 2
-    segment = {
-        "obs": np.arange((T + 1) * E * 4, dtype=np.uint8).reshape(T + 1, E, 4),  # frames stay uint8
-        "starts": np.zeros((T + 1, E), np.float32),
-        "actions": np.ones((T, E), np.int64),
-        **{name: np.full((T, E), 0.5, np.float32) for name in ("rewards", "terminated", "truncated")},
-        **{name: np.zeros((T, E), np.float32) for name in ("truncation_values", "behaviour_log_probs")},
-        "h0": np.zeros((E, 0), np.float32),
-        "c0": np.zeros((E, 0), np.float32),
-    }
+    # Every field of a Rollout, as an EnvRunner's collector holds them (frames stay uint8).
+    segment = Rollout.allocate(T, E, (4,), torch.uint8, Categorical(2)).numpy()
+    segment["obs"][:] = np.arange((T + 1) * E * 4, dtype=np.uint8).reshape(T + 1, E, 4)
+    segment["rewards"][:] = 0.5
     reply = _as_ray_carries_it(SegmentResult(7, T * E, segment, [1.0], [10], ["Traceback ..."], None))
     assert isinstance(reply, SegmentResult) and reply.version == 7 and reply.env_steps == 6
     assert not reply.segment["obs"].flags.writeable
     rollout, versions = reply.rollout()
     assert rollout.obs.dtype == torch.uint8 and rollout.t_max == T and rollout.n_envs == E
+    assert all(np.array_equal(tensor.numpy(), segment[name]) for name, tensor in rollout.tensors().items())
     rollout.rewards += 1.0  # writable: a copy, not a view of Ray's buffer
     assert torch.equal(versions, torch.full((T,), 7, dtype=torch.int64))
     assert reply.returns == [1.0] and reply.lengths == [10] and reply.env_errors == ["Traceback ..."]
