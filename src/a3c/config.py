@@ -80,8 +80,10 @@ class Config:
     normalize_advantage: bool = knob(False, "each batch's advantages scaled to mean 0 and standard deviation 1")
     max_grad_norm: float = knob(40.0, "gradients are clipped to this global norm")
     # A cheap trust region for one-step updates.
+    # On by default: without it a policy that sharpens takes ever larger steps in KL (to 1-4 a step on
+    # InvertedDoublePendulum, 0.1-0.2 on CartPole) and falls from its peak (benchmarks/results/stability.md).
     target_kl: float | None = knob(
-        None,
+        0.002,
         "adaptive step size: after each update, the KL between the policy before and after it on the batch it "
         "trained on; above 2x target_kl the step size shrinks 1.5x, below half of it it grows back 1.5x, never "
         "past lr (the schedule's); none: off",

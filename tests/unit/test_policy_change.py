@@ -82,7 +82,7 @@ def test_the_step_size_shrinks_above_twice_the_target_and_grows_back_below_half(
 
 
 def test_without_a_target_the_step_size_stays():
-    learner = _learner()
+    learner = _learner(target_kl=None)
     learner.observe_kl(100.0)
     assert learner.lr_scale == 1.0
 
