@@ -19,37 +19,45 @@ data) and `moments_to_mean_var`. Two users:
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-Moments = tuple[float, np.ndarray, np.ndarray]  # (count, mean, M2), float64
+
+@dataclass(frozen=True, eq=False)  # fields are arrays: no == or hash by value
+class Moments:
+    """Running moments of samples, float64: what a writer adds to its row, and what a Ray
+    runner's reply carries to the driver."""
+
+    count: float
+    mean: np.ndarray  # [D]
+    m2: np.ndarray  # [D], the sum of squared deviations from the mean
 
 
 def batch_moments(x: np.ndarray) -> Moments:
     """Moments of the rows of x [B, ...] (one sample per row)."""
     x = np.asarray(x, dtype=np.float64).reshape(x.shape[0], -1)
     mean = x.mean(axis=0)
-    return float(x.shape[0]), mean, ((x - mean) ** 2).sum(axis=0)
+    return Moments(float(x.shape[0]), mean, ((x - mean) ** 2).sum(axis=0))
 
 
 def merge_moments(a: Moments, b: Moments) -> Moments:
     """Moments of the union of the data behind a and b."""
-    n_a, mean_a, m2_a = a
-    n_b, mean_b, m2_b = b
+    n_a, mean_a, m2_a = a.count, a.mean, a.m2
+    n_b, mean_b, m2_b = b.count, b.mean, b.m2
     n = n_a + n_b
     if n == 0:
         return a
     delta = mean_b - mean_a
     mean = mean_a + delta * (n_b / n)
     m2 = m2_a + m2_b + delta**2 * (n_a * n_b / n)
-    return n, mean, m2
+    return Moments(n, mean, m2)
 
 
 def moments_to_mean_var(m: Moments) -> tuple[np.ndarray, np.ndarray]:
-    n, mean, m2 = m
-    return mean, (m2 / n if n > 0 else np.ones_like(mean))
+    return m.mean, (m.m2 / m.count if m.count > 0 else np.ones_like(m.mean))
 
 
 class MomentsTable:
@@ -61,10 +69,10 @@ class MomentsTable:
     def __init__(self, size: int, writers: int, base: Moments | None = None):
         self.size = size
         rows = torch.zeros((writers + 1, 1 + 2 * size), dtype=torch.float64)
-        if base is not None and base[0] > 0:
-            rows[0, 0] = base[0]
-            rows[0, 1 : 1 + size] = torch.from_numpy(np.asarray(base[1], dtype=np.float64).reshape(-1))
-            rows[0, 1 + size :] = torch.from_numpy(np.asarray(base[2], dtype=np.float64).reshape(-1))
+        if base is not None and base.count > 0:
+            rows[0, 0] = base.count
+            rows[0, 1 : 1 + size] = torch.from_numpy(np.asarray(base.mean, dtype=np.float64).reshape(-1))
+            rows[0, 1 + size :] = torch.from_numpy(np.asarray(base.m2, dtype=np.float64).reshape(-1))
         self.rows = rows.share_memory_()
 
     @property
@@ -77,8 +85,8 @@ class MomentsTable:
             raise IndexError(f"writer {writer} of a table with {self.writers} writer rows")
         row = self.rows[writer + 1].numpy()
         size = self.size
-        merged = merge_moments((row[0], row[1 : 1 + size], row[1 + size :]), moments)
-        row[:] = np.concatenate([[merged[0]], merged[1], merged[2]])  # one write of the whole row
+        merged = merge_moments(Moments(row[0], row[1 : 1 + size], row[1 + size :]), moments)
+        row[:] = np.concatenate([[merged.count], merged.mean, merged.m2])  # one write of the whole row
 
     def totals(self) -> Moments:
         """The moments of everything every writer merged, base row included (Chan et al., all rows at once)."""
@@ -86,10 +94,10 @@ class MomentsTable:
         counts, means, m2s = rows[:, 0], rows[:, 1 : 1 + self.size], rows[:, 1 + self.size :]
         n = float(counts.sum())
         if n == 0:
-            return 0.0, np.zeros(self.size), np.zeros(self.size)
+            return Moments(0.0, np.zeros(self.size), np.zeros(self.size))
         mean = (counts[:, None] * means).sum(axis=0) / n
         m2 = m2s.sum(axis=0) + (counts[:, None] * (means - mean) ** 2).sum(axis=0)
-        return n, mean, m2
+        return Moments(n, mean, m2)
 
 
 class ObsNormalizer(nn.Module):
@@ -115,7 +123,7 @@ class ObsNormalizer(nn.Module):
         """A shared table with a row per writer, its base row seeded from the buffers (what a
         checkpoint restored), so a resumed run continues its statistics rather than restarting."""
         count = float(self.count)
-        base = (
+        base = Moments(
             count,
             self.mean.double().reshape(-1).cpu().numpy(),
             self.var.double().reshape(-1).cpu().numpy() * count,
@@ -142,12 +150,12 @@ class ObsNormalizer(nn.Module):
         """Merge every writer's row into the buffers that acting and training read. Writers that
         publish at once write nearly equal values; a mix of two is still a valid normalization."""
         total = self.totals()
-        if total[0] == 0:
+        if total.count == 0:
             return
         mean, var = moments_to_mean_var(total)
         self.mean.copy_(torch.from_numpy(mean.reshape(self.shape)))
         self.var.copy_(torch.from_numpy(var.reshape(self.shape)))
-        self.count.fill_(total[0])
+        self.count.fill_(total.count)
 
 
 def reward_stats_writer(model, writer: int) -> SharedReturnStats | None:
@@ -193,7 +201,8 @@ class ReturnNormalizer(nn.Module):
         self.table = MomentsTable(1, writers, self.saved())
 
     def saved(self) -> Moments:
-        return float(self.count), self.mean.detach().cpu().numpy().copy(), self.m2.detach().cpu().numpy().copy()
+        count, mean, m2 = float(self.count), self.mean.detach().cpu().numpy(), self.m2.detach().cpu().numpy()
+        return Moments(count, mean.copy(), m2.copy())
 
     def writer(self, rank: int) -> SharedReturnStats:
         if self.table is None:
@@ -205,10 +214,10 @@ class ReturnNormalizer(nn.Module):
         """Every writer's statistics into the buffers (before a checkpoint is written)."""
         if self.table is None:
             return
-        count, mean, m2 = self.table.totals()
-        self.count.fill_(count)
-        self.mean.copy_(torch.from_numpy(mean))
-        self.m2.copy_(torch.from_numpy(m2))
+        total = self.table.totals()
+        self.count.fill_(total.count)
+        self.mean.copy_(torch.from_numpy(total.mean))
+        self.m2.copy_(torch.from_numpy(total.m2))
 
     def _load_from_state_dict(
         self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
@@ -239,8 +248,8 @@ class LocalReturnStats:
     """Return statistics of one env group alone (a Ray runner adds the driver's totals to them)."""
 
     def __init__(self, base: Moments | None = None):
-        self.base: Moments = base if base is not None else (0.0, np.zeros(1), np.zeros(1))
-        self.own: Moments = (0.0, np.zeros(1), np.zeros(1))  # what this group added since take_own()
+        self.base: Moments = base if base is not None else Moments(0.0, np.zeros(1), np.zeros(1))
+        self.own = Moments(0.0, np.zeros(1), np.zeros(1))  # what this group added since take_own()
 
     def add(self, moments: Moments) -> None:
         self.own = merge_moments(self.own, moments)
@@ -250,7 +259,7 @@ class LocalReturnStats:
 
     def take_own(self) -> Moments:
         """What this group added since the last call (for the driver's table), then forget it."""
-        own, self.own = self.own, (0.0, np.zeros(1), np.zeros(1))
+        own, self.own = self.own, Moments(0.0, np.zeros(1), np.zeros(1))
         return own
 
     def set_base(self, base: Moments) -> None:

@@ -14,6 +14,7 @@ from a3c.envs import make_env_group
 from a3c.envs.spaces import ObsSpec
 from a3c.errors import UserError
 from a3c.normalization import (
+    Moments,
     ObsNormalizer,
     ReturnScaler,
     batch_moments,
@@ -25,8 +26,8 @@ from a3c.normalization import (
 
 
 def test_moments_by_hand_and_merge_equals_the_concatenation():
-    count, mean, m2 = batch_moments(np.array([[1.0], [2.0], [3.0], [6.0]]))
-    assert (count, mean[0], m2[0]) == (4.0, 3.0, 14.0)  # deviations -2, -1, 0, 3
+    moments = batch_moments(np.array([[1.0], [2.0], [3.0], [6.0]]))
+    assert (moments.count, moments.mean[0], moments.m2[0]) == (4.0, 3.0, 14.0)  # deviations -2, -1, 0, 3
     rng = np.random.default_rng(0)
     a, b = rng.normal(3, 2, size=(7, 3)), rng.normal(-1, 5, size=(12, 3))
     merged = merge_moments(batch_moments(a), batch_moments(b))
@@ -34,7 +35,7 @@ def test_moments_by_hand_and_merge_equals_the_concatenation():
     both = np.concatenate([a, b])
     np.testing.assert_allclose(mean, both.mean(0), rtol=1e-12)
     np.testing.assert_allclose(var, both.var(0), rtol=1e-12)
-    assert merge_moments((0.0, np.zeros(3), np.zeros(3)), batch_moments(a))[0] == 7.0
+    assert merge_moments(Moments(0.0, np.zeros(3), np.zeros(3)), batch_moments(a)).count == 7.0
 
 
 def test_normalizer_applies_clipped_standard_scores_and_a_resume_continues_its_statistics():

@@ -19,6 +19,7 @@ from a3c.engines.ray.jobs import A3CResult, Gradient, SegmentResult
 from a3c.engines.weights import params_to_vector
 from a3c.envs import make_env_group
 from a3c.models import build_model
+from a3c.normalization import Moments
 from a3c.optim import build_optimizer
 from a3c.rollout import Rollout
 
@@ -52,13 +53,17 @@ def test_a_segment_reply_crosses_as_a_pickle_and_becomes_a_rollout_the_driver_ow
 
 
 def test_an_a3c_reply_keeps_each_gradient_a_float32_vector():
-    moments = (4.0, np.zeros(2), np.ones(2))
+    moments = Moments(4.0, np.zeros(2), np.ones(2))
     gradient = Gradient(np.arange(5, dtype=np.float32), 40, [9.0], [9], {"policy_loss": 0.1}, moments)
     reply = _as_ray_carries_it(A3CResult(2, [gradient, gradient], reward_moments=moments))
     assert reply.version == 2 and len(reply.gradients) == 2 and reply.env_errors == []
     first = reply.gradients[0]
     assert first.grads.dtype == np.float32 and np.array_equal(first.grads, np.arange(5))
-    assert first.env_steps == 40 and first.sums == {"policy_loss": 0.1} and first.obs_moments[0] == 4.0
+    assert first.env_steps == 40 and first.sums == {"policy_loss": 0.1}
+    # The statistics arrive as the type the driver's rows merge, values intact.
+    for arrived in (first.obs_moments, reply.reward_moments):
+        assert isinstance(arrived, Moments) and arrived.count == 4.0
+        assert np.array_equal(arrived.mean, np.zeros(2)) and np.array_equal(arrived.m2, np.ones(2))
 
 
 # ----- lost nodes: pure decisions from node states -----

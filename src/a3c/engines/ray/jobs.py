@@ -8,7 +8,8 @@ where the driver reads them from its node's object store).
 
 Either job result carries the version of the weights it was computed or acted with, the
 tracebacks of envs that raised during it (each env already rebuilt) and, with normalize_reward,
-the return statistics the runner added since its last job.
+the return statistics the runner added since its last job. Statistics travel as
+normalization.Moments (count, mean, M2), the type the driver's rows merge.
 """
 
 from __future__ import annotations

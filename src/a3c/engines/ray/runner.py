@@ -107,7 +107,7 @@ class EnvRunner:
             self.last_step = step
         return A3CResult(self.version, gradients, self.envs.take_errors(), self._reward_moments())
 
-    def _reward_moments(self):
+    def _reward_moments(self) -> Moments | None:
         return None if self.reward_stats is None else self.reward_stats.take_own()
 
     def ga3c_segment(self, version: int, weights: np.ndarray | None) -> SegmentResult:
