@@ -1,25 +1,27 @@
-"""Running statistics for normalizing observations and rewards.
+"""Running statistics for normalizing observations and rewards, and their one owner.
 
-The math is three pure functions on moments (count, mean, M2 = sum of squared deviations):
+The math is three pure functions on `Moments` (count, mean, M2 = sum of squared deviations):
 `batch_moments`, `merge_moments` (Chan et al.'s parallel update, exact for any split of the
-data) and `moments_to_mean_var`. Two users:
+data) and `moments_to_mean_var`. Where the statistics are kept:
 
-- `ObsNormalizer`, a module inside the model: its mean and variance are buffers, so they
-  are saved in every checkpoint, restored on resume and applied, frozen, at evaluation.
-  During training every writer (an A3C worker, a GA3C trainer, the Ray driver for each
-  runner) merges its data into its own row of a shared float64 table; `publish` merges
-  the rows into the buffers. One writer per row means no lock: a writer killed mid-update
-  can leave only its own row stale, never block another process.
-- `ReturnNormalizer`, one per run like the observation normalizer (shared rows, saved in
-  checkpoints): the running variance of the discounted return, by which each env group's
-  `ReturnScaler` divides its rewards (return-based scaling, as Stable-Baselines3's
-  VecNormalize does, whose statistics are likewise one set, saved with the model).
+- `ObsNormalizer` and `ReturnNormalizer` sit on the model: their buffers hold the totals, so
+  they are saved in every checkpoint, restored on resume, and (the observation normalizer's)
+  applied, frozen, at evaluation. Each env group's `ReturnScaler` divides its rewards by the
+  running standard deviation of the discounted return (as Stable-Baselines3's VecNormalize
+  does, whose statistics are likewise one set, saved with the model).
+- `Statistics` owns them while a run trains (SB3's VecNormalize again: one object owns the
+  observation and return statistics). The engine makes it, naming which of its roles write
+  which statistics and how many of each it may run; the owner numbers the rows of a shared
+  float64 table (`MomentsTable`) for each, hands each role a `StatisticsWriter`, and publishes
+  the totals into the model's buffers. One writer per row means no lock: a writer killed
+  mid-update can leave only its own row stale, never block another process.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -63,8 +65,7 @@ def moments_to_mean_var(m: Moments) -> tuple[np.ndarray, np.ndarray]:
 class MomentsTable:
     """Running moments written by many processes without a lock: a shared float64 table with one
     row (count, mean[D], M2[D]) per writer, and row 0 for the statistics a run started from (what
-    a checkpoint restored). One writer per row means a writer killed mid-update can leave only its
-    own row stale, never block another process."""
+    a checkpoint restored)."""
 
     def __init__(self, size: int, writers: int, base: Moments | None = None):
         self.size = size
@@ -113,70 +114,28 @@ class ObsNormalizer(nn.Module):
         self.register_buffer("mean", torch.zeros(self.shape))
         self.register_buffer("var", torch.ones(self.shape))
         self.register_buffer("count", torch.zeros((), dtype=torch.float64))
-        self.table: MomentsTable | None = None  # the writers' shared statistics, while training
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return ((obs - self.mean) * torch.rsqrt(self.var + self.eps)).clamp_(-self.clip, self.clip)
 
-    # ----- the training side -----
-    def attach_writers(self, writers: int) -> None:
-        """A shared table with a row per writer, its base row seeded from the buffers (what a
-        checkpoint restored), so a resumed run continues its statistics rather than restarting."""
+    def saved(self) -> Moments:
+        """The buffers as moments (flat): what a checkpoint restored, which a run's statistics continue."""
         count = float(self.count)
-        base = Moments(
+        return Moments(
             count,
             self.mean.double().reshape(-1).cpu().numpy(),
             self.var.double().reshape(-1).cpu().numpy() * count,
         )
-        self.table = MomentsTable(int(np.prod(self.shape)), writers, base)
-
-    def update(self, writer: int, obs: np.ndarray | torch.Tensor) -> None:
-        """Merge a batch of observations [B, *shape] into writer's row (only that writer calls this)."""
-        self.merge(writer, batch_moments(obs.numpy() if isinstance(obs, torch.Tensor) else obs))
-
-    def merge(self, writer: int, moments: Moments) -> None:
-        """Merge moments computed elsewhere (a Ray runner's rollout) into writer's row."""
-        if self.table is None:
-            raise RuntimeError("ObsNormalizer.merge before attach_writers")
-        self.table.merge(writer, moments)
-
-    def totals(self) -> Moments:
-        if self.table is None:
-            raise RuntimeError("ObsNormalizer.totals before attach_writers")
-        return self.table.totals()
 
     @torch.no_grad()
-    def publish(self) -> None:
-        """Merge every writer's row into the buffers that acting and training read. Writers that
-        publish at once write nearly equal values; a mix of two is still a valid normalization."""
-        total = self.totals()
+    def set_totals(self, total: Moments) -> None:
+        """The statistics that acting and training read, and checkpoints save (none yet: unchanged)."""
         if total.count == 0:
             return
         mean, var = moments_to_mean_var(total)
         self.mean.copy_(torch.from_numpy(mean.reshape(self.shape)))
         self.var.copy_(torch.from_numpy(var.reshape(self.shape)))
         self.count.fill_(total.count)
-
-
-def reward_stats_writer(model, writer: int) -> SharedReturnStats | None:
-    """The handle through which writer's env group adds to and reads the run's return statistics
-    (make_env_group's reward_stats); None when the model's run does not normalize rewards."""
-    normalizer = getattr(model, "reward_norm", None)
-    return None if normalizer is None else normalizer.writer(writer)
-
-
-def shared_stats_writer(model, writer: int) -> Callable[[torch.Tensor], None] | None:
-    """For RolloutCollector(observe=...): merge a rollout's observations into writer's row of
-    model's normalizer and publish the totals; None when the model does not normalize."""
-    normalizer = getattr(model, "obs_norm", None)
-    if normalizer is None:
-        return None
-
-    def observe(obs: torch.Tensor) -> None:
-        normalizer.update(writer, obs)
-        normalizer.publish()
-
-    return observe
 
 
 class ReturnNormalizer(nn.Module):
@@ -194,27 +153,13 @@ class ReturnNormalizer(nn.Module):
         self.register_buffer("count", torch.zeros((), dtype=torch.float64))
         self.register_buffer("mean", torch.zeros(1, dtype=torch.float64))
         self.register_buffer("m2", torch.zeros(1, dtype=torch.float64))
-        self.table: MomentsTable | None = None
-
-    def attach_writers(self, writers: int) -> None:
-        """A shared row per writer (worker, agent or runner rank), the base row the saved totals."""
-        self.table = MomentsTable(1, writers, self.saved())
 
     def saved(self) -> Moments:
         count, mean, m2 = float(self.count), self.mean.detach().cpu().numpy(), self.m2.detach().cpu().numpy()
         return Moments(count, mean.copy(), m2.copy())
 
-    def writer(self, rank: int) -> SharedReturnStats:
-        if self.table is None:
-            raise RuntimeError("ReturnNormalizer.writer before attach_writers")
-        return SharedReturnStats(self.table, rank)
-
     @torch.no_grad()
-    def publish(self) -> None:
-        """Every writer's statistics into the buffers (before a checkpoint is written)."""
-        if self.table is None:
-            return
-        total = self.table.totals()
+    def set_totals(self, total: Moments) -> None:
         self.count.fill_(total.count)
         self.mean.copy_(torch.from_numpy(total.mean))
         self.m2.copy_(torch.from_numpy(total.m2))
@@ -231,17 +176,111 @@ class ReturnNormalizer(nn.Module):
         )
 
 
-class SharedReturnStats:
-    """One writer's handle on a ReturnNormalizer's table: add to its own row, read the run's total."""
+class _Buffers(Protocol):
+    """Where totals are published: ObsNormalizer or ReturnNormalizer."""
 
-    def __init__(self, table: MomentsTable, writer: int):
-        self.table, self.writer = table, writer
+    def saved(self) -> Moments: ...
+
+    def set_totals(self, total: Moments) -> None: ...
+
+
+class StatisticsRow:
+    """One writer's row of one kind of statistics (observations or returns): it adds to its own
+    row and reads the totals of every row. A row with `buffers` (observations, which acting
+    reads) publishes the totals into the model's buffers itself; the return statistics are read
+    from the table by each env group's ReturnScaler and published by the owner, so a row that an
+    agent process takes with it carries no model tensors (on the GPU, in GA3C)."""
+
+    def __init__(self, table: MomentsTable, index: int, buffers: _Buffers | None = None):
+        self.table, self.index, self.buffers = table, index, buffers
 
     def add(self, moments: Moments) -> None:
-        self.table.merge(self.writer, moments)
+        self.table.merge(self.index, moments)
+
+    def observe(self, x: np.ndarray | torch.Tensor) -> None:
+        """Add a batch of samples [B, ...] (a rollout's observations), then publish the totals."""
+        self.add(batch_moments(x.numpy() if isinstance(x, torch.Tensor) else x))
+        self.publish()
+
+    def publish(self) -> None:
+        """The totals of every row into the model's buffers. Writers that publish at once write
+        nearly equal values; a mix of two is still a valid normalization."""
+        if self.buffers is None:
+            raise RuntimeError("this statistics row has no buffers to publish to: its owner publishes them")
+        self.buffers.set_totals(self.table.totals())
 
     def variance(self) -> float:
+        """The variance of the totals' first element: the return scaler's scale."""
         return float(moments_to_mean_var(self.table.totals())[1][0])
+
+
+class StatisticsWriter:
+    """What one role writes: its row of the observation statistics and of the return statistics,
+    each None where the role keeps none or the run does not normalize it."""
+
+    def __init__(self, obs: StatisticsRow | None = None, returns: StatisticsRow | None = None):
+        self.obs, self.returns = obs, returns
+
+    @property
+    def observe(self) -> Callable[[torch.Tensor], None] | None:
+        """For RolloutCollector(observe=...): None when this role keeps no observation statistics."""
+        return None if self.obs is None else self.obs.observe
+
+
+class _Kind:
+    """One kind of statistics: its table, the rows of each role in it, where its totals go."""
+
+    def __init__(self, buffers: _Buffers, roles: Mapping[str, int], writers_publish: bool):
+        self.buffers, self.writers_publish = buffers, writers_publish
+        self.first: dict[str, tuple[int, int]] = {}  # role -> (its first row, how many it has)
+        rows = 0
+        for role, count in roles.items():
+            self.first[role] = (rows, count)
+            rows += count
+        base = buffers.saved()  # what a checkpoint restored: a resumed run continues it
+        self.table = MomentsTable(base.mean.size, rows, base)
+
+    def row(self, role: str, index: int) -> StatisticsRow | None:
+        if role not in self.first:
+            return None
+        first, count = self.first[role]
+        if not 0 <= index < count:
+            raise IndexError(f"{role} {index} of the {count} this run's statistics have rows for")
+        return StatisticsRow(self.table, first + index, self.buffers if self.writers_publish else None)
+
+    def publish(self) -> None:
+        self.buffers.set_totals(self.table.totals())
+
+
+class Statistics:
+    """The run's one owner of normalization statistics. The engine makes it, beside itself, from
+    its roles: which write observation statistics and which return statistics, and the most of
+    each it may run; for example GA3C's
+
+        Statistics(model, observations={"trainer": 4}, returns={"agent": 16})
+
+    The owner numbers the rows; `writer(role, index)` is that role's handle on them, which goes
+    with the role to whichever process or thread runs it. `publish()` puts the totals into the model's buffers (before a
+    checkpoint is written, and on Ray before the weights go out with them). Without the model's
+    normalizers (normalize_obs, normalize_reward off) it keeps nothing and every writer is empty."""
+
+    def __init__(self, model, observations: Mapping[str, int] | None = None, returns: Mapping[str, int] | None = None):
+        obs_norm, reward_norm = getattr(model, "obs_norm", None), getattr(model, "reward_norm", None)
+        # Observation writers publish at once (acting reads the buffers); return totals are read
+        # from the table (StatisticsRow.variance), and published here.
+        self.obs = None if obs_norm is None else _Kind(obs_norm, observations or {}, writers_publish=True)
+        self.returns = None if reward_norm is None else _Kind(reward_norm, returns or {}, writers_publish=False)
+
+    def writer(self, role: str, index: int) -> StatisticsWriter:
+        return StatisticsWriter(
+            None if self.obs is None else self.obs.row(role, index),
+            None if self.returns is None else self.returns.row(role, index),
+        )
+
+    def publish(self) -> None:
+        for kind in (self.obs, self.returns):
+            if kind is not None:
+                kind.publish()
 
 
 class LocalReturnStats:
@@ -278,7 +317,7 @@ class ReturnScaler:
         self,
         n: int,
         gamma: float,
-        stats: SharedReturnStats | LocalReturnStats | None = None,
+        stats: StatisticsRow | LocalReturnStats | None = None,
         clip: float = 10.0,
         eps: float = 1e-8,
     ):

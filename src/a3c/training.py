@@ -108,14 +108,9 @@ def _train(cfg: Config, resume: str | Path | None, lock: RunLock | None) -> Trai
 
 
 def _engine_parts(cfg: Config, model, optimizer, device, spec, action_space, start: RunStart) -> EngineParts:
-    """The model and optimizer in shared memory (GA3C's on its device), with a statistics row for
-    every process or thread that may write one, and the counters."""
-    # Observations are merged by A3C workers, Ray runners (by rank) or GA3C trainers (by index);
-    # returns by workers, agents or runners.
-    if model.obs_norm is not None:
-        model.obs_norm.attach_writers(max(cfg.workers, cfg.max_agents, cfg.trainers, cfg.max_trainers))
-    if model.reward_norm is not None:
-        model.reward_norm.attach_writers(max(cfg.workers, cfg.max_agents))
+    """The model and optimizer in shared memory (GA3C's on its device) and the counters. The
+    normalization statistics are the engine's to lay out (normalization.Statistics): it makes
+    their owner from the model's buffers, which resume_start has already restored."""
     model.share_memory()
     optimizer.share_memory()
     if cfg.algo == "ga3c":  # GA3C's predictors and trainers run on the device; A3C workers stay on the CPU
@@ -258,8 +253,7 @@ class _Run:
     def save(self, reason: str) -> None:
         parts, monitor = self.parts, self.monitor
         meta = self._meta(reason)
-        if parts.model.reward_norm is not None:  # the workers' return statistics into the buffers saved
-            parts.model.reward_norm.publish()
+        self.engine.statistics.publish()  # every writer's normalization statistics into the buffers saved
         try:
             path = save_checkpoint(
                 self.start.run_dir, parts.model, parts.optimizer.state_tensors(), meta, meta["counters"][0]

@@ -1,16 +1,15 @@
 """State shared between the processes of a run: the optimizers' parameters and statistics, the
-observation normalizer's rows, and the step counters, written by real child processes."""
+normalization statistics' rows, and the step counters, written by real child processes."""
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
 from a3c.engines.processes import context
-from a3c.normalization import (
-    ObsNormalizer,
-)
+from a3c.normalization import ObsNormalizer, ReturnNormalizer, Statistics, StatisticsWriter, batch_moments
 from a3c.optim import SharedAdam, SharedRMSprop
 
 # ----- two processes, one set of shared parameters and statistics -----
@@ -138,25 +137,29 @@ def test_hogwild_workers_stepping_at_once_lose_no_part_of_any_step():
         assert torch.allclose(p.detach(), torch.full_like(p, -n * 1e-3), atol=1e-5)
 
 
-def _write_rows(normalizer: ObsNormalizer, writer: int, seed: int, batches: int) -> None:
+def _write_rows(statistics: StatisticsWriter, seed: int, batches: int) -> None:
+    """What a Hogwild worker does with its writer: each rollout's observations, and the returns."""
     rng = np.random.default_rng(seed)
     for _ in range(batches):
-        normalizer.update(writer, rng.normal(seed, 1 + seed, size=(16, 2, 3)).astype(np.float32))
-        normalizer.publish()
+        statistics.observe(rng.normal(seed, 1 + seed, size=(16, 2, 3)).astype(np.float32))
+        statistics.returns.add(batch_moments(np.full((4, 1), float(seed))))
 
 
 def test_statistics_merged_across_processes_equal_those_of_the_concatenated_data():
-    normalizer = ObsNormalizer((2, 3))
-    normalizer.attach_writers(3)
-    normalizer.share_memory()
+    model = SimpleNamespace(obs_norm=ObsNormalizer((2, 3)), reward_norm=ReturnNormalizer())
+    model.obs_norm.share_memory()
+    workers = {"worker": 3}
+    statistics = Statistics(model, observations=workers, returns=workers)
     ctx = context()
-    procs = [ctx.Process(target=_write_rows, args=(normalizer, w, w, 5 + w)) for w in range(3)]
+    procs = [ctx.Process(target=_write_rows, args=(statistics.writer("worker", w), w, 5 + w)) for w in range(3)]
     for p in procs:
         p.start()
     for p in procs:
         p.join(60)
         assert p.exitcode == 0
-    normalizer.publish()
+    normalizer = model.obs_norm
+    assert normalizer.count.item() > 0  # the children published into the shared buffers themselves
+    statistics.publish()
     data = []
     for w in range(3):  # the same draws, made here
         rng = np.random.default_rng(w)
@@ -165,6 +168,9 @@ def test_statistics_merged_across_processes_equal_those_of_the_concatenated_data
     assert normalizer.count.item() == data.shape[0] == 16 * (5 + 6 + 7)
     torch.testing.assert_close(normalizer.mean, torch.from_numpy(data.mean(0)).float(), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(normalizer.var, torch.from_numpy(data.var(0)).float(), rtol=1e-5, atol=1e-6)
+    returns = np.concatenate([np.full(4 * (5 + w), float(w)) for w in range(3)])
+    assert model.reward_norm.count.item() == returns.size
+    assert model.reward_norm.m2.item() == pytest.approx(((returns - returns.mean()) ** 2).sum())
 
 
 def test_counters_are_a_row_per_writer_summed_by_readers():

@@ -2,12 +2,15 @@
 loses no slot whenever an agent dies, a trainer takes the backlog up to max_train_batch, and a
 replacement trainer takes the normalizer row of the one that died."""
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 
 import a3c
 from a3c.distributions import Categorical
 from a3c.engines.ga3c.buffers import FREE, FULL, Mailboxes, SegmentPool
+from a3c.normalization import ObsNormalizer, Statistics, StatisticsWriter
 
 
 def test_no_slot_is_lost_whenever_an_agent_dies():
@@ -55,7 +58,9 @@ def test_a_trainer_takes_the_backlog_up_to_max_train_batch(cap, taken):
     for slot in range(5):
         pool.full.put(slot)
     cfg = a3c.Config(train_batch=1, max_train_batch=cap)
-    trainer = Trainer(0, cfg, pool, shared=None, dist=None, stats=None, device=None, on_crash=None)
+    trainer = Trainer(
+        0, cfg, pool, shared=None, dist=None, stats=None, device=None, on_crash=None, statistics=StatisticsWriter()
+    )
     assert trainer.gather() == taken
     assert pool.full.qsize() == 5 - len(taken)  # the rest wait for the next update, in order
     if len(taken) < 5:
@@ -67,7 +72,7 @@ def test_a_replacement_trainer_takes_the_row_of_the_one_that_died(monkeypatch):
 
     class QuietTrainer:
         def __init__(self, index, *args):
-            self.index = index
+            self.index, self.statistics = index, args[-1]
 
         def start(self):
             pass
@@ -75,9 +80,11 @@ def test_a_replacement_trainer_takes_the_row_of_the_one_that_died(monkeypatch):
     monkeypatch.setattr(ga3c_engine, "Trainer", QuietTrainer)
     engine = ga3c_engine.GA3CEngine.__new__(ga3c_engine.GA3CEngine)
     engine.cfg = engine.pool = engine.shared = engine.dist = engine.counters = engine.stats = engine.device = None
+    engine.statistics = Statistics(SimpleNamespace(obs_norm=ObsNormalizer((2,))), observations={"trainer": 3})
     engine.trainers = []
     for _ in range(3):
         engine._start_trainer()
-    engine.trainers.pop(1)  # the middle one died
+    died = engine.trainers.pop(1)  # the middle one died
     engine._start_trainer()
     assert sorted(trainer.index for trainer in engine.trainers) == [0, 1, 2]
+    assert [trainer.statistics.obs.index for trainer in engine.trainers] == [0, 2, died.statistics.obs.index]

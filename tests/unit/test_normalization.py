@@ -3,6 +3,8 @@ standard scores, the return scaler, one set of return statistics for every write
 and reward normalization reaching the learning signal. (The statistics shared across processes:
 engines/test_shared_across_processes.py; their checkpoint round trip: run/test_resume_statistics.py.)"""
 
+from types import SimpleNamespace
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -16,7 +18,9 @@ from a3c.errors import UserError
 from a3c.normalization import (
     Moments,
     ObsNormalizer,
+    ReturnNormalizer,
     ReturnScaler,
+    Statistics,
     batch_moments,
     merge_moments,
     moments_to_mean_var,
@@ -47,9 +51,8 @@ def test_normalizer_applies_clipped_standard_scores_and_a_resume_continues_its_s
     out = normalizer(torch.tensor([[3.0, -2.5], [101.0, -2.0]]))
     torch.testing.assert_close(out, torch.tensor([[1.0, -1.0], [3.0, 0.0]]), atol=1e-6, rtol=0)
     # A checkpoint's statistics seed the base row: new data merges with them, not instead of them.
-    normalizer.attach_writers(1)
-    normalizer.update(0, np.array([[1.0, -2.0]] * 10))
-    normalizer.publish()
+    statistics = Statistics(SimpleNamespace(obs_norm=normalizer), observations={"worker": 1})
+    statistics.writer("worker", 0).obs.observe(np.array([[1.0, -2.0]] * 10))
     assert normalizer.count.item() == 20.0
     torch.testing.assert_close(normalizer.var, torch.tensor([2.0, 0.125]))  # M2 unchanged, count doubled
 
@@ -67,12 +70,9 @@ def test_return_scaler_by_hand():
 
 
 def test_every_writer_divides_by_the_runs_one_return_statistics():
-    from a3c.normalization import ReturnNormalizer, ReturnScaler
-
-    normalizer = ReturnNormalizer()
-    normalizer.attach_writers(2)
-    small = ReturnScaler(1, gamma=0.5, stats=normalizer.writer(0))
-    large = ReturnScaler(1, gamma=0.5, stats=normalizer.writer(1))
+    statistics = Statistics(SimpleNamespace(reward_norm=ReturnNormalizer()), returns={"worker": 2})
+    small = ReturnScaler(1, gamma=0.5, stats=statistics.writer("worker", 0).returns)
+    large = ReturnScaler(1, gamma=0.5, stats=statistics.writer("worker", 1).returns)
     never = np.array([False])
     returns = []
     for _ in range(20):  # worker 0 earns 1 per step, worker 1 earns 10

@@ -17,6 +17,7 @@ global model; the main loop owns everything else. The loop, in full:
 and, at any time between start() and close():
     engine.load_weights(model, optimizer)    # NaN/inf streak: put the last good checkpoint back
     engine.incarnations.next()               # saved with each checkpoint, for the resume after it
+    engine.statistics.publish()              # normalization statistics into the model, before a checkpoint
 
 Messages are engines.messages' dataclasses, which the loop matches on: Report (a rank's
 finished episodes and summed loss terms), Crash (a role that died, and why), EnvError (an env
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from a3c.engines.messages import Message
+from a3c.normalization import Statistics
 
 
 @dataclass
@@ -76,6 +78,9 @@ class Engine(Protocol):
     # "lag={policy_lag:.2f}", each shown when the columns it names hold numbers.
     progress_fields: tuple[str, ...]
     incarnations: Incarnations  # each child's; .next() is saved with every checkpoint
+    # The run's normalization statistics (normalization.Statistics), made by the engine for its
+    # roles; the loop only asks it to publish them into the model before a checkpoint.
+    statistics: Statistics
 
     def start(self) -> None:
         """Start every role. Returns at once; the work goes on until close()."""

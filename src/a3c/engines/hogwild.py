@@ -25,21 +25,33 @@ from a3c.engines.update_lock import UpdateLock
 from a3c.envs import rank_env_group
 from a3c.loss import LossSettings
 from a3c.models import build_model
-from a3c.normalization import reward_stats_writer, shared_stats_writer
+from a3c.normalization import Statistics, StatisticsWriter
 from a3c.optim import build_optimizer
 
 
-def worker_main(rank, incarnation, cfg, global_model, optim_state, update_lock, counters, stop_event, queue) -> None:
-    """Worker `rank`'s life. counters is its own row (SharedCounters.for_rank), queue its own report
-    pipe, stop_event a StopFlag: nothing it can be SIGKILLed inside is shared with another worker."""
+def worker_main(
+    rank,
+    incarnation,
+    cfg,
+    global_model,
+    optim_state,
+    update_lock,
+    counters,
+    statistics: StatisticsWriter,
+    stop_event,
+    queue,
+) -> None:
+    """Worker `rank`'s life. counters is its own row (SharedCounters.for_rank), statistics its rows
+    of the normalization statistics, queue its own report pipe, stop_event a StopFlag: nothing it
+    can be SIGKILLed inside is shared with another worker."""
     try:
         seed = child_seed(cfg.seed, rank, incarnation)
         prepare_child(seed)
-        envs = rank_env_group(cfg, rank, incarnation, reward_stats_writer(global_model, rank))
+        envs = rank_env_group(cfg, rank, incarnation, statistics.returns)
         dist = distribution_for(envs.action_space, cfg.action_squash)
         local = build_model(cfg, envs.spec, dist)
         # The global model's normalizer statistics: this worker's row, merged with the others'.
-        collector = local_collector(envs, local, dist, cfg.t_max, observe=shared_stats_writer(global_model, rank))
+        collector = local_collector(envs, local, dist, cfg.t_max, observe=statistics.observe)
         reporter = Reporter(queue, rank)
         settings = LossSettings.from_config(cfg)
         learner = worker_learner(cfg, global_model, optim_state, update_lock, counters)
@@ -82,6 +94,8 @@ class HogwildEngine:
         self.reports = ReportPipes(self.ctx)
         self.stop_event = StopFlag(self.ctx)
         self.update_lock = UpdateLock.create()
+        # Each worker writes its own row of both the observation and the return statistics.
+        self.statistics = Statistics(parts.model, observations={"worker": cfg.workers}, returns={"worker": cfg.workers})
         self.processes: list[Any] = [None] * cfg.workers
         self.incarnations = Incarnations(cfg.workers, parts.incarnation)
         self.restarts = 0
@@ -99,6 +113,7 @@ class HogwildEngine:
             self.optimizer.state_tensors(),
             self.update_lock,
             self.counters.for_rank(rank),
+            self.statistics.writer("worker", rank),
             self.stop_event,
         )
 

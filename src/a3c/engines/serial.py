@@ -37,7 +37,7 @@ from a3c.engines.messages import Message, Reporter
 from a3c.envs import EnvBatch, rank_env_group
 from a3c.loss import LossSettings
 from a3c.models import ActorCritic, build_model
-from a3c.normalization import reward_stats_writer, shared_stats_writer
+from a3c.normalization import Statistics
 from a3c.rollout import Rollout, RolloutCollector, RolloutWriter, take_batch
 from a3c.seeding import process_seed
 
@@ -74,9 +74,9 @@ class _SerialEngine:
     columns: tuple[str, ...] = ()
     progress_fields: tuple[str, ...] = ()
 
-    def __init__(self, parts: EngineParts, learner: Learner):
+    def __init__(self, parts: EngineParts, learner: Learner, statistics: Statistics):
         self.cfg, self.model, self.counters = parts.cfg, parts.model, parts.counters
-        self.learner = learner
+        self.learner, self.statistics = learner, statistics
         self.dist = distribution_for(parts.action_space, self.cfg.action_squash)
         # One process, one incarnation for all ranks: a resumed run takes the next.
         self.incarnations = Incarnations(1, parts.incarnation)
@@ -92,13 +92,15 @@ class _SerialEngine:
     def summary_facts(self) -> dict[str, Any]:
         return {"workers": self.cfg.workers, "processes": 1}
 
-    def _env_groups(self) -> list[EnvBatch]:
-        """Deterministic torch on, the generator seeded, and each rank's envs, in rank order."""
+    def _env_groups(self, role: str) -> list[EnvBatch]:
+        """Deterministic torch on, the generator seeded, and the envs of each rank of `role` (which
+        writes the return statistics), in rank order."""
         self._torch.enter()
         cfg, incarnation = self.cfg, self.incarnations[0]
         torch.manual_seed(process_seed(cfg.seed, 0, incarnation))
         return [
-            rank_env_group(cfg, rank, incarnation, reward_stats_writer(self.model, rank)) for rank in range(cfg.workers)
+            rank_env_group(cfg, rank, incarnation, self.statistics.writer(role, rank).returns)
+            for rank in range(cfg.workers)
         ]
 
     def _messages(self) -> list[Message]:
@@ -124,17 +126,18 @@ class SerialA3CEngine(_SerialEngine):
     """A3C with its workers taking turns in the main process."""
 
     def __init__(self, parts: EngineParts):
-        super().__init__(parts, Learner(parts.cfg, parts.model, parts.optimizer, parts.counters))
+        workers = {"worker": parts.cfg.workers}  # each writes its own row of both statistics, as in Hogwild
+        statistics = Statistics(parts.model, observations=workers, returns=workers)
+        super().__init__(parts, Learner(parts.cfg, parts.model, parts.optimizer, parts.counters), statistics)
         self.workers: list[_Worker] = []
 
     def start(self) -> None:
         cfg = self.cfg
         # One generator serves every worker: they draw from it in rank order, always the same order.
-        for rank, envs in enumerate(self._env_groups()):
+        for rank, envs in enumerate(self._env_groups("worker")):
             local = build_model(cfg, envs.spec, self.dist)
-            collector = local_collector(
-                envs, local, self.dist, cfg.t_max, observe=shared_stats_writer(self.model, rank)
-            )
+            observe = self.statistics.writer("worker", rank).observe
+            collector = local_collector(envs, local, self.dist, cfg.t_max, observe=observe)
             self.workers.append(_Worker(envs, local, collector, Reporter(self.inbox, rank, every_s=0.0)))
         self.settings = LossSettings.from_config(cfg)
 
@@ -180,7 +183,9 @@ class SerialGA3CEngine(_SerialEngine):
         from a3c.engines.ga3c.stats import Stats
 
         self.shared = SharedModel(parts.cfg, parts.model, parts.optimizer, parts.counters)
-        super().__init__(parts, self.shared.learner)
+        # The agents write the return statistics; the one trainer, which sees every agent's data, the observations'.
+        statistics = Statistics(parts.model, observations={"trainer": 1}, returns={"agent": parts.cfg.workers})
+        super().__init__(parts, self.shared.learner, statistics)
         self.device = next(self.model.parameters()).device
         self.stats = Stats()
         self.agents: list[_Agent] = []
@@ -190,14 +195,16 @@ class SerialGA3CEngine(_SerialEngine):
     def start(self) -> None:
         from a3c.engines.ga3c.trainer import BatchUpdate
 
-        for rank, envs in enumerate(self._env_groups()):
+        for rank, envs in enumerate(self._env_groups("agent")):
             reporter = Reporter(self.inbox, rank, every_s=0.0)
             link = LocalModelLink(self.model, self.dist, envs.n, predict=self.shared.predict)
             self.agents.append(_Agent(envs, RolloutWriter(envs, link), reporter))
         first = self.agents[0].envs
         self.obs_shape, self.obs_dtype = first.obs_shape, first.obs_dtype
         # The GA3C trainer's own update, called directly: no thread is started.
-        self.update = BatchUpdate(0, self.cfg, self.shared, self.dist, self.stats, self.device)
+        self.update = BatchUpdate(
+            self.statistics.writer("trainer", 0), self.cfg, self.shared, self.dist, self.stats, self.device
+        )
         self.local = self.update.private_copy()
 
     def drain(self, timeout: float) -> list[Message]:

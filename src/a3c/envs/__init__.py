@@ -102,7 +102,8 @@ def uses_ale_vector(cfg) -> bool:
 def make_env_group(cfg, n: int, seed: int | Sequence[int], reward_stats=None) -> EnvGroup | AtariVectorGroup:
     """The n envs one worker or agent steps, seeded seed + i (or seed[i] for a list). With
     normalize_reward, reward_stats is this group's handle on the run's return statistics
-    (normalization.SharedReturnStats or LocalReturnStats; None: statistics of this group alone)."""
+    (its role's normalization.StatisticsRow, or a Ray runner's LocalReturnStats; None: statistics
+    of this group alone)."""
     scaler = ReturnScaler(n, cfg.gamma, reward_stats) if cfg.normalize_reward else None
     signal = LearningSignal(n, cfg.clip_rewards, cfg.episodic_life, cfg.reward_scale, scaler)
     if uses_ale_vector(cfg):

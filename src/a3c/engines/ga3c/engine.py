@@ -28,7 +28,7 @@ from a3c.engines.ga3c.stats import Stats, Totals
 from a3c.engines.ga3c.trainer import Trainer
 from a3c.engines.messages import Event, Message, ReportPipes
 from a3c.engines.processes import RestartTracker, RoleFailed, stop_processes
-from a3c.normalization import reward_stats_writer
+from a3c.normalization import Statistics
 
 SETTLE_TIMEOUT_S = 60.0  # longest the adjuster waits for a new agent to start before measuring
 
@@ -73,6 +73,11 @@ class GA3CEngine:
         self.pool.mail = self.mail
         self.reports = ReportPipes(ctx)  # agents' episode reports and crash notes, a pipe each
         self.shared = SharedModel(cfg, model, parts.optimizer, parts.counters)
+        # The agents write the return statistics, a row for each rank there may be; the trainers,
+        # which see every agent's data, the observations', a row for each trainer index.
+        self.statistics = Statistics(
+            model, observations={"trainer": self.limits["trainers"]}, returns={"agent": self.limits["agents"]}
+        )
         self.board = RequestBoard(self.mail, on_publish=self.pool.published)
         self.stats = Stats()
 
@@ -266,7 +271,7 @@ class GA3CEngine:
             request_writer,
             reply,
             self.counters.for_rank(rank),
-            reward_stats_writer(self.shared.model, rank),
+            self.statistics.writer("agent", rank).returns,
         )
         request_writer.close()  # the agent holds the only writer, so its death reads as end-of-file
         line = AgentLine(rank, self.incarnations[rank], request_reader, reply)
@@ -308,7 +313,10 @@ class GA3CEngine:
         # The lowest index no live trainer holds: a replacement for one that died in the middle
         # takes its index, and with it its row of the normalizer's table (one writer per row).
         index = min(set(range(len(self.trainers) + 1)) - {trainer.index for trainer in self.trainers})
-        trainer = Trainer(index, self.cfg, self.pool, self.shared, self.dist, self.stats, self.device, self._post)
+        statistics = self.statistics.writer("trainer", index)
+        trainer = Trainer(
+            index, self.cfg, self.pool, self.shared, self.dist, self.stats, self.device, self._post, statistics
+        )
         trainer.start()
         self.trainers.append(trainer)
 

@@ -26,6 +26,7 @@ from a3c.engines.ga3c.stats import Stats
 from a3c.engines.learner import update_is_finite
 from a3c.engines.messages import Crash
 from a3c.loss import LossSettings, measure_kl, policy_change, rollout_loss
+from a3c.normalization import StatisticsWriter, batch_moments
 from a3c.rollout import Rollout
 
 POLL_S = 0.2  # longest a trainer waits for a segment before checking whether to stop
@@ -44,10 +45,11 @@ class Trainer(threading.Thread):
         stats: Stats,
         device: torch.device,
         on_crash: Callable[[Crash], None],
+        statistics: StatisticsWriter,
     ):
         super().__init__(name=f"ga3c-trainer-{index}", daemon=True)
         self.index, self.cfg, self.pool, self.on_crash = index, cfg, pool, on_crash
-        self.update = BatchUpdate(index, cfg, shared, dist, stats, device)
+        self.update = BatchUpdate(statistics, cfg, shared, dist, stats, device)
         self.stop_event = threading.Event()
         self.updates = 0  # batches trained on (skipped ones too): one that trained none made no progress
 
@@ -94,11 +96,20 @@ class BatchUpdate:
     """GA3C's update of the shared network from a batch of segments: the same rollout_loss as
     A3C on a private copy of the current parameters, clipped, applied through the learner, with
     the batch's policy lag and importance ratio recorded. The trainer threads, the serial engine
-    and the Ray driver all train through it. `index` is the writer row of the observation
-    statistics it keeps."""
+    and the Ray driver all train through it. `statistics` is its trainer's writer of the
+    observation statistics (normalization.Statistics)."""
 
-    def __init__(self, index: int, cfg, shared: SharedModel, dist: Distribution, stats: Stats, device: torch.device):
-        self.index, self.cfg, self.shared, self.dist, self.stats, self.device = index, cfg, shared, dist, stats, device
+    def __init__(
+        self,
+        statistics: StatisticsWriter,
+        cfg,
+        shared: SharedModel,
+        dist: Distribution,
+        stats: Stats,
+        device: torch.device,
+    ):
+        self.obs_stats = statistics.obs
+        self.cfg, self.shared, self.dist, self.stats, self.device = cfg, shared, dist, stats, device
         self.settings = LossSettings.from_config(cfg)
 
     def private_copy(self):
@@ -113,11 +124,10 @@ class BatchUpdate:
         # The batch joins the normalizer's statistics only after it was trained on: merged before,
         # the learner would normalize with newer statistics than the actors did, and its log-probs
         # would differ from theirs (pi != mu) even at zero policy lag.
-        normalizer = self.shared.model.obs_norm
-        if normalizer is not None:  # the trainers see every agent's data: they keep the statistics
-            normalizer.update(self.index, observed)
+        if self.obs_stats is not None:  # the trainers see every agent's data: they keep the statistics
+            self.obs_stats.add(batch_moments(observed.numpy()))
             with self.shared.lock:
-                normalizer.publish()
+                self.obs_stats.publish()
         return applied
 
     def _update(self, local, batch: Rollout, versions: torch.Tensor) -> bool:

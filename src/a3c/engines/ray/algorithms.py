@@ -30,6 +30,7 @@ from a3c.engines.lag import PolicyLag
 from a3c.engines.learner import Learner
 from a3c.engines.messages import Message, Report
 from a3c.engines.ray.jobs import A3CResult, Gradient, JobResult, SegmentResult
+from a3c.normalization import Statistics
 from a3c.rollout import Rollout, take_batch
 
 
@@ -44,6 +45,9 @@ class Outcome:
 class RayAlgorithm(Protocol):
     columns: tuple[str, ...]  # its metrics.csv columns, after the engine's own
     learner: Learner  # applies every update; its version is the one the weights carry
+    # The run's normalization statistics: the runners write the return statistics (by rank), and
+    # whichever role the part says the observations'.
+    statistics: Statistics
 
     def submit(self, runner: Any, version: int, weights: Any) -> Any:
         """Start one job on runner (an actor handle) from these weights; its ObjectRef."""
@@ -62,7 +66,8 @@ class RayA3C:
     columns: tuple[str, ...] = ("policy_lag",)
 
     def __init__(self, parts: EngineParts):
-        self.model = parts.model
+        runners = {"runner": parts.cfg.workers}  # each runner's moments go to its own rows, as a local worker's
+        self.statistics = Statistics(parts.model, observations=runners, returns=runners)
         self.learner = Learner(parts.cfg, parts.model, parts.optimizer, parts.counters)
         self.lag = PolicyLag()
 
@@ -80,10 +85,10 @@ class RayA3C:
         # A NaN/inf gradient would poison the weights for good: the learner skips it, and counts it.
         if not learner.apply(gradient.grads, env_steps=gradient.env_steps, episodes=len(gradient.returns)):
             return Report(rank, gradient.returns, gradient.lengths, nonfinite=1)
-        obs_norm = self.model.obs_norm
-        if obs_norm is not None and gradient.obs_moments is not None:
-            obs_norm.merge(rank, gradient.obs_moments)  # a row per runner, as per local worker
-            obs_norm.publish()
+        obs = self.statistics.writer("runner", rank).obs
+        if obs is not None and gradient.obs_moments is not None:
+            obs.add(gradient.obs_moments)
+            obs.publish()
         self.lag.record(before, version)
         metrics = dict(gradient.sums, lr_scale=learner.lr_scale)
         if "approx_kl" in metrics:
@@ -109,10 +114,13 @@ class RayGA3C:
         model, self.counters = parts.model, parts.counters
         self.shared = SharedModel(cfg, model, parts.optimizer, parts.counters)
         self.learner = self.shared.learner
+        # The driver's one trainer sees every runner's segments: it keeps the observation statistics.
+        self.statistics = Statistics(model, observations={"trainer": 1}, returns={"runner": cfg.workers})
         self.stats = Stats()  # BatchUpdate records each applied update's lag (stats.lag) and ratio
         dist = distribution_for(parts.action_space, cfg.action_squash)
         # The GA3C trainer's own update, called in the driver's loop: no thread is started.
-        self.update = BatchUpdate(0, cfg, self.shared, dist, self.stats, next(model.parameters()).device)
+        device = next(model.parameters()).device
+        self.update = BatchUpdate(self.statistics.writer("trainer", 0), cfg, self.shared, dist, self.stats, device)
         self.local = self.update.private_copy()
         self.pending: list[tuple[Rollout, torch.Tensor]] = []  # segments and their acting versions [T]
         self.waiting: list[int] = []  # ranks whose segment arrived, to be sent back out after training

@@ -49,6 +49,7 @@ class RayEngine:
     def __init__(self, parts: EngineParts, algorithm: RayAlgorithm):
         cfg = self.cfg = parts.cfg
         self.model, self.algorithm = parts.model, algorithm
+        self.statistics = algorithm.statistics
         self.columns = COLUMNS + algorithm.columns
         self.runners: list[Any] = []  # actor handles, by rank
         self.jobs: dict[Any, tuple[int, int]] = {}  # ObjectRef of a job -> (rank, incarnation it went to)
@@ -231,12 +232,12 @@ class RayEngine:
         return self._weights[1]
 
     def _merge_reward_stats(self, rank: int, result: JobResult) -> None:
-        """A runner's return statistics into its row of the run's table (a row per runner, as per
-        local worker); the totals go out with the next weights."""
-        normalizer = self.model.reward_norm
-        if normalizer is not None and result.reward_moments is not None:
-            normalizer.table.merge(rank, result.reward_moments)
-            normalizer.publish()
+        """A runner's return statistics into its row (a row per runner, as per local worker); the
+        totals, published into the model's buffers, go out with the next weights."""
+        returns = self.statistics.writer("runner", rank).returns
+        if returns is not None and result.reward_moments is not None:
+            returns.add(result.reward_moments)
+            self.statistics.publish()
 
     def _shutdown(self) -> None:
         if self.head.lost:  # every call below would wait on the lost GCS
