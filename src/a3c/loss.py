@@ -140,19 +140,3 @@ def measure_kl(target_kl: float | None, updates: int) -> bool:
     """Whether to measure the policy change of update number `updates`: every one when the step
     size adapts to it, one in KL_EVERY for metrics.csv otherwise (it costs a forward pass)."""
     return target_kl is not None or updates % KL_EVERY == 0
-
-
-def loss_settings(cfg) -> dict:
-    """The keyword arguments of rollout_loss taken from a Config."""
-    return dict(
-        gamma=cfg.gamma,
-        advantage=cfg.advantage,
-        gae_lambda=cfg.gae_lambda,
-        value_coef=cfg.value_coef,
-        entropy_coef=cfg.entropy_coef,
-        normalize_advantage=cfg.normalize_advantage,
-        vtrace=cfg.vtrace,
-        rho_bar=cfg.vtrace_rho_bar,
-        c_bar=cfg.vtrace_c_bar,
-        action_bound_coef=cfg.action_bound_coef,
-    )
