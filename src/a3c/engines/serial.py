@@ -190,7 +190,6 @@ class SerialGA3CEngine(_SerialEngine):
         self.stats = Stats()
         self.agents: list[_Agent] = []
         self.pending: list[tuple[Rollout, torch.Tensor]] = []  # full segments and their acting versions [T]
-        self._last_totals = self.stats.totals()
 
     def start(self) -> None:
         from a3c.engines.ga3c.trainer import BatchUpdate
@@ -239,13 +238,7 @@ class SerialGA3CEngine(_SerialEngine):
             agent.reporter.maybe_send(force=True)
 
     def extra_metrics(self) -> dict[str, float | None]:
-        totals, before = self.stats.totals(), self._last_totals
-        self._last_totals = totals
-        updates = totals.train_batches - before.train_batches
-        return dict(
-            policy_lag=self.stats.lag.take(),
-            importance_ratio=(totals.ratio_sum - before.ratio_sum) / updates if updates else None,
-        )
+        return self.stats.take_lag_and_ratio()
 
     def close(self) -> list[Message]:
         self._close([agent.envs for agent in self.agents])

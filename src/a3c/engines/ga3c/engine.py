@@ -165,7 +165,6 @@ class GA3CEngine:
         self._last_metrics = (now, totals)
         elapsed = max(now - then, 1e-9)
         batches = totals.predict_batches - before.predict_batches
-        updates = totals.train_batches - before.train_batches
         with self._lock:
             counts = self.counts()
             waiting = int(sum(int(self.mail.waiting[rank]) for rank in self.agents))
@@ -176,8 +175,7 @@ class GA3CEngine:
             predict_batch_mean=(totals.predict_rows - before.predict_rows) / batches if batches else None,
             predict_queue=waiting,
             train_queue=_qsize(self.pool.full),
-            policy_lag=self.stats.lag.take(),
-            importance_ratio=(totals.ratio_sum - before.ratio_sum) / updates if updates else None,
+            **self.stats.take_lag_and_ratio(),
             restarts=self.restarts,
         )
 

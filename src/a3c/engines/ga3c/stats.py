@@ -29,6 +29,7 @@ class Stats:
         self._metrics = MetricSums()
         self._loss_count = 0
         self._nonfinite = 0  # updates skipped for a NaN/inf loss or gradient, not yet reported
+        self._ratio_taken = (0, 0.0)  # (updates, ratio sum) when take_lag_and_ratio last ran
 
     def skipped(self) -> None:
         with self._lock:
@@ -51,6 +52,18 @@ class Stats:
     def totals(self) -> Totals:
         with self._lock:
             return replace(self._totals)
+
+    def take_lag_and_ratio(self) -> dict[str, float | None]:
+        """metrics.csv's policy_lag and importance_ratio: their means over the updates since the last
+        call (a skipped update measured neither, so it is in neither mean; None without an update)."""
+        with self._lock:
+            now = (self._totals.train_batches, self._totals.ratio_sum)
+        (updates_before, ratio_before), self._ratio_taken = self._ratio_taken, now
+        updates = now[0] - updates_before
+        return dict(
+            policy_lag=self.lag.take(),
+            importance_ratio=(now[1] - ratio_before) / updates if updates else None,
+        )
 
     def take_loss_report(self) -> Report | None:
         """The losses since the last call, as the report message the main loop expects."""

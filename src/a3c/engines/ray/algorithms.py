@@ -124,7 +124,6 @@ class RayGA3C:
         self.local = self.update.private_copy()
         self.pending: list[tuple[Rollout, torch.Tensor]] = []  # segments and their acting versions [T]
         self.waiting: list[int] = []  # ranks whose segment arrived, to be sent back out after training
-        self._last_totals = self.stats.totals()
 
     def submit(self, runner: Any, version: int, weights: Any) -> Any:
         return runner.ga3c_segment.remote(version, weights)
@@ -147,11 +146,4 @@ class RayGA3C:
         return Outcome([] if losses is None else [losses], send)
 
     def metrics(self) -> dict[str, float | None]:
-        # A skipped update measured no lag and no ratio: it is in neither mean.
-        totals, before = self.stats.totals(), self._last_totals
-        self._last_totals = totals
-        updates = totals.train_batches - before.train_batches
-        return dict(
-            policy_lag=self.stats.lag.take(),
-            importance_ratio=(totals.ratio_sum - before.ratio_sum) / updates if updates else None,
-        )
+        return self.stats.take_lag_and_ratio()
