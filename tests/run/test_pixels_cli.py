@@ -41,8 +41,13 @@ def test_pong_trains_resumes_and_evaluates_with_video_on_both_engines(run_cli, t
     result = run_cli("eval", runs["a3c"], "--episodes", "1", "--video", video, "--json", timeout=240)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
-    # The real score of one whole game (first to 21), not a clipped or per-life one.
-    assert -21 <= report["mean_return"] <= 21 and report["mean_length"] > 200
+    # The real score of one whole game, not a clipped or per-life one: the game ends when a side
+    # has 21 points, so an agent trained 4,000 steps (random play scores about -20.7) loses it by
+    # a whole number of points, over hundreds of steps (a clipped score per life would be -1, and a
+    # per-life episode a few dozen steps).
+    (score,) = report["returns"]
+    assert score == int(score) and -21 <= score <= -5, score
+    assert report["mean_length"] >= 500, report
     movies = list(video.glob("*.mp4"))
     assert len(movies) == 1
     import imageio.v3 as iio
