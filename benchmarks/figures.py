@@ -1,0 +1,828 @@
+"""The figures of README.md and docs/ rendered from the data in benchmarks/results.
+
+A page holds a figure as a block:
+
+    <!-- figures:NAME -->
+    (whatever this script last rendered)
+    <!-- /figures -->
+
+`python benchmarks/figures.py` rewrites every block of README.md and docs/**/*.md from the results
+files; `python benchmarks/figures.py --check` changes nothing and exits 1, naming each page and
+block that differs from what the data gives (CI runs it). A block shows only what a results file
+holds, with the date and machine of the measurement, and says "history" when the code has changed
+since in a way that concerns it (CHANGES below).
+
+Reads JSON only (and the stdlib): no torch, no a3c import, nothing trains.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import statistics
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+# A block's markers are lines of their own; a page may mention them in its text.
+BLOCK = re.compile(r"^(<!-- figures:(?P<name>[\w-]+) -->\n)(?P<body>.*?)^(<!-- /figures -->)$", re.S | re.M)
+
+# Changes to the code after which an older measurement of what they touch is history until it is
+# measured again: (first day of the new code, scope, what changed). A block names the scopes it
+# shows; a measurement dated before the day is flagged. Dates are days: a run on the day itself is
+# not flagged (the Pong runs of 2026-12-03 ran on the new Hogwild code before its commit).
+CHANGES = [
+    ("2026-12-03", "a3c", "Hogwild workers began to take their optimizer steps one at a time (e9dbb0b)"),
+    ("2026-12-05", "vector", "target_kl=0.002 became the default for every vector env, both engines (49ef422)"),
+]
+
+# Provenance the results files do not hold, taken from the .md written beside them, keyed by file
+# and by the first 12 hex digits of the file's SHA-256: a re-measurement that rewrites the file no
+# longer matches, and the figure says "not recorded" until this table is brought up to date.
+PROVENANCE: dict[str, dict[str, str]] = {
+    # pixels.md, section "learn (ALE/Pong-v5), 20261201-224912": "the throughput sections above were
+    # taken on an Intel Xeon". The JSON records date, Python and CPU count, not the CPU model.
+    "pixels-throughput-20261125-072336.json": {
+        "sha": "30ae02072ce7",
+        "cpu": "Intel Xeon",
+        # pixels.md: the A3C column ran the Atari family's settings of the time (84x84, 4 frames, the
+        # A3C paper's net, t_max 5, RMSProp); ALE/Pong-v5's preset is now the universe recipe. The
+        # GA3C column ran 16 envs per agent.
+        "settings": "Pong on the Atari family's settings of the time (84x84, 4 frames, the A3C paper's net); "
+        "its preset is now the universe recipe (42x42, LSTM)",
+    },
+    # pixels.md, section "minatar (MinAtar/Breakout-v1), 20261203-223312": "each run alone on the
+    # 2-core AMD EPYC machine".
+    "pixels-minatar-20261203-223312.json": {"sha": "457d2f85edb6", "cpu": "AMD EPYC"},
+    # ray.md: "Taken 2026-12-03 12:02 UTC on x86_64, 2 cores" (CartPole and Pong); the MinAtar rows
+    # "2026-12-03 14:39-15:02 UTC"; "2-core AMD EPYC" in its section on where Ray-A3C's time went.
+    "ray.json": {"sha": "02306282d59c", "date": "2026-12-03", "cpu": "AMD EPYC"},
+    # own-env-defaults.md: "2-core AMD EPYC, nothing else running but the runs. 2026-12-03."
+    "own-env-defaults/records.json": {"sha": "3cf76d23398b", "date": "2026-12-03", "cpu": "AMD EPYC"},
+    # The run directories' summary.json hold no date and no machine; pixels.md's sections on each run
+    # give them ("Pong on the default command with Hogwild's optimizer steps one at a time, 2026-12-03",
+    # "... A3C seed 2, 2026-12-04", "Pong, GA3C: the universe recipe, 2026-12-03", "... GA3C seed 1,
+    # 2026-12-04", "Breakout, A3C on today's code, 2026-12-03", "Breakout, GA3C on today's code,
+    # 2026-12-04"), each "alone on the 2-core AMD EPYC machine".
+    "pong-runs/universe-serialized-s0/summary.json": {"sha": "d3e59320289d", "date": "2026-12-03", "cpu": "AMD EPYC"},
+    "pong-runs/universe-serialized-s1/summary.json": {"sha": "c250f86d547f", "date": "2026-12-03", "cpu": "AMD EPYC"},
+    "pong-runs/universe-serialized-s2/summary.json": {"sha": "b6ef6d9edefe", "date": "2026-12-04", "cpu": "AMD EPYC"},
+    "pong-runs/ga3c-universe-s0/summary.json": {"sha": "3bc6a4ff108a", "date": "2026-12-03", "cpu": "AMD EPYC"},
+    "pong-runs/ga3c-universe-s1/summary.json": {"sha": "c440ae6507eb", "date": "2026-12-04", "cpu": "AMD EPYC"},
+    "breakout-runs/a3c-s0/summary.json": {"sha": "0d4524e4b821", "date": "2026-12-03", "cpu": "AMD EPYC"},
+    "breakout-runs/ga3c-s0/summary.json": {"sha": "58003137f6dd", "date": "2026-12-04", "cpu": "AMD EPYC"},
+}
+
+NOT_RECORDED = "not recorded"
+
+SYSTEM_NAMES = {
+    "a3c": "A3C",
+    "ga3c": "GA3C",
+    "a3c-lstm": "A3C, `recurrent=true`",
+    "ga3c-lstm": "GA3C, `recurrent=true`",
+    "sb3-a2c": "SB3 A2C",
+    "sb3-ppo": "SB3 PPO",
+    "sb3-rppo": "sb3-contrib RecurrentPPO",
+    "raw": "random actions (the limit)",
+}
+
+
+# ----- reading -----
+def read_json(rel: str):
+    return json.loads((RESULTS / rel).read_text())
+
+
+def sha12(rel: str) -> str:
+    return hashlib.sha256((RESULTS / rel).read_bytes()).hexdigest()[:12]
+
+
+def provenance(rel: str, key: str) -> str | None:
+    """A field for `rel` from PROVENANCE, if the file is still the one the entry was written for."""
+    entry = PROVENANCE.get(rel)
+    if entry is None or entry["sha"] != sha12(rel):
+        return None
+    return entry.get(key)
+
+
+def day(stamp: str) -> str:
+    """2026-11-24 from '2026-11-24T10:18:16', '2026-11-24 10:18' or '20261124-101816'."""
+    m = re.match(r"(\d{4})-?(\d\d)-?(\d\d)", stamp)
+    if not m:
+        raise ValueError(f"no date in {stamp!r}")
+    return "-".join(m.groups())
+
+
+def newest(pattern: str) -> str:
+    """The newest results file matching pattern (their names end in a timestamp)."""
+    found = sorted(p.relative_to(RESULTS).as_posix() for p in RESULTS.glob(pattern))
+    if not found:
+        raise FileNotFoundError(f"no benchmarks/results/{pattern}")
+    return found[-1]
+
+
+# ----- formatting -----
+def num(value: float | None) -> str:
+    """A return or a time as the tables write them: 1,007 and 132.1."""
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.1f}"
+
+
+def steps(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value / 1e6:.2f}M" if value >= 1e6 else f"{value:,.0f}"
+
+
+def spread(values: list[float]) -> str:
+    """median [min, max]."""
+    return f"{num(statistics.median(values))} [{num(min(values))}, {num(max(values))}]"
+
+
+def per_seed(values: list[float]) -> str:
+    """median (each seed)."""
+    return f"{num(statistics.median(values))} ({', '.join(num(v) for v in values)})"
+
+
+def command(text: str) -> str:
+    """A recorded command without its free-text --note, which the page around it says better."""
+    return re.sub(r" --note .*$", "", text).strip()
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+@dataclass
+class Measured:
+    """Where a figure's numbers come from: the line printed above its table."""
+
+    source: str
+    date: str | None
+    machine: str | None
+    commit: str | None = None
+    seeds: str | None = None
+    command: str | None = None
+
+    def line(self, scopes: tuple[str, ...]) -> str:
+        parts = [
+            f"Measured {self.date or 'on a date ' + NOT_RECORDED} on {self.machine or 'a machine ' + NOT_RECORDED}",
+            f"commit {self.commit or NOT_RECORDED}",
+        ]
+        if self.seeds:
+            parts.append(self.seeds)
+        text = "*" + "; ".join(parts) + f"; data: `benchmarks/results/{self.source}`"
+        if self.command:
+            text += f"; `{self.command}`"
+        text += ".*"
+        notes = history(self.date, scopes)
+        if notes:
+            text += "\n*History: measured before " + "; before ".join(notes) + ". To be measured again.*"
+        return text
+
+
+def history(date: str | None, scopes: tuple[str, ...]) -> list[str]:
+    if date is None:
+        return []
+    return [f"{when}, when {what}" for when, scope, what in CHANGES if scope in scopes and date < when]
+
+
+def flag(date: str | None, scopes: tuple[str, ...]) -> str:
+    return " (history)" if history(date, scopes) else ""
+
+
+def machine(cores: int | None, cpu: str | None) -> str | None:
+    if cpu is None and cores is None:
+        return None
+    return f"{cores or '?'} cores ({cpu or 'CPU ' + NOT_RECORDED})"
+
+
+# ----- the blocks -----
+def results_json() -> tuple[dict, Measured]:
+    data = read_json("results.json")
+    meta = data["meta"]
+    m = meta["machine"]
+    seeds = meta["seeds"]
+    return data, Measured(
+        "results.json",
+        day(m["date"]),
+        machine(m.get("cores"), m.get("cpu")) + f", Python {m['python']}, torch {m['torch']}",
+        meta.get("commit"),  # not in this file: results.md does not name one either
+        f"seeds {seeds[0]}-{seeds[-1]}",
+        meta["command"],
+    )
+
+
+def block_cartpole() -> str:
+    """CartPole-v1 and Acrobot-v1: time to target and throughput, a3c against SB3 (results.json)."""
+    data, measured = results_json()
+    scopes = ("a3c", "vector")
+    rows = []
+    for s in data["summary"]:
+        rss = s.get("peak_rss_mb_median")
+        rows.append(
+            [
+                f"{s['env_id']} ({data['meta']['targets'][s['env_id']]:g})",
+                SYSTEM_NAMES[s["system"]],
+                f"{s['solved']}/{s['seeds']}",
+                f"{num(s['time_median_s'])} [{num(s['time_min_s'])}, {num(s['time_max_s'])}]",
+                steps(s["steps_to_target_median"]),
+                num(rss) if rss is not None else "-",
+            ]
+        )
+    first = table(
+        [
+            "env (target)",
+            "system",
+            "solved",
+            "seconds to target, median [min, max]",
+            "env steps to target",
+            "peak RSS, MB",
+        ],
+        rows,
+    )
+    t = data["meta"]["throughput"]
+    limit = data["meta"]["raw_env"]
+    rows = [
+        [
+            SYSTEM_NAMES[r["system"]],
+            f"{r['steps_per_second_median']:,.0f}",
+            f"{100 * r['fraction_of_limit']:.1f}%",
+            f"{r['vs_sb3_a2c']:.2f}",
+            f"{r['vs_a3c']:.2f}",
+        ]
+        for r in data["throughput"]
+    ]
+    env = t["envs"][0]
+    second = table(["system", "env steps/s", "% of the limit", "x SB3 A2C", "x A3C"], rows)
+    return "\n\n".join(
+        [
+            measured.line(scopes),
+            "Time to target: training seconds until the mean return of the last 100 training episodes reached "
+            "the target (SB3 with the RL Baselines3 Zoo hyperparameters):",
+            first,
+            f"Throughput on {env}: every system trained for the same {t['steps']:,} env steps with no target, "
+            f"{t['seeds']} runs each, median env steps/s. The limit, random actions in one env per core: "
+            f"{limit[env]['limit']:,} steps/s.",
+            second,
+        ]
+    )
+
+
+def seconds_of(cmd: str) -> str:
+    m = re.search(r"--seconds (\d+)", cmd)
+    return m[1] if m else NOT_RECORDED
+
+
+def pixels_rows(rel: str) -> tuple[dict, list[dict]]:
+    data = read_json(rel)
+    return data, data["rows"]
+
+
+def pixels_measured(rel: str, data: dict, seeds: str) -> Measured:
+    meta = data["meta"]
+    cpu = provenance(rel, "cpu")
+    return Measured(
+        rel,
+        day(meta["date"]),
+        machine(meta.get("cpus"), cpu) + f", Python {meta['python']}",
+        None,
+        seeds,
+        command(meta["command"]),
+    )
+
+
+def block_pixels() -> str:
+    """Pong's steps/s and MinAtar Breakout's return after 300 s, a3c against SB3 A2C: the newest
+    pixels-throughput-*.json and pixels-minatar-*.json."""
+    out = []
+    rel = newest("pixels-throughput-*.json")
+    data, rows = pixels_rows(rel)
+    limit = next(r for r in rows if r["system"] == "raw")["median_steps_per_s"]
+    sb3 = next((r for r in rows if r["system"] == "sb3-a2c"), None)
+    body = []
+    for r in rows:
+        rate = r["median_steps_per_s"]
+        vs = f"{rate / sb3['median_steps_per_s']:.1f}x" if sb3 and r["system"] != "raw" else "-"
+        body.append(
+            [
+                SYSTEM_NAMES[r["system"]],
+                f"{rate:,.0f}",
+                ", ".join(f"{x:,}" for x in r["rates"]),
+                vs,
+                f"{100 * rate / limit:.0f}%",
+            ]
+        )
+    out.append(pixels_measured(rel, data, f"{rows[0]['runs']} runs a system").line(("a3c",)))
+    settings = provenance(rel, "settings")
+    seconds = seconds_of(data["meta"]["command"])
+    out.append(
+        f"ALE/Pong-v5, agent steps/s in {seconds} s of training, median" + (f" ({settings})" if settings else "") + ":"
+    )
+    out.append(table(["system", "agent steps/s", "each run", "x SB3 A2C", "% of the limit"], body))
+
+    rel = newest("pixels-minatar-*.json")
+    data, rows = pixels_rows(rel)
+    sb3 = next((r for r in rows if r["system"] == "sb3-a2c"), None)
+    body = []
+    for r in rows:
+        ret = r["median_return_100"]
+        vs = f"{ret / sb3['median_return_100']:.1f}x" if sb3 else "-"
+        body.append([SYSTEM_NAMES[r["system"]], per_seed(r["returns"]), vs, f"{r['median_steps_per_s']:,.0f}"])
+    seconds = seconds_of(data["meta"]["command"])
+    out.append(pixels_measured(rel, data, f"{rows[0]['runs']} seeds").line(("a3c",)))
+    out.append(
+        f"MinAtar/Breakout-v1, mean return of the last 100 episodes after {seconds} s of training, "
+        "median (each seed); SB3 A2C with the same small CNN and 16 envs:"
+    )
+    out.append(table(["system", "mean return", "x SB3 A2C", "env steps/s, median"], body))
+    return "\n\n".join(out)
+
+
+# The runs on the default command `a3c train ALE/Pong-v5 [--algo ga3c]` (pixels.md): the other
+# directories of pong-runs/ are experiments (a3c42-s0: 42x42 frames with the A3C paper's net,
+# interrupted) or A3C runs from before Hogwild's optimizer steps were taken one at a time
+# (universe-s0, universe-s1; pixels.md "Pong on the default command with Hogwild's optimizer
+# steps one at a time" compares them).
+PONG_RUNS = [
+    "universe-serialized-s0",
+    "universe-serialized-s1",
+    "universe-serialized-s2",
+    "ga3c-universe-s0",
+    "ga3c-universe-s1",
+]
+
+
+def run_summary(rel: str) -> tuple[dict, str | None, str | None]:
+    s = read_json(rel)
+    commit = (s.get("versions") or {}).get("git_commit")
+    return s, provenance(rel, "date"), commit[:7] if commit else None
+
+
+def block_pong() -> str:
+    """Pong solved on the default command: time and agent steps to a mean of 18 (pong-runs/)."""
+    rows, by_algo, dates, cpus = [], {}, set(), set()
+    for name in PONG_RUNS:
+        rel = f"pong-runs/{name}/summary.json"
+        s, date, commit = run_summary(rel)
+        dates.add(date or NOT_RECORDED)
+        cpus.add(provenance(rel, "cpu") or NOT_RECORDED)
+        engine = s.get("engine") or {}
+        shape = (
+            f"{engine['workers']} workers"
+            if "workers" in engine
+            else f"ended at {plural(engine['agents'], 'agent')}, {plural(engine['predictors'], 'predictor')}, "
+            f"{plural(engine['trainers'], 'trainer')}"
+            if "agents" in engine
+            else "-"
+        )
+        rows.append(
+            [
+                SYSTEM_NAMES[s["algo"]],
+                str(s["seed"]),
+                f"{s['time_to_target_s'] / 60:.1f} min" if s["solved"] else "not reached",
+                steps(s["steps_to_target"]),
+                f"{s['steps_per_second']:,.0f}",
+                shape,
+                date or NOT_RECORDED,
+                commit or NOT_RECORDED,
+            ]
+        )
+        if s["solved"]:
+            by_algo.setdefault(s["algo"], []).append(s)
+    for algo, runs in by_algo.items():
+        rows.append(
+            [
+                f"**{SYSTEM_NAMES[algo]}, median of {len(runs)}**",
+                "",
+                f"**{statistics.median(r['time_to_target_s'] for r in runs) / 60:.1f} min**",
+                f"**{steps(statistics.median(r['steps_to_target'] for r in runs))}**",
+                "",
+                "",
+                "",
+                "",
+            ]
+        )
+    measured = Measured(
+        "pong-runs/",
+        f"{min(dates)} to {max(dates)}" if len(dates) > 1 else dates.pop(),
+        "2 cores (" + ", ".join(sorted(cpus)) + "), each run alone",
+        "per run, below",
+    )
+    return "\n\n".join(
+        [
+            measured.line(("a3c",)),
+            "`a3c train ALE/Pong-v5 [--algo ga3c]`: time and agent steps until the mean of the last 100 games "
+            "reached 18:",
+            table(
+                [
+                    "engine",
+                    "seed",
+                    "time to 18",
+                    "agent steps to 18",
+                    "agent steps/s",
+                    "engine's shape",
+                    "date",
+                    "commit",
+                ],
+                rows,
+            ),
+        ]
+    )
+
+
+def block_breakout() -> str:
+    """ALE/Breakout-v5 on the default command for 30 minutes, both engines (breakout-runs/)."""
+    rows, dates = [], set()
+    for name in ("a3c-s0", "ga3c-s0"):
+        rel = f"breakout-runs/{name}/summary.json"
+        s, date, commit = run_summary(rel)
+        dates.add(date or NOT_RECORDED)
+        rows.append(
+            [
+                SYSTEM_NAMES[s["algo"]],
+                str(s["seed"]),
+                f"{s['wall_seconds'] / 60:.0f} min",
+                num(s["mean_return_100"]),
+                num(s["best_mean_return_100"]),
+                steps(s["env_steps"]),
+                f"{s['steps_per_second']:,.0f}",
+                date or NOT_RECORDED,
+            ]
+        )
+    measured = Measured("breakout-runs/", " and ".join(sorted(dates)), "2 cores (AMD EPYC), each run alone")
+    return "\n\n".join(
+        [
+            measured.line(("a3c",)),
+            "`a3c train ALE/Breakout-v5 [--algo ga3c] --time-limit 1800`, mean return of the last 100 games "
+            "(random play: about 1):",
+            table(
+                ["engine", "seed", "trained", "mean return at the end", "best", "agent steps", "agent steps/s", "date"],
+                rows,
+            ),
+        ]
+    )
+
+
+OWN_ENV_SYSTEMS = ["a3c", "ga3c", "a3c-lstm", "ga3c-lstm", "sb3-a2c", "sb3-ppo", "sb3-rppo"]
+OWN_ENV_NAMES = {
+    "own_envs:NoVelocityCartPole": "CartPole, velocities hidden (home-made)",
+    "own_envs:NoVelocityPendulum": "Pendulum, velocity hidden (home-made)",
+}
+
+
+def block_own_env() -> str:
+    """Envs nobody tuned: the family defaults against SB3 on its defaults (own-env-defaults/records.json)."""
+    rel = "own-env-defaults/records.json"
+    records = read_json(rel)
+    envs = list(dict.fromkeys(r["env_id"] for r in records))
+    systems = [s for s in OWN_ENV_SYSTEMS if any(r["system"] == s for r in records)]
+    rows = []
+    for env in envs:
+        row = [OWN_ENV_NAMES.get(env, env)]
+        for system in systems:
+            runs = sorted((r for r in records if r["env_id"] == env and r["system"] == system), key=lambda r: r["seed"])
+            row.append(per_seed([r["mean_return_100"] for r in runs]) if runs else "")
+        rows.append(row)
+    seeds = sorted({r["seed"] for r in records})
+    budget = {r["cap_s"] for r in records}
+    rates = {}
+    for system in systems:
+        sps = [r["steps_per_second"] for r in records if r["system"] == system]
+        rates[system] = f"{SYSTEM_NAMES[system]} {min(sps):,.0f}-{max(sps):,.0f}"
+    date = provenance(rel, "date")
+    measured = Measured(rel, date, machine(2, provenance(rel, "cpu")), None, f"seeds {seeds[0]}-{seeds[-1]}", None)
+    return "\n\n".join(
+        [
+            measured.line(("vector",)),
+            f"Mean return of the last 100 training episodes after {max(budget):g} s of training, median of the "
+            "seeds (each seed); every system on its own defaults:",
+            table(["env"] + [SYSTEM_NAMES[s] for s in systems], rows),
+            "Env steps/s in the same runs: " + "; ".join(rates.values()) + ".",
+        ]
+    )
+
+
+def block_ray() -> str:
+    """--backend ray against the local engines on one machine (ray.json)."""
+    rel = "ray.json"
+    records = read_json(rel)
+    measured = Measured(
+        rel,
+        provenance(rel, "date"),
+        machine(2, provenance(rel, "cpu")),
+        None,
+        None,
+        "python benchmarks/ray_bench.py --seeds 3 --algos a3c ga3c ...",
+    )
+    out = [measured.line(("a3c", "vector"))]
+
+    def pick(kind, algo, backend):
+        return [r for r in records if r["kind"] == kind and r["algo"] == algo and r["backend"] == backend]
+
+    rows = []
+    for algo in ("a3c", "ga3c"):
+        local = statistics.median(r["steps_per_second"] for r in pick("throughput", algo, "local"))
+        for backend in ("local", "ray"):
+            runs = pick("to_target", algo, backend)
+            tput = pick("throughput", algo, backend)
+            rate = statistics.median(r["steps_per_second"] for r in tput)
+            rows.append(
+                [
+                    SYSTEM_NAMES[algo],
+                    backend,
+                    f"{sum(r['solved'] for r in runs)}/{len(runs)}",
+                    spread([r["time_to_target_s"] for r in runs if r["solved"]]),
+                    steps(statistics.median(r["steps_to_target"] for r in runs if r["solved"])),
+                    f"{rate:,.0f}",
+                    f"{rate / local:.2f}",
+                ]
+            )
+    out.append(
+        "CartPole-v1 on the defaults (2 workers or env runners): seconds to 475 (median [min, max] of "
+        "3 seeds) and env steps/s over 200,000 steps with no target:"
+    )
+    out.append(
+        table(["engine", "backend", "solved", "seconds to 475", "env steps to 475", "env steps/s", "x local"], rows)
+    )
+    rows = []
+    for kind, env in (("pong", "ALE/Pong-v5"), ("minatar", "MinAtar/Breakout-v1")):
+        for algo in ("a3c", "ga3c"):
+            local = pick(kind, algo, "local")
+            for backend in ("local", "ray"):
+                for r in pick(kind, algo, backend):
+                    rows.append(
+                        [
+                            env,
+                            SYSTEM_NAMES[algo],
+                            backend,
+                            f"{r['wall_seconds']:.0f} s",
+                            f"{r['steps_per_second']:,.0f}",
+                            f"{r['steps_per_second'] / local[0]['steps_per_second']:.2f}" if local else "-",
+                            num(r["mean_return_100"]),
+                            steps(r["env_steps"]),
+                        ]
+                    )
+    out.append(
+        "Pixels on their presets, one seed each, no target: agent steps/s and the mean return of the "
+        "last 100 episodes at the end:"
+    )
+    out.append(
+        table(["env", "engine", "backend", "trained", "agent steps/s", "x local", "mean return", "agent steps"], rows)
+    )
+    return "\n\n".join(out)
+
+
+def block_ray_bytes() -> str:
+    """Bytes per Ray job: the table benchmarks/ray_bytes.py writes whole into ray-bytes.md (sizes of
+    serialized objects, which depend on the presets, not on the machine)."""
+    rel = "ray-bytes.md"
+    lines = [line for line in (RESULTS / rel).read_text().splitlines() if line.startswith("|")]
+    if not lines:
+        raise ValueError(f"benchmarks/results/{rel} holds no table")
+    return "\n\n".join(
+        [
+            f"*Measured on a date {NOT_RECORDED}, commit {NOT_RECORDED} (sizes, not times: they change with the "
+            f"presets, not the machine); data: `benchmarks/results/{rel}`; `python benchmarks/ray_bytes.py`.*",
+            "\n".join(lines),
+        ]
+    )
+
+
+CONTINUOUS_ENVS = {
+    "pendulum": "Pendulum-v1",
+    "halfcheetah": "HalfCheetah-v5",
+    "lunarlander": "LunarLanderContinuous-v3",
+}
+
+
+def block_continuous() -> str:
+    """Continuous control against SB3 with rl-zoo3's settings: for each env and system, the newest
+    continuous-*.json that measured it."""
+    rows = []
+    scopes = ("a3c", "vector")
+    notes = set()
+    for key, env in CONTINUOUS_ENVS.items():
+        files = sorted(p.name for p in RESULTS.glob(f"continuous-{key}-*.json"))
+        seen: dict[str, str] = {}
+        for rel in reversed(files):  # newest first
+            for r in read_json(rel)["runs"]:
+                seen.setdefault(r["system"], rel)
+        for system in ("a3c", "ga3c", "sb3-ppo", "sb3-a2c"):
+            if system not in seen:
+                continue
+            rel = seen[system]
+            data = read_json(rel)
+            m = data["meta"]["machine"]
+            runs = sorted((r for r in data["runs"] if r["system"] == system), key=lambda r: r["seed"])
+            date = day(m["date"])
+            if runs[0]["target_return"] is not None:
+                target = f"{runs[0]['target_return']:g}"
+                solved = [r["time_to_target_s"] for r in runs if r["solved"]]
+                measure = f"seconds to {target}, median [min, max]"
+                result = f"{spread(solved)}, {len(solved)}/{len(runs)} solved" if solved else f"0/{len(runs)} solved"
+            else:
+                measure = f"mean return of the last 100 episodes after {runs[0]['cap_s']:g} s, median (seeds)"
+                result = per_seed([r["mean_return_100"] for r in runs])
+                if any(r["stop_reason"] != "time_limit" for r in runs):
+                    notes.add(env)
+                    result += (
+                        " ("
+                        + ", ".join(
+                            f"seed {r['seed']} {r['stop_reason']} at {num(r['train_wall_s'])} s"
+                            for r in runs
+                            if r["stop_reason"] != "time_limit"
+                        )
+                        + ")"
+                    )
+            rows.append(
+                [
+                    env,
+                    SYSTEM_NAMES[system],
+                    measure,
+                    result,
+                    steps(statistics.median(r["env_steps"] for r in runs)),
+                    f"{date}, {m['cores']} cores ({m['cpu']}){flag(date, scopes if system in ('a3c', 'ga3c') else ())}",
+                    f"`{rel}`",
+                ]
+            )
+    out = [
+        "*Each row is the newest measurement of that system on that env, with its date and machine; "
+        "commits are not recorded in these files. (history): measured before "
+        + "; before ".join(f"{when}, when {what}" for when, _, what in CHANGES)
+        + ". To be measured again.*",
+        table(["env", "system", "measure", "result", "env steps, median", "measured", "data"], rows),
+    ]
+    if notes:
+        out.append(
+            "A run stopped before the time limit at the env's threshold (`target_reached`) or at its "
+            "preset's `total_steps`; its mean return is the one it stopped with."
+        )
+    return "\n\n".join(out)
+
+
+def block_headline() -> str:
+    """The README's one table: a row per task, each from its own results file, with its date."""
+    rows = []
+    data, measured = results_json()
+    by = {(s["env_id"], s["system"]): s for s in data["summary"]}
+    cp = {k: by.get(("CartPole-v1", k)) for k in ("a3c", "ga3c", "sb3-a2c", "sb3-ppo")}
+    rows.append(
+        [
+            "CartPole-v1: seconds to 475, median of 5 seeds",
+            num(cp["a3c"]["time_median_s"]),
+            num(cp["ga3c"]["time_median_s"]),
+            f"PPO {num(cp['sb3-ppo']['time_median_s'])}, A2C {num(cp['sb3-a2c']['time_median_s'])}",
+            f"{measured.date}, {data['meta']['machine'].get('cpu') or NOT_RECORDED}"
+            f"{flag(measured.date, ('a3c', 'vector'))}",
+        ]
+    )
+    times, cpus = {}, set()
+    for name in PONG_RUNS:
+        rel = f"pong-runs/{name}/summary.json"
+        s, date, _ = run_summary(rel)
+        cpus.add(provenance(rel, "cpu") or NOT_RECORDED)
+        if s["solved"]:
+            times.setdefault(s["algo"], []).append((s["time_to_target_s"], date))
+    dates = sorted({d or NOT_RECORDED for runs in times.values() for _, d in runs})
+    rows.append(
+        [
+            "ALE/Pong-v5: minutes to a mean of 18 (solved), median of the seeds",
+            *(f"{statistics.median(t for t, _ in times[a]) / 60:.1f} ({len(times[a])} seeds)" for a in ("a3c", "ga3c")),
+            "not measured",
+            (" to ".join([dates[0], dates[-1]]) if len(dates) > 1 else dates[0]) + ", " + ", ".join(sorted(cpus)),
+        ]
+    )
+    rel = newest("pixels-minatar-*.json")
+    mdata, mrows = pixels_rows(rel)
+    mr = {r["system"]: r for r in mrows}
+    date = day(mdata["meta"]["date"])
+    rows.append(
+        [
+            "MinAtar/Breakout-v1: mean return after 300 s, median of 2 seeds",
+            num(mr["a3c"]["median_return_100"]),
+            num(mr["ga3c"]["median_return_100"]),
+            f"A2C {num(mr['sb3-a2c']['median_return_100'])}",
+            f"{date}, {provenance(rel, 'cpu') or NOT_RECORDED}{flag(date, ('a3c',))}",
+        ]
+    )
+    rel = "own-env-defaults/records.json"
+    records = read_json(rel)
+
+    def med(env, system):
+        return statistics.median(r["mean_return_100"] for r in records if r["env_id"] == env and r["system"] == system)
+
+    date = provenance(rel, "date") or NOT_RECORDED
+    rows.append(
+        [
+            "Hopper-v5, untuned (family defaults): mean return after 60 s, median of 3 seeds",
+            num(med("Hopper-v5", "a3c")),
+            num(med("Hopper-v5", "ga3c")),
+            f"PPO {num(med('Hopper-v5', 'sb3-ppo'))}, A2C {num(med('Hopper-v5', 'sb3-a2c'))}",
+            f"{date}, {provenance(rel, 'cpu') or NOT_RECORDED}{flag(date, ('vector',))}",
+        ]
+    )
+    return "\n\n".join(
+        [
+            "*2-core x86-64 machines (their CPU in the last column), no GPU, one torch thread per process; "
+            "SB3 with rl-zoo3's settings (Hopper: "
+            "its defaults). (history): measured before a later change to the defaults; to be measured again. "
+            "Sources, machines and commands: [Benchmarks](docs/benchmarks.md).*",
+            table(["task", "A3C", "GA3C", "SB3", "measured"], rows),
+        ]
+    )
+
+
+BLOCKS: dict[str, Callable[[], str]] = {
+    "headline": block_headline,
+    "cartpole": block_cartpole,
+    "pixels": block_pixels,
+    "pong": block_pong,
+    "breakout": block_breakout,
+    "own-env": block_own_env,
+    "ray": block_ray,
+    "ray-bytes": block_ray_bytes,
+    "continuous": block_continuous,
+}
+
+
+# ----- pages -----
+def pages(root: Path = ROOT) -> list[Path]:
+    return [root / "README.md", *sorted((root / "docs").rglob("*.md"))]
+
+
+def render(text: str, page: str = "page") -> tuple[str, list[str]]:
+    """The page with every block rendered from the data, and the names of the blocks it holds."""
+    names: list[str] = []
+    cache: dict[str, str] = {}
+
+    def one(m: re.Match) -> str:
+        name = m["name"]
+        if name not in BLOCKS:
+            raise SystemExit(f"{page}: unknown figure block {name!r}; known: {', '.join(BLOCKS)}")
+        names.append(name)
+        if name not in cache:
+            cache[name] = BLOCKS[name]().rstrip("\n")
+        body = cache[name]
+        if page.startswith("docs/"):  # the README links into docs/; a page of the site links within it
+            body = body.replace("](docs/", "](" + "../" * (page.count("/") - 1))
+        return f"{m[1]}\n{body}\n\n{m[4]}"
+
+    return BLOCK.sub(one, text), names
+
+
+def check(root: Path = ROOT) -> list[str]:
+    """'page: block' for every block that differs from what the data gives (empty: all agree)."""
+    stale = []
+    for path in pages(root):
+        rel = path.relative_to(root).as_posix()
+        text = path.read_text()
+        for m in BLOCK.finditer(text):
+            rendered, _ = render(m.group(0), rel)
+            if rendered != m.group(0):
+                stale.append(f"{rel}: {m['name']}")
+    return stale
+
+
+def write(root: Path = ROOT) -> list[str]:
+    """Rewrite every block; returns 'page: block' for each one that changed."""
+    changed = check(root)
+    for path in pages(root):
+        rel = path.relative_to(root).as_posix()
+        text = path.read_text()
+        new, _ = render(text, rel)
+        if new != text:
+            path.write_text(new)
+    return changed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a block differs from the data")
+    args = parser.parse_args(argv)
+    if args.check:
+        stale = check()
+        for item in stale:
+            print(f"figure block out of date with benchmarks/results: {item}", file=sys.stderr)
+        if stale:
+            print("run `python benchmarks/figures.py` to render them", file=sys.stderr)
+        return 1 if stale else 0
+    for item in write():
+        print(f"rendered {item}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
