@@ -11,6 +11,8 @@ from a3c.errors import CheckpointError, ConfigError, UserError
 
 def train(config: Config, resume=None):
     """Train with `config` (see `Config.for_env` for per-env presets); returns a TrainResult.
+    `resume=RUN_DIR` continues that run from its newest checkpoint instead (config: the run's
+    saved config with your changes, e.g. a larger total_steps).
 
     Call it under `if __name__ == "__main__":` in a script: worker processes import the
     script again (a3c.guard says so at once when the guard is missing).

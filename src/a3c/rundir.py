@@ -19,7 +19,33 @@ from a3c.stop_rules import stop_rule
 
 @dataclass
 class TrainResult:
-    """The fields of summary.json."""
+    """The fields of summary.json: what `a3c.train` returns.
+
+    Attributes:
+        env_id: the env trained on.
+        algo: a3c or ga3c.
+        seed: the run's seed.
+        stop_reason: target_reached, total_steps, time_limit, interrupted or error.
+        solved: whether the mean of the last target_window episodes reached target_return.
+        target_return: the return that stops the run (None: no early stop).
+        env_steps: env steps over all workers, from the run's start (resumes included).
+        updates: gradient updates applied.
+        episodes: finished training episodes.
+        wall_seconds: training time, resumes included.
+        steps_per_second: env_steps / wall_seconds.
+        mean_return_100: the mean return of the last 100 (target_window) training episodes at the end;
+            on target_reached, of the window that reached it.
+        best_mean_return_100: the highest such mean during the run.
+        time_to_target_s: seconds until the target was reached (None: not reached).
+        steps_to_target: env steps until then (None: not reached).
+        stability: did it hold its peak (a3c.stats): best_mean_return_100, final_mean_return_100,
+            first_mean_return_100 (the untrained policy's first full window), drop = (best - final)
+            / (best - first), best_at_s, best_at_steps, first_peak_at_s, mean_over_run.
+        run_dir: the run directory.
+        versions: a3c, torch, gymnasium, numpy, python and git_commit that made the run.
+        engine: how the engine ran it (workers; GA3C's agent, predictor and trainer counts; on Ray
+            env_runners, nodes, nodes_lost; restarts).
+    """
 
     env_id: str
     algo: str

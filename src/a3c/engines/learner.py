@@ -1,11 +1,13 @@
 """The learner role, written once: apply one gradient to the global network.
 
-Every wiring calls it: the Hogwild worker (its own Learner on the shared network, lock-free,
-counting into its own counters row), serial A3C, the Ray driver (a flat gradient vector from
-an EnvRunner) and GA3C's trainers (under the shared model's lock). An update is: check that
-the gradient is finite (a NaN/inf one is skipped, its env steps and episodes still counted),
-put it in the parameters' .grad, count it, set the scheduled learning rate and take one
-optimizer step; each applied update is a new version of the weights.
+Every wiring calls it: the Hogwild worker (its own Learner on the shared network, stepping
+under the update lock, one worker's step at a time, counting into its own counters row),
+serial A3C, the Ray driver (a flat gradient vector from an EnvRunner) and GA3C's trainers
+(under the shared model's lock). An update is: check that the gradient is finite (a NaN/inf
+one is skipped, its env steps and episodes still counted), put it in the parameters' .grad,
+count it, set the scheduled learning rate times the adaptive step size's share, take one
+optimizer step and project the parameters back where they must stay (the log-std floor);
+each applied update is a new version of the weights.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ LR_SCALE_MIN = 1e-3  # the adaptive step size never falls below this share of lr
 
 
 class Learner:
+    """Applies gradients to `model` through `optimizer` (whose statistics may be shared), counting
+    each update into `counters`; `lock` serializes the step where several learners share a model.
+    With target_kl it also adapts the step size to each update's measured policy change
+    (observe_kl)."""
+
     def __init__(self, cfg, model: torch.nn.Module, optimizer, counters, lock=None):
         self.cfg, self.model, self.optimizer, self.counters = cfg, model, optimizer, counters
         self.lock = lock if lock is not None else contextlib.nullcontext()
