@@ -53,5 +53,29 @@ def test_a_recurrent_agent_keeps_one_state_per_row():
 
 
 def test_an_observation_of_the_wrong_rank_is_a_user_error():
-    with pytest.raises(UserError, match=r"one observation of shape \(4,\) or a batch"):
+    with pytest.raises(UserError, match=r"one observation of shape \(4,\), or a batch of them"):
         make_agent().act(np.zeros((2, 3, 4)))
+
+
+def test_a_loaded_agent_acts_on_observations_straight_from_the_users_env(tmp_path):
+    """The user makes the env by its id and hands its observations over as they come: [8, 8, 3]
+    bool grids, which the model takes as [3, 8, 8] bytes (issue 39's MinAtar case)."""
+    from a3c.checkpoint import save_checkpoint
+    from fakes import BoolGridEnv
+
+    cfg = Config.for_env("fakes:BoolGridEnv")
+    env, spec = make_env_with_spec(cfg)
+    assert spec.shape == (3, 8, 8)
+    torch.manual_seed(0)
+    model = build_model(cfg, spec, distribution_for(env.action_space))
+    save_checkpoint(tmp_path, model, {}, {"config": cfg.to_dict(), "counters": [0, 0, 0]}, 0)
+    agent = Agent.load(tmp_path, "latest")
+    grid, _ = BoolGridEnv().reset()
+    as_the_model_takes_it = grid.transpose(2, 0, 1).astype(np.uint8)
+    assert agent.act(grid) == agent.act(as_the_model_takes_it)
+    assert agent.act(np.stack([grid, grid])).shape == (2,)  # a batch of raw observations
+    trained_env = agent.make_env()  # the env as training saw it: its observations fit as they are
+    obs, _ = trained_env.reset(seed=0)
+    assert obs.shape == (3, 8, 8) and isinstance(agent.act(obs), int)
+    with pytest.raises(UserError, match=r"agent.make_env\(\)"):
+        agent.act(np.zeros((5, 5), dtype=bool))

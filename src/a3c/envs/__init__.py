@@ -18,7 +18,7 @@ from a3c.config import ENV_FIELDS
 from a3c.envs.atari import ale_kwargs, atari_env, atari_vector_env
 from a3c.envs.families import atari_game, env_threshold, make_raw
 from a3c.envs.group import AtariVectorGroup, EnvBatch, EnvGroup, EpisodeStats, LearningSignal, StepResult
-from a3c.envs.spaces import ObsSpec, model_view
+from a3c.envs.spaces import ObsSpec, model_view, observation_converter
 from a3c.errors import UserError
 from a3c.normalization import ReturnScaler
 
@@ -48,6 +48,20 @@ def make_env_with_spec(cfg, render_mode: str | None = None) -> tuple[gym.Env, Ob
     else:
         env = make_raw(cfg.env_id, cfg.env_kwargs, render_mode=render_mode)
     return model_view(env, cfg.env_id, cfg.obs_layout)
+
+
+def user_observations(cfg):
+    """(shape, convert) of observations as the env gives them to a user who makes it by its id:
+    convert turns one into the model's form (None: they need no change). Atari is not one of
+    these: its raw frames need the papers' preprocessing and frame stack (make_env)."""
+    if atari_game(cfg.env_id) is not None:
+        return None, None
+    env = make_raw(cfg.env_id, cfg.env_kwargs)
+    space = env.observation_space
+    env.close()
+    if not isinstance(space, gym.spaces.Box):
+        return None, None
+    return tuple(space.shape), observation_converter(space, cfg.obs_layout)[0]
 
 
 def make_env(cfg, render_mode: str | None = None) -> gym.Env:

@@ -79,6 +79,17 @@ def model_view(env: gym.Env, env_id: str, layout: str = "auto") -> tuple[gym.Env
     """env wrapped so its observations are stored and fed as the returned ObsSpec says."""
     check_action_space(env_id, env.action_space)
     space = _check_observation_space(env_id, env.observation_space)
+    convert, spec, new_space = observation_converter(space, layout)
+    if convert is None:
+        return env, spec
+    return gym.wrappers.TransformObservation(env, convert, new_space), spec
+
+
+def observation_converter(space: gym.spaces.Box, layout: str = "auto"):
+    """(convert, spec, new space) for observations of `space` as the model takes them: convert is
+    None when they need no change, else a function of one observation (channels-first, bytes
+    kept as bytes). model_view wraps envs with it; a loaded agent applies it to observations
+    straight from the user's own env."""
     shape = tuple(space.shape)
     low, high = np.broadcast_to(space.low, shape), np.broadcast_to(space.high, shape)
     as_bytes = _is_small_int(space.dtype)
@@ -95,7 +106,7 @@ def model_view(env: gym.Env, env_id: str, layout: str = "auto") -> tuple[gym.Env
         new_shape = (shape[2], shape[0], shape[1])
 
     if new_shape == shape and np.dtype(space.dtype) == np.dtype(dtype):
-        return env, ObsSpec(shape, dtype, scale)
+        return None, ObsSpec(shape, dtype, scale), space
 
     def convert(obs):
         obs = np.asarray(obs)
@@ -109,5 +120,4 @@ def model_view(env: gym.Env, env_id: str, layout: str = "auto") -> tuple[gym.Env
         else (np.full(new_shape, -np.inf, dtype), np.full(new_shape, np.inf, dtype))
     )
     new_space = gym.spaces.Box(low=new_low, high=new_high, shape=new_shape, dtype=dtype)
-    wrapped = gym.wrappers.TransformObservation(env, convert, new_space)
-    return wrapped, ObsSpec(new_shape, dtype, scale)
+    return convert, ObsSpec(new_shape, dtype, scale), new_space
