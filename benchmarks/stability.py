@@ -35,10 +35,19 @@ sys.path.insert(0, str(HERE))
 from a3c.stats import stability  # noqa: E402
 from own_env_defaults import make_env, run_sb3  # noqa: E402
 from recurrent import machine_load  # noqa: E402
+from run import cpu_model  # noqa: E402
 from systems import run_a3c  # noqa: E402
 
 RESULTS = HERE / "results" / "stability"
 NO_STEP_CAP = 10**12  # the budget is wall-clock: no env-step stop (and a linear lr schedule stays ~constant)
+
+
+def commit() -> str:
+    """The commit of the checkout this script runs from (where the code measured lives)."""
+    import subprocess
+
+    out = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return out.stdout.strip() or "unknown"
 
 
 def random_return(env_id: str, episodes: int = 100, seed: int = 0) -> float:
@@ -184,7 +193,8 @@ def main() -> None:
                 shift = i % len(args.systems)
                 for system in args.systems[shift:] + args.systems[:shift]:
                     record = run(system, env_id, seed, args.budget, args.out)
-                    record["date"] = time.strftime("%Y-%m-%d")
+                    record.update(date=time.strftime("%Y-%m-%d"), commit=commit(), cpu=cpu_model(),
+                                  cores=os.cpu_count())
                     records = [
                         r for r in records if (r["env_id"], r["system"], r["seed"]) != (env_id, system, seed)
                     ] + [record]
