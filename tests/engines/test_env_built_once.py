@@ -16,7 +16,7 @@ def test_the_main_process_builds_the_env_once(algo, tmp_path, monkeypatch):
     monkeypatch.setattr(a3c.envs, "_last_probe", None)  # an earlier test's probe of this env is kept
     fakes.CountsMainProcessBuildsEnv.main_process_builds = 0
     cfg = a3c.Config.for_env("fakes:CountsMainProcessBuildsEnv", algo=algo, workers=1,
-                             envs_per_worker=2, total_steps=1000, target_return=1e9, time_limit=300,
+                             envs_per_worker=2, total_steps=1000, target_return=1e9,
                              progress=False, tensorboard=False, run_dir=str(tmp_path / "run"))
     assert a3c.train(cfg).env_steps >= 1000
     assert fakes.CountsMainProcessBuildsEnv.main_process_builds == 1

@@ -14,6 +14,9 @@ QUIET = ["--set", "progress=false", "--set", "tensorboard=false", "--set", "log_
 # and take 8 envs a worker, so every rollout would hold HugeRewardEnv's every-50th-step reward:
 # the NaN/inf tests need raw rewards and one env a worker, as the plain defaults have.
 RAW_REWARDS = ["--set", "normalize_reward=false", "--set", "envs_per_worker=1"]
+# Budgets in env steps, not seconds: a fault comes every 50th (HugeRewardEnv) or 97th (FlakyStepEnv)
+# step of a process, so 10,000 steps over two workers hold 50-100 of them each, whatever the speed.
+STEPS = ["--total-steps", "10000"]
 
 
 def rows(run):
@@ -26,7 +29,7 @@ def rows(run):
                          ids=["a3c", "ga3c", "serial"])
 def test_an_occasional_inf_loss_is_skipped_counted_and_logged(engine, tmp_path, capsys):
     run = tmp_path / "run"
-    code = main(["train", "fakes:HugeRewardEnv", *engine, "--workers", "2", "--time-limit", "5",
+    code = main(["train", "fakes:HugeRewardEnv", *engine, "--workers", "2", *STEPS,
                  "--run-dir", str(run), "--set", "nonfinite_patience=1000", *RAW_REWARDS, *QUIET])
     assert code == 0, capsys.readouterr().err
     last = rows(run)[-1]
@@ -38,8 +41,12 @@ def test_an_occasional_inf_loss_is_skipped_counted_and_logged(engine, tmp_path, 
 @pytest.mark.parametrize("engine", [[], ["--set", "deterministic=true"]], ids=["a3c", "serial"])
 def test_updates_that_stay_inf_restore_the_last_good_checkpoint_then_stop(engine, tmp_path, capsys):
     run = tmp_path / "run"
-    code = main(["train", "fakes:AlwaysHugeRewardEnv", "--workers", "2", "--time-limit", "60",
-                 "--run-dir", str(run), *engine, *RAW_REWARDS, *QUIET])
+    # 40 NaN/inf updates (3 restores of 10, then 10 more) take a few hundred steps; the budget only
+    # bounds a run that would fail to stop. No checkpoint by time: one written between a restore and
+    # the next NaN would count as good and start the count of restores again.
+    code = main(["train", "fakes:AlwaysHugeRewardEnv", "--workers", "2", "--total-steps", "1000000",
+                 "--run-dir", str(run), "--set", "checkpoint_first_s=1e9", "--set", "checkpoint_interval_s=1e9",
+                 *engine, *RAW_REWARDS, *QUIET])
     err = capsys.readouterr().err
     assert code == 1, err
     assert "updates keep coming out NaN/inf" in err and "Traceback" not in err, err
@@ -53,7 +60,7 @@ def test_updates_that_stay_inf_restore_the_last_good_checkpoint_then_stop(engine
                          ids=["a3c", "ga3c", "serial"])
 def test_an_env_that_raises_is_rebuilt_logged_once_and_counted(engine, tmp_path, capsys):
     run = tmp_path / "run"
-    code = main(["train", "fakes:FlakyStepEnv", "--workers", "2", "--time-limit", "5",
+    code = main(["train", "fakes:FlakyStepEnv", "--workers", "2", *STEPS,
                  "--run-dir", str(run), *engine, *QUIET])
     assert code == 0, capsys.readouterr().err
     events = (run / "events.log").read_text()

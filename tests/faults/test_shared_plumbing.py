@@ -39,7 +39,7 @@ def episodes(run):
 def test_a_child_that_dies_inside_shared_plumbing_blocks_nobody(algo, fault, tmp_path):
     run, marker, log = tmp_path / "run", tmp_path / "injected", tmp_path / "log"
     proc = start_train("fakes:DiesInsideSharedPlumbingEnv", "--algo", algo, "--workers", 2,
-                       "--total-steps", STEPS, "--time-limit", 150, "--target-return", 1e9, "--run-dir", run,
+                       "--total-steps", STEPS, "--target-return", 1e9, "--run-dir", run,
                        "--set", "log_interval_s=0.5", "--set", "dynamic_adjust=false",
                        # rollouts of t_max 5 steps of one env, counted whole (the check below)
                        "--set", "envs_per_worker=1", "--set", "t_max=5",
@@ -79,8 +79,10 @@ def test_a_main_process_killed_inside_the_counters_leaves_no_process_behind(algo
     must not leave the children waiting on anything it held (the flaky "agent alive 3 s after
     kill -9 of the main process" of the kill-main test)."""
     marker, log = tmp_path / "injected", tmp_path / "log"
+    # The main process kills itself at its 40th read of the counters, which it reads on every pass
+    # of its loop: a budget of 1M steps keeps the run going far past that on any machine.
     proc = start_train("fakes:DiesInsideSharedPlumbingEnv", "--algo", algo, "--workers", 2,
-                       "--time-limit", 60, "--target-return", 1e9, "--run-dir", tmp_path / "run",
+                       "--total-steps", 1_000_000, "--target-return", 1e9, "--run-dir", tmp_path / "run",
                        "--set", "dynamic_adjust=false", log=log, env_vars={"A3C_TEST_FAULT": f"main_counters:{marker}"})
     seen: dict[int, psutil.Process] = {}
     while proc.poll() is None:  # every process of the run, until the main process kills itself

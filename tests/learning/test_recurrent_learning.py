@@ -55,12 +55,13 @@ def test_lstm_learns_what_feed_forward_cannot(tmp_path):
 @pytest.mark.parametrize("algo", ["a3c", "ga3c"])
 def test_a_home_made_partially_observed_env_learns_with_memory_on_the_defaults(tmp_path, algo):
     """Only memory solves CueRecall (fakes.py: a feed-forward policy's expected return is 0);
-    the family defaults with recurrent=true must learn it from a module in the current directory."""
+    the family defaults with recurrent=true must learn it from a module in the current directory,
+    within 1M env steps (Config's default budget, spelled out) on 2 workers (agents)."""
     (tmp_path / "my_env.py").write_text((Path(__file__).resolve().parents[1] / "fakes.py").read_text())
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
     out = subprocess.run(
-        [sys.executable, "-m", "a3c", "train", "my_env:CueRecall", "--algo", algo, "--seed", "0",
-         "--time-limit", "150", "--target-return", "0.9", "--set", "recurrent=true", "--set", "progress=false",
+        [sys.executable, "-m", "a3c", "train", "my_env:CueRecall", "--algo", algo, "--seed", "0", "--workers", "2",
+         "--total-steps", "1000000", "--target-return", "0.9", "--set", "recurrent=true", "--set", "progress=false",
          "--set", "tensorboard=false", "--run-dir", str(tmp_path / "run")],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400)
     assert out.returncode == 0, out.stderr

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from a3c.distributions import Categorical
+from a3c.engines.ga3c import predictor as predictor_module
 from a3c.engines.ga3c.agent import MailboxLink
 from a3c.engines.ga3c.buffers import Mailboxes
 from a3c.engines.ga3c.predictor import AgentLine, Predictor, RequestBoard
@@ -128,6 +129,21 @@ def reply_of(posted: dict):
     return posted["reply"]
 
 
+def fail_if_gather_waits_for_company(monkeypatch) -> list[float]:
+    """The timeouts of the board's waits on the agents' pipes, recorded. A gather waits once for a
+    first request, then again for more only while some agent could still post: that second wait
+    fails the test at once, instead of blocking for the gather's wait_s and being caught by a clock."""
+    real_wait, timeouts = predictor_module.wait, []
+
+    def wait(conns, timeout=None):
+        timeouts.append(timeout)
+        assert len(timeouts) == 1, "gather waited for more requests: the lone agent was kept waiting"
+        return real_wait(conns, timeout)
+
+    monkeypatch.setattr(predictor_module, "wait", wait)
+    return timeouts
+
+
 def test_one_forward_pass_answers_every_agent_that_posted():
     agents = FakeAgents(3)
     posted = [agents.post(rank) for rank in range(3)]
@@ -171,20 +187,20 @@ def test_final_observations_ride_in_the_same_pass():
     assert (totals.predictions, totals.predict_rows, totals.predict_batches) == (6, 9, 1)
 
 
-def test_a_lone_agent_is_not_kept_waiting_for_company():
+def test_a_lone_agent_is_not_kept_waiting_for_company(monkeypatch):
     agents = FakeAgents(3)
     # Agents 0 and 2 are still starting up (never heard from): agent 1 is answered at once,
     # though the predictor would wait 30 s to fill a batch.
     posted = agents.post(1)
-    start = time.monotonic()
+    waits = fail_if_gather_waits_for_company(monkeypatch)
     requests = agents.board.gather(max_rows=64, wait_s=30.0)
-    assert time.monotonic() - start < 1.0
+    assert waits == [predictor_module.POLL_S]  # the wait for the first request only
     assert [r.line.rank for r in requests] == [1]
     agents.predictor.predict(requests)
     assert reply_of(posted).actions.tolist() == actions_for(1)
 
 
-def test_agents_in_another_batch_are_not_waited_for():
+def test_agents_in_another_batch_are_not_waited_for(monkeypatch):
     agents = FakeAgents(3)
     agents.round()  # all three heard from
     # Agents 0 and 2 fill one predictor's batch (max_rows 4) and are not answered yet...
@@ -193,9 +209,9 @@ def test_agents_in_another_batch_are_not_waited_for():
     assert sorted(r.line.rank for r in first) == [0, 2]
     # ...so when agent 1 posts, nobody else can: the next batch goes out with it alone.
     lone = agents.post(1)
-    start = time.monotonic()
+    waits = fail_if_gather_waits_for_company(monkeypatch)
     second = agents.board.gather(max_rows=64, wait_s=30.0)
-    assert time.monotonic() - start < 1.0
+    assert waits == [predictor_module.POLL_S]  # the wait for the first request only
     assert [r.line.rank for r in second] == [1]
     agents.predictor.predict(second)
     agents.predictor.predict(first)
