@@ -6,11 +6,11 @@ A page holds a figure as a block:
     (whatever this script last rendered)
     <!-- /figures -->
 
-`python benchmarks/figures.py` rewrites every block of README.md and docs/**/*.md from the results
-files; `python benchmarks/figures.py --check` changes nothing and exits 1, naming each page and
-block that differs from what the data gives (CI runs it). A block shows only what a results file
-holds, with the date and machine of the measurement, and says "history" when the code has changed
-since in a way that concerns it (CHANGES below).
+`python benchmarks/figures.py` rewrites every block of README.md, docs/**/*.md and
+benchmarks/results/*.md from the results files; `python benchmarks/figures.py --check` changes
+nothing and exits 1, naming each page and block that differs from what the data gives (CI runs
+it). A block shows only what a results file holds, with the date and machine of the measurement,
+and says "history" when the code has changed since in a way that concerns it (CHANGES below).
 
 Reads JSON only (and the stdlib): no torch, no a3c import, nothing trains.
 """
@@ -673,6 +673,113 @@ def block_continuous() -> str:
     return "\n\n".join(out)
 
 
+# ----- learning that stays learned (benchmarks/stability.py) -----
+STABILITY_COLUMNS = ["best", "final", "drop", "first peak (s)", "mean over run"]
+STABILITY_KEYS = [
+    ("best", "{:,.0f}"),
+    ("final", "{:,.0f}"),
+    ("drop", "{:.2f}"),
+    ("first_peak_at", "{:.0f}"),
+    ("mean_over_run", "{:,.0f}"),
+]
+
+
+def mean_at(record: dict, seconds: float) -> float | None:
+    """The curve's mean return at `seconds` of training (its last point at or before them): what a
+    run given that budget ends with, as no default schedules anything by time."""
+    points = [p[2] for p in record.get("series") or [] if p[0] <= seconds and p[2] is not None]
+    return points[-1] if points else None
+
+
+def stability_table(records: list[dict], at_s: float | None = None) -> str:
+    """One row per env, budget and system: the median over seeds (each seed in brackets) of the
+    figures stability.py stored in each record; with at_s, also the mean return at that second."""
+    groups: dict[tuple[str, float, str], list[dict]] = {}
+    for r in records:
+        if r.get("figures"):
+            groups.setdefault((r["env_id"], r["cap_s"], r["system"]), []).append(r)
+    header = ["env (budget)", "system", "seeds"]
+    header += ([f"at {at_s:g} s"] if at_s else []) + STABILITY_COLUMNS + ["steps/s"]
+    rows, last_env = [], None
+    order = {"a3c": 0, "ga3c": 1}
+    for (env_id, cap, system), runs in sorted(
+        groups.items(), key=lambda kv: (kv[0][0], kv[0][1], order.get(kv[0][2].split(":")[0], 2), kv[0][2])
+    ):
+        runs.sort(key=lambda r: r["seed"])
+        env_cell = f"{env_id} ({cap:g} s)"
+        row = ["" if env_cell == last_env else env_cell, system, ",".join(str(r["seed"]) for r in runs)]
+        last_env = env_cell
+        if at_s:
+            values = [mean_at(r, at_s) for r in runs]
+            row.append(per_seed_fmt([v for v in values if v is not None], "{:,.0f}") if cap >= at_s else "")
+        for key, fmt in STABILITY_KEYS:
+            row.append(per_seed_fmt([r["figures"][key] for r in runs], fmt))
+        row.append(f"{statistics.median(r['steps_per_second'] for r in runs):,.0f}")
+        rows.append(row)
+    return table(header, rows)
+
+
+def per_seed_fmt(values: list[float], fmt: str) -> str:
+    """median (each seed), each number written with fmt; one seed: the number alone."""
+    if not values:
+        return ""
+    if len(values) == 1:
+        return fmt.format(values[0])
+    return f"{fmt.format(statistics.median(values))} ({', '.join(fmt.format(v) for v in values)})"
+
+
+def stability_measured(rel: str, records: list[dict], seeds: str) -> Measured:
+    dates = sorted({r["date"] for r in records if r.get("date")})
+    commits = sorted({r["commit"] for r in records if r.get("commit")})
+    cpus = sorted({r["cpu"] for r in records if r.get("cpu")})
+    cores = sorted({r["cores"] for r in records if r.get("cores")})
+    return Measured(
+        rel,
+        " to ".join([dates[0], dates[-1]]) if len(dates) > 1 else (dates[0] if dates else None),
+        machine(cores[0] if cores else None, ", ".join(cpus) or None),
+        ", ".join(commits) or None,
+        seeds,
+    )
+
+
+def block_stability() -> str:
+    """InvertedDoublePendulum and Hopper on the defaults, trained 600 s past their peaks, with SB3
+    PPO on its defaults side by side at 240 s (stability/records.json)."""
+    rel = "stability/records.json"
+    records = read_json(rel)
+    measured = stability_measured(rel, records, "seeds " + ", ".join(sorted({str(r["seed"]) for r in records})))
+    return "\n\n".join(
+        [
+            measured.line(()),
+            "`python benchmarks/stability.py --out benchmarks/results/stability --envs ENV --seeds S "
+            "--systems a3c ga3c --budget 600`, and `--systems sb3-ppo:n_envs=8 --budget 240` (SB3 PPO on its "
+            "own defaults with 8 envs, as `rl_zoo3` has no settings for these envs' v5). Each run trains for "
+            "the whole budget with no early stop, alone on the machine. *at 240 s*: the mean return of the "
+            "last 100 episodes after 240 s of training (for a3c, read from the 600-s run's curve: no default "
+            "schedules anything by time); *drop*: (best - final) / (best - random play); *first peak*: the "
+            "first second within 10% of the best. Median (each seed).",
+            stability_table(records, at_s=240),
+        ]
+    )
+
+
+def block_stability_screens() -> str:
+    """The ablations that found why policies fell from their peaks (stability-ablations/records.json)."""
+    rel = "stability-ablations/records.json"
+    records = read_json(rel)
+    measured = stability_measured(rel, records, "seeds 1, 2 (the issue's collapsing seeds)")
+    return "\n\n".join(
+        [
+            measured.line(()),
+            "`python benchmarks/stability.py --out benchmarks/results/stability-ablations --envs ENV --seeds 1 2 "
+            "--budget B --systems ...`. A system `a3c:key=value` is the env's defaults of the time with that "
+            "setting changed; plain `a3c` and `ga3c` here are the defaults before `target_kl` (none of these "
+            "runs had it unless its name sets it). Median (each seed).",
+            stability_table(records),
+        ]
+    )
+
+
 def block_headline() -> str:
     """The README's one table: a row per task, each from its own results file, with its date."""
     rows = []
@@ -718,27 +825,41 @@ def block_headline() -> str:
             f"{date}, {provenance(rel, 'cpu') or NOT_RECORDED}{flag(date, ('a3c',))}",
         ]
     )
-    rel = "own-env-defaults/records.json"
+    rel = "stability/records.json"
     records = read_json(rel)
+    for env_id in ("InvertedDoublePendulum-v5", "Hopper-v5"):
+        runs = [r for r in records if r["env_id"] == env_id and r.get("figures")]
+        if not runs:
+            continue
 
-    def med(env, system):
-        return statistics.median(r["mean_return_100"] for r in records if r["env_id"] == env and r["system"] == system)
+        def past_the_peak(system: str, runs: list[dict] = runs) -> str:
+            mine = [r for r in runs if r["system"] == system]
+            if not mine:
+                return "not measured"
+            at_240 = statistics.median(v for r in mine if (v := mean_at(r, 240)) is not None)
+            final = statistics.median(r["figures"]["final"] for r in mine)
+            drop = statistics.median(r["figures"]["drop"] for r in mine)
+            return f"{num(at_240)}; {num(final)} (drop {drop:.2f})"
 
-    date = provenance(rel, "date") or NOT_RECORDED
-    rows.append(
-        [
-            "Hopper-v5, untuned (family defaults): mean return after 60 s, median of 3 seeds",
-            num(med("Hopper-v5", "a3c")),
-            num(med("Hopper-v5", "ga3c")),
-            f"PPO {num(med('Hopper-v5', 'sb3-ppo'))}, A2C {num(med('Hopper-v5', 'sb3-a2c'))}",
-            f"{date}, {provenance(rel, 'cpu') or NOT_RECORDED}{flag(date, ('vector',))}",
-        ]
-    )
+        ppo = [r for r in runs if r["system"].startswith("sb3-ppo")]
+        seeds = len({r["seed"] for r in runs})
+        dates = sorted({r["date"] for r in runs})
+        rows.append(
+            [
+                f"{env_id}, family defaults: mean return after 240 s; after 600 s (drop from the best), "
+                f"median of {plural(seeds, 'seed')}",
+                past_the_peak("a3c"),
+                past_the_peak("ga3c"),
+                f"PPO {num(statistics.median(r['mean_return_100'] for r in ppo))} (240 s)" if ppo else "not measured",
+                f"{' to '.join([dates[0], dates[-1]]) if len(dates) > 1 else dates[0]}, "
+                f"{', '.join(sorted({r.get('cpu') or NOT_RECORDED for r in runs}))}",
+            ]
+        )
     return "\n\n".join(
         [
             "*2-core x86-64 machines (their CPU in the last column), no GPU, one torch thread per process; "
-            "SB3 with rl-zoo3's settings (Hopper: "
-            "its defaults). (history): measured before a later change to the defaults; to be measured again. "
+            "SB3 with rl-zoo3's settings (InvertedDoublePendulum and Hopper: "
+            "its defaults, 8 envs). (history): measured before a later change to the defaults; to be measured again. "
             "Sources, machines and commands: [Benchmarks](docs/benchmarks.md).*",
             table(["task", "A3C", "GA3C", "SB3", "measured"], rows),
         ]
@@ -755,12 +876,17 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "ray": block_ray,
     "ray-bytes": block_ray_bytes,
     "continuous": block_continuous,
+    "stability": block_stability,
+    "stability-screens": block_stability_screens,
 }
 
 
 # ----- pages -----
 def pages(root: Path = ROOT) -> list[Path]:
-    return [root / "README.md", *sorted((root / "docs").rglob("*.md"))]
+    # The results' own write-ups (benchmarks/results/*.md) may hold blocks too: their tables then
+    # come from the same data as the pages'.
+    results = sorted((root / "benchmarks" / "results").glob("*.md"))
+    return [root / "README.md", *sorted((root / "docs").rglob("*.md")), *results]
 
 
 def render(text: str, page: str = "page") -> tuple[str, list[str]]:

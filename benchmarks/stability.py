@@ -12,7 +12,7 @@ peak (the curve first within 10% of its best, above random). A system is a spec:
 
     python benchmarks/stability.py --envs InvertedDoublePendulum-v5 --seeds 0 1 2 --budget 600 \\
         --systems a3c ga3c sb3-ppo
-    python benchmarks/stability.py --report-only
+    python benchmarks/stability.py --report-only    # (re)compute each record's figures, print the table
 
 One subprocess per run, one torch thread each, systems alternating seed-major with the order
 rotated per seed, nothing else running. Random play's mean return per env (the reference of the
@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from a3c.stats import stability  # noqa: E402
+from figures import stability_table  # noqa: E402
 from own_env_defaults import make_env, run_sb3  # noqa: E402
 from recurrent import machine_load  # noqa: E402
 from run import cpu_model  # noqa: E402
@@ -91,12 +91,11 @@ def run(system: str, env_id: str, seed: int, budget: float, out: Path) -> dict[s
         return run_sb3(algo, env_id, seed, budget, out, n_envs=n_envs, name=system)
     algo, sets = parse_system(system)
     caps = () if any(pair.startswith("total_steps=") for pair in sets) else (f"total_steps={NO_STEP_CAP}",)
-    return run_a3c(
-        env_id, seed, budget, None, out, algo=algo, system=system, sets=("target_return=off", *caps, *sets)
-    )
+    return run_a3c(env_id, seed, budget, None, out, algo=algo, system=system, sets=("target_return=off", *caps, *sets))
 
 
 def figures(record: dict[str, Any], reference: float) -> dict[str, Any] | None:
+    """The run's stability figures over training seconds (a3c.stats.stability); None without a curve."""
     series = record.get("series") or []
     if not series:
         return None
@@ -105,39 +104,15 @@ def figures(record: dict[str, Any], reference: float) -> dict[str, Any] | None:
     return None if result is None else result.as_dict()
 
 
-def table(records: list[dict[str, Any]], randoms: dict[str, float], envs: list[str] | None = None) -> str:
-    by: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for r in records:
-        by.setdefault((r["env_id"], r["system"]), []).append(r)
-    lines = [
-        "| env | system | seeds | best | final | drop | first peak (s) | mean over run | steps/s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for (env_id, system), runs in sorted(by.items()):
-        if envs and env_id not in envs:
-            continue
-        runs.sort(key=lambda r: r["seed"])
-        figs = [figures(r, randoms[env_id]) for r in runs]
-        figs_ok = [f for f in figs if f is not None]
-        if not figs_ok:
-            continue
-
-        def cell(key: str, fmt: str = "{:,.1f}", figs_ok: list[dict[str, Any]] = figs_ok) -> str:
-            values = [f[key] for f in figs_ok]
-            per_seed = ", ".join(fmt.format(v) for v in values)
-            return f"{fmt.format(statistics.median(values))} ({per_seed})"
-
-        rate = statistics.median(r["steps_per_second"] for r in runs)
-        lines.append(
-            f"| {env_id} | {system} | {','.join(str(r['seed']) for r in runs)} | {cell('best')} | {cell('final')} "
-            f"| {cell('drop', '{:.2f}')} | {cell('first_peak_at', '{:.0f}')} | {cell('mean_over_run')} "
-            f"| {rate:,.0f} |"
-        )
-    return "\n".join(lines)
+def with_figures(records: list[dict[str, Any]], randoms: dict[str, float]) -> list[dict[str, Any]]:
+    """Each record with its `figures` (re)computed, so that benchmarks/figures.py renders the pages
+    from the JSON alone, with the same formula as summary.json."""
+    return [dict(r, figures=figures(r, randoms[r["env_id"]])) for r in records]
 
 
-def plot(records: list[dict[str, Any]], envs: list[str], systems: list[str], path: Path,
-         randoms: dict[str, float]) -> None:
+def plot(
+    records: list[dict[str, Any]], envs: list[str], systems: list[str], path: Path, randoms: dict[str, float]
+) -> None:
     """One panel per env: each system's curves (mean of the last 100 episodes against training
     seconds), one line per seed, with random play dotted."""
     import matplotlib
@@ -149,12 +124,12 @@ def plot(records: list[dict[str, Any]], envs: list[str], systems: list[str], pat
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, env_id in zip(axes[0], envs, strict=True):
         for i, system in enumerate(systems):
-            runs = sorted((r for r in records if r["env_id"] == env_id and r["system"] == system),
-                          key=lambda r: r["seed"])
+            runs = sorted(
+                (r for r in records if r["env_id"] == env_id and r["system"] == system), key=lambda r: r["seed"]
+            )
             for j, r in enumerate(runs):
                 xs, ys = [p[0] for p in r["series"]], [p[2] for p in r["series"]]
-                ax.plot(xs, ys, color=colors[i % len(colors)], alpha=0.8, lw=1.2,
-                        label=system if j == 0 else None)
+                ax.plot(xs, ys, color=colors[i % len(colors)], alpha=0.8, lw=1.2, label=system if j == 0 else None)
         if env_id in randoms:
             ax.axhline(randoms[env_id], color="grey", ls=":", lw=1, label="random play")
         ax.set_title(env_id)
@@ -185,21 +160,26 @@ def main() -> None:
         meta_path = args.out / "meta.json"
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {"commands": []}
         meta["commands"].append(
-            dict(command=" ".join(["python", *sys.argv]), started=time.strftime("%Y-%m-%d %H:%M"),
-                 load_before=machine_load())
+            dict(
+                command=" ".join(["python", *sys.argv]),
+                started=time.strftime("%Y-%m-%d %H:%M"),
+                load_before=machine_load(),
+            )
         )
         for i, seed in enumerate(args.seeds):
             for env_id in args.envs:
                 shift = i % len(args.systems)
                 for system in args.systems[shift:] + args.systems[:shift]:
                     record = run(system, env_id, seed, args.budget, args.out)
-                    record.update(date=time.strftime("%Y-%m-%d"), commit=commit(), cpu=cpu_model(),
-                                  cores=os.cpu_count())
+                    record.update(
+                        date=time.strftime("%Y-%m-%d"), commit=commit(), cpu=cpu_model(), cores=os.cpu_count()
+                    )
+                    record["figures"] = figures(record, randoms[env_id])
                     records = [
                         r for r in records if (r["env_id"], r["system"], r["seed"]) != (env_id, system, seed)
                     ] + [record]
                     records_path.write_text(json.dumps(records, indent=1) + "\n")
-                    f = figures(record, randoms[env_id]) or {}
+                    f = record["figures"] or {}
                     print(
                         f"{env_id} {system} seed {seed}: best {f.get('best')} final {f.get('final')} "
                         f"drop {f.get('drop')} ({record['steps_per_second']:.0f} steps/s)",
@@ -208,7 +188,10 @@ def main() -> None:
         meta["commands"][-1]["load_after"] = machine_load()
         meta_path.write_text(json.dumps(meta, indent=1) + "\n")
     randoms = json.loads((args.out / "random.json").read_text())
-    print(table(records, randoms, None if args.report_only else args.envs))
+    if args.report_only:
+        records = with_figures(records, randoms)
+        records_path.write_text(json.dumps(records, indent=1) + "\n")
+    print(stability_table([r for r in records if args.report_only or r["env_id"] in args.envs]))
     if args.plot:
         plot(records, args.envs, args.systems, args.plot, randoms)
         print(f"curves: {args.plot}")
