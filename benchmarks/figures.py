@@ -743,8 +743,9 @@ def stability_measured(rel: str, records: list[dict], seeds: str) -> Measured:
 
 
 def block_stability() -> str:
-    """InvertedDoublePendulum and Hopper on the defaults, trained 600 s past their peaks, with SB3
-    PPO on its defaults side by side at 240 s (stability/records.json)."""
+    """The defaults trained far past their peaks (InvertedDoublePendulum and Hopper 600 s, with SB3
+    PPO on its defaults side by side at 240 s; other envs at their own budgets), from
+    stability/records.json."""
     rel = "stability/records.json"
     records = read_json(rel)
     measured = stability_measured(rel, records, "seeds " + ", ".join(sorted({str(r["seed"]) for r in records})))
@@ -752,9 +753,11 @@ def block_stability() -> str:
         [
             measured.line(()),
             "`python benchmarks/stability.py --out benchmarks/results/stability --envs ENV --seeds S "
-            "--systems a3c ga3c --budget 600`, and `--systems sb3-ppo:n_envs=8 --budget 240` (SB3 PPO on its "
-            "own defaults with 8 envs, as `rl_zoo3` has no settings for these envs' v5). Each run trains for "
-            "the whole budget with no early stop, alone on the machine. *at 240 s*: the mean return of the "
+            "--systems a3c ga3c --budget B` (B is the budget beside each env), and for InvertedDoublePendulum and "
+            "Hopper `--systems sb3-ppo:n_envs=8 --budget 240` (SB3 PPO on its own defaults with 8 envs, as "
+            "`rl_zoo3` has no settings for these envs' v5); every command is in `stability/meta.json`. "
+            "Each run trains for the whole budget with no early stop, alone on the machine. "
+            "*at 240 s*: the mean return of the "
             "last 100 episodes after 240 s of training (for a3c, read from the 600-s run's curve: no default "
             "schedules anything by time); *drop*: (best - final) / (best - random play); *first peak*: the "
             "first second within 10% of the best. Median (each seed).",
