@@ -32,7 +32,6 @@ class Agent:
         # and how to turn one into what the model takes ([C, 10, 10] bytes); None: no change needed.
         self.raw_shape: tuple[int, ...] = tuple(model.obs_shape)
         self._convert = None
-        self._batched = False  # whether the last observations given to act() were a batch
 
     @classmethod
     def load(cls, path: str | Path, checkpoint: str = "best") -> Agent:
@@ -77,17 +76,17 @@ class Agent:
         """Forget the recurrent state: call at the start of each episode (batch: envs acted for)."""
         self.state = self.model.initial_state(batch)
 
-    def _model_batch(self, obs: np.ndarray) -> torch.Tensor:
-        """obs (one or a batch, as the model takes them or as the env gives them) -> [B, *obs_shape];
-        sets self._batched."""
+    def _model_batch(self, obs: np.ndarray) -> tuple[torch.Tensor, bool]:
+        """obs (one or a batch, as the model takes them or as the env gives them) -> ([B, *obs_shape],
+        whether obs was a batch)."""
         model_shape, raw_shape = tuple(self.model.obs_shape), self.raw_shape
         for shape, convert in ((model_shape, None), (raw_shape, self._convert)):
             if obs.shape[-len(shape) :] == shape and obs.ndim in (len(shape), len(shape) + 1):
-                self._batched = obs.ndim == len(shape) + 1
-                rows = obs if self._batched else obs[None]
+                batched = obs.ndim == len(shape) + 1
+                rows = obs if batched else obs[None]
                 if convert is not None and shape != model_shape:
                     rows = np.stack([convert(row) for row in rows])
-                return torch.as_tensor(rows)
+                return torch.as_tensor(rows), batched
         shapes = f"{model_shape}" + (f" (or {raw_shape}, as the env gives them)" if raw_shape != model_shape else "")
         raise UserError(
             f"observation of shape {obs.shape} does not fit this agent: it takes one observation of shape "
@@ -105,8 +104,7 @@ class Agent:
         One observation gives an int (Discrete) or an array (Box); a batch gives an array of B.
         A recurrent agent keeps one state per batch row; a new batch size starts fresh states.
         """
-        obs_t = self._model_batch(np.asarray(obs))
-        batched = self._batched
+        obs_t, batched = self._model_batch(np.asarray(obs))
         if obs_t.dtype == torch.float64:
             obs_t = obs_t.float()  # images stay uint8: the model scales them itself
         if self.state is not None and self.state[0].shape[0] != obs_t.shape[0]:
