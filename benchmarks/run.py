@@ -308,6 +308,8 @@ def main() -> None:
         old.unlink()
     meta: dict[str, Any] = dict(
         command=shlex.join(["python", os.path.relpath(sys.argv[0], REPO)] + sys.argv[1:]),
+        commit=subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True).stdout.strip() or None,
         machine=machine_info(), seeds=list(range(args.seeds)), cap_s=args.cap_s, envs=args.envs,
         targets={e: target_for(e) for e in args.envs}, raw_env={}, notes=list(args.note),
     )
