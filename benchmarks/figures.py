@@ -237,7 +237,8 @@ def block_cartpole() -> str:
                 f"{s['env_id']} ({data['meta']['targets'][s['env_id']]:g})",
                 SYSTEM_NAMES[s["system"]],
                 f"{s['solved']}/{s['seeds']}",
-                f"{num(s['time_median_s'])} [{num(s['time_min_s'])}, {num(s['time_max_s'])}]",
+                over_seeds_text(s.get("time_over_seeds"), num)
+                or f"{num(s['time_median_s'])} [{num(s['time_min_s'])}, {num(s['time_max_s'])}]",
                 steps(s["steps_to_target_median"]),
                 num(rss) if rss is not None else "-",
             ]
@@ -247,7 +248,7 @@ def block_cartpole() -> str:
             "env (target)",
             "system",
             "solved",
-            "seconds to target, median [min, max]",
+            "seconds to target: " + ("IQM [95% CI]; median" if "time_over_seeds" in data["summary"][0] else "median [min, max]"),
             "env steps to target",
             "peak RSS, MB",
         ],
@@ -258,7 +259,8 @@ def block_cartpole() -> str:
     rows = [
         [
             SYSTEM_NAMES[r["system"]],
-            f"{r['steps_per_second_median']:,.0f}",
+            over_seeds_text(r.get("steps_per_second_over_seeds"), lambda v: f"{v:,.0f}")
+            or f"{r['steps_per_second_median']:,.0f}",
             f"{100 * r['fraction_of_limit']:.1f}%",
             f"{r['vs_sb3_a2c']:.2f}",
             f"{r['vs_a3c']:.2f}",
@@ -266,18 +268,30 @@ def block_cartpole() -> str:
         for r in data["throughput"]
     ]
     env = t["envs"][0]
-    second = table(["system", "env steps/s", "% of the limit", "x SB3 A2C", "x A3C"], rows)
+    rate = "env steps/s: IQM [95% CI]; median" if "steps_per_second_over_seeds" in data["throughput"][0] else "env steps/s"
+    second = table(["system", rate, "% of the limit (median)", "x SB3 A2C", "x A3C"], rows)
     return "\n\n".join(
         [
             measured.line(scopes),
             "Time to target: training seconds until the mean return of the last 100 training episodes reached "
-            "the target (SB3 with the RL Baselines3 Zoo hyperparameters):",
+            "the target (SB3 with the RL Baselines3 Zoo hyperparameters); over seeds, the interquartile mean with "
+            "its 95% bootstrap interval and the median (an unsolved seed counts as the cap):",
             first,
             f"Throughput on {env}: every system trained for the same {t['steps']:,} env steps with no target, "
-            f"{t['seeds']} runs each, median env steps/s. The limit, random actions in one env per core: "
+            f"{t['seeds']} runs each. The limit, random actions in one env per core: "
             f"{limit[env]['limit']:,} steps/s.",
             second,
         ]
+    )
+
+
+def over_seeds_text(figure: dict | None, fmt: Callable[[float], str]) -> str | None:
+    """benchmarks/aggregate.py's figure over seeds as "IQM [low, high]; median M" (None where the
+    results predate it)."""
+    if not figure:
+        return None
+    return (
+        f"{fmt(figure['iqm'])} [{fmt(figure['iqm_ci_low'])}, {fmt(figure['iqm_ci_high'])}]; median {fmt(figure['median'])}"
     )
 
 

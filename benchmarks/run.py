@@ -25,6 +25,7 @@ from typing import Any, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import systems  # noqa: E402
+from aggregate import over_seeds  # noqa: E402
 from systems import REPO, RUNNERS, SYSTEMS, measure, peak_memory, raw_env_rate  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
@@ -101,6 +102,7 @@ def summarize(records: list[dict], raw: dict[str, Any]) -> list[dict]:
                 env_id=env_id, system=system, seeds=len(runs), solved=sum(r["solved"] for r in runs),
                 unsolved_seeds=[r["seed"] for r in runs if not r["solved"]],
                 time_median_s=statistics.median(capped), time_min_s=min(capped), time_max_s=max(capped),
+                time_over_seeds=over_seeds(capped),
                 any_capped=any(not r["solved"] for r in runs),
                 process_time_median_s=statistics.median(capped_process),
                 startup_median_s=statistics.median(r["startup_s"] for r in runs),
@@ -137,6 +139,13 @@ def memory_note(label: str) -> str:
     return " ".join(notes[kind] for kind in label.split("/") if kind in notes)
 
 
+def iqm_text(figure: Optional[dict], fmt: str) -> str:
+    """An over_seeds() figure as "IQM [low, high]" ("-" for results written before it was kept)."""
+    if not figure:
+        return "-"
+    return f"{fmt.format(figure['iqm'])} [{fmt.format(figure['iqm_ci_low'])}, {fmt.format(figure['iqm_ci_high'])}]"
+
+
 def _mb(value: Optional[float]) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
@@ -156,19 +165,20 @@ def markdown(rows: list[dict], raw: dict[str, Any], meta: dict[str, Any]) -> str
     lines += [f"Note: {n}" for n in meta["notes"]] + [""]
     lines += [
         "Time to target: train-call seconds until the mean return of the last 100 finished training episodes "
-        "reached the target (median [min, max] over seeds; an unsolved seed counts as the cap, shown as >=). "
+        "reached the target (median [min, max] over seeds; an unsolved seed counts as the cap, shown as >=; "
+        "IQM: the interquartile mean over seeds with its 95% bootstrap interval). "
         "Process: the same, counted from the launch of the subprocess. Throughput: env steps / training "
         "seconds over the whole run. Limit: random-action env steps/s of the machine (one gym.make env per "
         "core, all cores at once). " + memory_note(memory_label(rows)), "",
     ]
-    header = ("| env | system | solved | time to target, s | process time, s | startup, s | steps to target "
+    header = ("| env | system | solved | time to target, s | IQM [95% CI], s | process time, s | startup, s | steps to target "
               f"| env steps/s | % of limit | peak {memory_label(rows)}, MB | threads |")
     for env_id in dict.fromkeys(r["env_id"] for r in rows):
         lim = raw.get(env_id, {})
         lines += [f"## {env_id} (target {meta['targets'][env_id]})", "",
                   f"Raw env limit: {lim.get('limit', 0):,.0f} steps/s on {lim.get('cores')} cores "
                   f"(measurements: {', '.join(f'{x:,}' for x in lim.get('measured', []))}).", "",
-                  header, "|" + "---|" * 11]
+                  header, "|" + "---|" * 12]
         for r in (r for r in rows if r["env_id"] == env_id):
             ge = ">=" if r["any_capped"] else ""
             med_ge = ">=" if r["time_median_s"] >= meta["cap_s"] else ""
@@ -178,6 +188,7 @@ def markdown(rows: list[dict], raw: dict[str, Any], meta: dict[str, Any]) -> str
             lines.append(
                 f"| {env_id} | {r['system']} | {r['solved']}/{r['seeds']}{unsolved} "
                 f"| {med_ge}{r['time_median_s']:.1f} [{r['time_min_s']:.1f}, {ge}{r['time_max_s']:.1f}] "
+                f"| {iqm_text(r.get('time_over_seeds'), '{:.1f}')} "
                 f"| {med_ge}{r['process_time_median_s']:.1f} | {r['startup_median_s']:.1f} | {steps} "
                 f"| {r['steps_per_second_median']:,.0f} | {frac} "
                 f"| {_mb(r['peak_mb_median'])} (max {_mb(r['peak_mb_max'])}) | {r['peak_threads_max']} |")
@@ -230,6 +241,7 @@ def summarize_throughput(records: list[dict], raw: dict[str, Any]) -> list[dict]
             rows.append(dict(
                 env_id=env_id, system=system, runs=len(runs), fixed_steps=runs[0]["fixed_steps"],
                 steps_per_second_median=rate, steps_per_second_all=[r["steps_per_second"] for r in runs],
+                steps_per_second_over_seeds=over_seeds([r["steps_per_second"] for r in runs]),
                 fraction_of_limit=rate / limit if limit else None,
                 vs_sb3_a2c=rate / medians["sb3-a2c"][0] if medians.get("sb3-a2c", (0,))[0] else None,
                 vs_a3c=rate / medians["a3c"][0] if medians.get("a3c", (0,))[0] else None,
