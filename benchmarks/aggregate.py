@@ -35,6 +35,14 @@ def over_seeds(values: Sequence[float], reps: int = BOOTSTRAP_REPS, seed: int = 
         low = high = iqm
     else:
         boot = IIDBootstrap(scores, seed=seed)
-        interval = boot.conf_int(lambda s: np.array([metrics.aggregate_iqm(s)]), reps=reps, method="percentile", size=0.95)
+        interval = boot.conf_int(
+            lambda s: np.array([metrics.aggregate_iqm(s)]), reps=reps, method="percentile", size=0.95
+        )
         low, high = float(interval[0, 0]), float(interval[1, 0])
-    return {"iqm": iqm, "iqm_ci_low": low, "iqm_ci_high": high, "median": float(np.median(scores)), "n": int(scores.size)}
+    return {
+        "iqm": iqm,
+        "iqm_ci_low": low,
+        "iqm_ci_high": high,
+        "median": float(np.median(scores)),
+        "n": int(scores.size),
+    }

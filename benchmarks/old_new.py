@@ -4,6 +4,11 @@ over a fixed time. Each run alone, the two trees alternating, one torch thread p
 
     git worktree add /tmp/old OLD_COMMIT
     python benchmarks/old_new.py --old /tmp/old --new . --seeds 0 1 2 --pong-seconds 60
+
+--cartpole-steps N adds CartPole-v1 throughput on each tree's own defaults: N env steps with no
+target (env steps / training seconds), the trees alternating per seed (issue 40's check against
+da8f20c, the commit before every optimizer step took a lock). --out FILE keeps every value with
+the date, the commits and the CPU.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 # Pong under the Atari family's settings of both trees (the new tree's Pong preset for A3C is a
@@ -33,6 +39,18 @@ def train(tree: Path, args: list[str], run_dir: Path) -> dict:
     return json.loads((run_dir / "summary.json").read_text())
 
 
+def commit(tree: Path) -> str:
+    out = subprocess.run(["git", "-C", str(tree), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return out.stdout.strip() or "unknown"
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--old", type=Path, required=True)
@@ -40,12 +58,25 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--pong-seconds", type=float, default=60, help="0: no Pong runs")
     parser.add_argument("--algos", nargs="+", default=["a3c", "ga3c"])
+    parser.add_argument("--cartpole-steps", type=int, default=0, help="0: no CartPole throughput runs")
+    parser.add_argument("--skip-time-to-target", action="store_true")
+    parser.add_argument("--out", type=Path, help="a JSON file for every value measured")
     args = parser.parse_args()
     trees = {"old": args.old.resolve(), "new": args.new.resolve()}
     results: dict[tuple[str, str, str], list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         n = 0
-        for seed in args.seeds:
+        for seed in args.seeds if args.cartpole_steps else []:
+            for algo in args.algos:
+                for name, tree in (list(trees.items()) if seed % 2 == 0 else list(trees.items())[::-1]):
+                    n += 1
+                    s = train(tree, ["CartPole-v1", "--algo", algo, "--seed", str(seed), "--time-limit", "600",
+                                     "--total-steps", str(args.cartpole_steps), "--target-return", "1e18"],
+                              Path(tmp) / f"run{n}")
+                    value = s["env_steps"] / s["wall_seconds"]
+                    results.setdefault(("CartPole-v1 env steps/s", algo, name), []).append(value)
+                    print(f"cartpole throughput {algo} seed {seed} {name}: {value:,.0f}", flush=True)
+        for seed in [] if args.skip_time_to_target else args.seeds:
             for algo in args.algos:
                 for name, tree in (list(trees.items()) if seed % 2 == 0 else list(trees.items())[::-1]):
                     n += 1
@@ -62,6 +93,12 @@ def main() -> None:
                                  str(args.pong_seconds), *sets], Path(tmp) / f"run{n}")
                 results.setdefault(("ALE/Pong-v5 steps/s", algo, name), []).append(s["steps_per_second"])
                 print(f"pong {algo} {name}: {s['steps_per_second']}", flush=True)
+    if args.out:
+        args.out.write_text(json.dumps(dict(
+            date=time.strftime("%Y-%m-%dT%H:%M:%S"), command=" ".join(sys.argv), cpu=cpu_model(),
+            cores=os.cpu_count(), seeds=args.seeds, commits={k: commit(t) for k, t in trees.items()},
+            values=[dict(measure=m, algo=a, tree=t, values=v) for (m, a, t), v in results.items()],
+        ), indent=1) + "\n")
     print("\n| measure | engine | old | new | new/old |\n| --- | --- | --- | --- | --- |")
     for (measure, algo, name), values in results.items():
         if name != "old":

@@ -127,6 +127,7 @@ def rollout_loss(model: ActorCritic, dist: Distribution, rollout: Rollout, setti
 
 
 @torch.no_grad()
+@torch.no_grad()  # a number for the step size, not a term to train on: no graph to build
 def policy_change(model: ActorCritic, dist: Distribution, rollout: Rollout, params_before: torch.Tensor) -> float:
     """The mean KL(before || after) over a rollout's trained steps between the policy that computed
     an update (params_before, from LossTerms.params) and `model` as it is now: how far one update
