@@ -1,0 +1,205 @@
+"""Atari beyond Pong (issue 41): candidate recipes for the Atari family, screened on the A3C
+paper's classic games at equal wall-clock budgets, scored by the human-normalized score.
+
+    python benchmarks/atari_family.py --games Breakout SpaceInvaders BeamRider Seaquest Qbert \\
+        --recipes paper universe paper-lstm universe-ff --seeds 0 --budget 1200          # the screen
+    python benchmarks/atari_family.py --recipes universe paper --seeds 1 --budget 1800  # the two best
+    python benchmarks/atari_family.py --report-only
+
+Each run is `a3c train ALE/<game>-v5 --algo ALGO` on the family's protocol of today (clipped
+rewards, a lost life ends the bootstrap, sticky actions, noop starts, the linear lr anneal over
+total_steps) with the recipe's settings on top, trained for the whole budget with no early stop,
+alone on the machine, one torch thread per process, recipes alternating with the order rotated per
+seed. Its curve (mean of the last 100 training episodes, unclipped game score) gives the stability
+figures of issue 37 (best, final, drop), and its final mean the human-normalized score
+(score - random) / (human - random). The aggregate over games and seeds is the interquartile mean
+with its 95% bootstrap interval (benchmarks/aggregate.py), the median beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from aggregate import over_seeds  # noqa: E402
+from run import cpu_model  # noqa: E402
+from stability import NO_STEP_CAP, commit, figures  # noqa: E402
+from systems import run_a3c  # noqa: E402
+
+RESULTS = HERE / "results" / "atari-family"
+
+# Random and human scores: Mnih et al. 2015 (Nature DQN), Extended Data Table 2, the reference of
+# the human-normalized scores in the A3C paper and since (rliable uses the same human scores).
+RANDOM_HUMAN = {
+    "Pong": (-20.7, 14.6),
+    "Breakout": (1.7, 30.5),
+    "SpaceInvaders": (148.0, 1668.7),
+    "BeamRider": (363.9, 16926.5),
+    "Seaquest": (68.4, 42054.7),
+    "Qbert": (163.9, 13455.0),
+}
+
+# name -> (why, settings on top of the family's). The family's protocol settings stay as they are.
+RECIPES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "paper": (
+        "today's family default: the A3C paper's feed-forward agent (84x84, 4 frames, its conv net, "
+        "RMSProp 7e-4, 5-step rollouts)",
+        (),
+    ),
+    "universe": (
+        "Pong's preset (universe-starter-agent, pytorch-a3c): 42x42 single frames, four 3x3 convs, an LSTM "
+        "of 256, Adam 5e-4, 20-step rollouts; it solves Pong where the family's settings were at -13",
+        (
+            "screen_size=42",
+            "frame_stack=1",
+            "torso=universe",
+            "recurrent=true",
+            "lstm_size=256",
+            "t_max=20",
+            "optimizer=adam",
+            "lr=5e-4",
+            "value_coef=0.5",
+        ),
+    ),
+    "paper-lstm": (
+        "the A3C paper's LSTM agent: its conv net on 84x84 single frames with an LSTM of 256, which the paper "
+        "reports ahead of the feed-forward agent on most games",
+        ("frame_stack=1", "recurrent=true", "lstm_size=256", "t_max=20"),
+    ),
+    "universe-ff": (
+        "the universe recipe without the LSTM (4 stacked 42x42 frames): whether Pong's gain is the memory or "
+        "the small frames, small net and Adam",
+        (
+            "screen_size=42",
+            "frame_stack=4",
+            "torso=universe",
+            "recurrent=false",
+            "t_max=20",
+            "optimizer=adam",
+            "lr=5e-4",
+            "value_coef=0.5",
+        ),
+    ),
+}
+
+
+def system_name(algo: str, recipe: str) -> str:
+    return f"{algo}/{recipe}"
+
+
+def run(algo: str, recipe: str, game: str, seed: int, budget: float, out: Path) -> dict[str, Any]:
+    sets = ("target_return=off", f"total_steps={NO_STEP_CAP}", *RECIPES[recipe][1])
+    if any(pair.startswith("total_steps=") for pair in RECIPES[recipe][1]):
+        sets = ("target_return=off", *RECIPES[recipe][1])
+    return run_a3c(f"ALE/{game}-v5", seed, budget, None, out, algo=algo, system=system_name(algo, recipe), sets=sets)
+
+
+def normalized(game: str, score: float) -> float:
+    random, human = RANDOM_HUMAN[game]
+    return (score - random) / (human - random)
+
+
+def game_of(env_id: str) -> str:
+    return env_id.removeprefix("ALE/").removesuffix("-v5")
+
+
+def report(records: list[dict[str, Any]]) -> str:
+    """A row per game and system (final, best, drop, env steps, human-normalized final; median of
+    the seeds), then the aggregate per system over games and seeds."""
+    lines = [
+        "| game | system | seeds | final (each seed) | best | drop | env steps | human-normalized final |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    by: dict[tuple[str, str], list[dict]] = {}
+    for r in records:
+        if r.get("figures"):
+            by.setdefault((game_of(r["env_id"]), r["system"]), []).append(r)
+    for (game, system), runs in sorted(by.items()):
+        runs.sort(key=lambda r: r["seed"])
+        finals = [r["figures"]["final"] for r in runs]
+        middle = statistics.median(finals)
+        each = {
+            "final": ", ".join(f"{v:.1f}" for v in finals),
+            "best": ", ".join(f"{r['figures']['best']:.1f}" for r in runs),
+            "drop": ", ".join(f"{r['figures']['drop']:.2f}" for r in runs),
+            "steps": ", ".join(f"{r['env_steps'] / 1e6:.2f}M" for r in runs),
+        }
+        lines.append(
+            f"| {game} | {system} | {','.join(str(r['seed']) for r in runs)} | {each['final']} | {each['best']} "
+            f"| {each['drop']} | {each['steps']} | {normalized(game, middle):.3f} |"
+        )
+    lines += [
+        "",
+        "| system | runs | human-normalized final: IQM [95% CI]; median |",
+        "| --- | --- | --- |",
+    ]
+    systems = sorted({system for _, system in by})
+    for system in systems:
+        scores = [
+            normalized(game, r["figures"]["final"]) for (game, s), runs in by.items() if s == system for r in runs
+        ]
+        agg = over_seeds(scores)
+        lines.append(
+            f"| {system} | {agg['n']} | {agg['iqm']:.3f} [{agg['iqm_ci_low']:.3f}, {agg['iqm_ci_high']:.3f}]; "
+            f"median {agg['median']:.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--games", nargs="+", default=["Breakout", "SpaceInvaders", "BeamRider", "Seaquest", "Qbert"])
+    parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
+    parser.add_argument("--algos", nargs="+", default=["a3c"], choices=["a3c", "ga3c"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--budget", type=float, default=1200.0, help="training seconds per run")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--report-only", action="store_true")
+    args = parser.parse_args()
+    unknown = [g for g in args.games if g not in RANDOM_HUMAN]
+    if unknown:
+        parser.error(f"no random/human scores for {unknown}; known: {sorted(RANDOM_HUMAN)}")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / "records.json"
+    records: list[dict[str, Any]] = json.loads(path.read_text()) if path.exists() else []
+    if not args.report_only:
+        plan = [(algo, recipe) for algo in args.algos for recipe in args.recipes]
+        for i, seed in enumerate(args.seeds):
+            for game in args.games:
+                shift = i % len(plan)
+                for algo, recipe in plan[shift:] + plan[:shift]:
+                    record = run(algo, recipe, game, seed, args.budget, args.out)
+                    record.update(
+                        date=time.strftime("%Y-%m-%d"),
+                        commit=commit(),
+                        cpu=cpu_model(),
+                        cores=os.cpu_count(),
+                        recipe=recipe,
+                        why=RECIPES[recipe][0],
+                        command=" ".join(["python", *sys.argv]),
+                    )
+                    # The drop's reference is the literature's random play, as the normalized score's.
+                    record["figures"] = figures(record, RANDOM_HUMAN[game][0])
+                    key = (record["env_id"], record["system"], seed)
+                    records = [r for r in records if (r["env_id"], r["system"], r["seed"]) != key] + [record]
+                    path.write_text(json.dumps(records, indent=1) + "\n")
+                    f = record["figures"] or {}
+                    print(
+                        f"{game} {record['system']} seed {seed}: final {f.get('final')} best {f.get('best')} "
+                        f"drop {f.get('drop')} ({record['env_steps']:,} steps)",
+                        flush=True,
+                    )
+    print(report(records))
+
+
+if __name__ == "__main__":
+    main()
