@@ -59,12 +59,18 @@ class SharedOptimizer(torch.optim.Optimizer):
             for name in self.state[p]:
                 self.state[p][name] = tensors[f"{i}.{name}"]
 
-    def _with_grads(self, group: dict) -> tuple[list, list, list]:
-        """The group's parameters that have a gradient, their gradients and their state, as lists
-        for torch's foreach kernels: one call per operation over all parameters, where a loop
-        over them cost the Ray learner a millisecond per update on CartPole's small net."""
-        params = [p for p in group["params"] if p.grad is not None]
-        return params, [p.grad for p in params], [self.state[p] for p in params]
+    def _stepping(self):
+        """(group, params, grads, states) for each group with gradients, their step counts already
+        advanced: the parameters that have a gradient, their gradients and their state as lists for
+        torch's foreach kernels (one call per operation over all parameters, where a loop over them
+        cost the Ray learner a millisecond per update on CartPole's small net)."""
+        for group in self.param_groups:
+            params = [p for p in group["params"] if p.grad is not None]
+            if not params:
+                continue
+            states = [self.state[p] for p in params]
+            torch._foreach_add_([state["step"] for state in states], 1)
+            yield group, params, [p.grad for p in params], states
 
     def _all_params(self) -> list[torch.nn.Parameter]:
         return [p for group in self.param_groups for p in group["params"]]
@@ -80,11 +86,7 @@ class SharedRMSprop(SharedOptimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        for group in self.param_groups:
-            params, grads, states = self._with_grads(group)
-            if not params:
-                continue
-            torch._foreach_add_([state["step"] for state in states], 1)
+        for group, params, grads, states in self._stepping():
             square_avgs = [state["square_avg"] for state in states]
             torch._foreach_mul_(square_avgs, group["alpha"])
             torch._foreach_addcmul_(square_avgs, grads, grads, value=1 - group["alpha"])
@@ -103,14 +105,9 @@ class SharedAdam(SharedOptimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        for group in self.param_groups:
-            params, grads, states = self._with_grads(group)
-            if not params:
-                continue
+        for group, params, grads, states in self._stepping():
             beta1, beta2 = group["betas"]
-            steps = [state["step"] for state in states]
-            torch._foreach_add_(steps, 1)
-            counts = [float(step.item()) for step in steps]  # per parameter, as torch's Adam counts
+            counts = [float(state["step"].item()) for state in states]  # per parameter, as torch's Adam counts
             exp_avgs = [state["exp_avg"] for state in states]
             exp_avg_sqs = [state["exp_avg_sq"] for state in states]
             torch._foreach_mul_(exp_avgs, beta1)
