@@ -41,7 +41,11 @@ BLOCK = re.compile(r"^(<!-- figures:(?P<name>[\w-]+) -->\n)(?P<body>.*?)^(<!-- /
 CHANGES = [
     ("2026-12-03", "a3c", "Hogwild workers began to take their optimizer steps one at a time (e9dbb0b)"),
     ("2026-12-05", "vector", "target_kl=0.002 became the default for every vector env, both engines (49ef422)"),
-    ("2026-12-05", "vector", "the continuous family's defaults took a floor of -3 under the log std (304ec09)"),
+    (
+        "2026-12-05",
+        "vector-continuous",
+        "the continuous family's defaults took a floor of -3 under the log std (304ec09)",
+    ),
 ]
 
 # Provenance the results files do not hold, taken from the .md written beside them, keyed by file
@@ -524,7 +528,7 @@ def block_own_env() -> str:
     measured = Measured(rel, date, machine(2, provenance(rel, "cpu")), None, f"seeds {seeds[0]}-{seeds[-1]}", None)
     return "\n\n".join(
         [
-            measured.line(("vector",)),
+            measured.line(("vector", "vector-continuous")),
             f"Mean return of the last 100 training episodes after {max(budget):g} s of training, median of the "
             "seeds (each seed); every system on its own defaults:",
             table(["env"] + [SYSTEM_NAMES[s] for s in systems], rows),
@@ -679,7 +683,7 @@ def block_continuous() -> str:
     out = [
         "*Each row is the newest measurement of that system on that env, with its date and machine; "
         "commits are not recorded in these files. (history): measured before "
-        + "; before ".join(f"{when}, when {what}" for when, _, what in CHANGES)
+        + "; before ".join(f"{when}, when {what}" for when, scope, what in CHANGES if scope in scopes)
         + ". To be measured again.*",
         table(["env", "system", "measure", "result", "env steps, median", "measured", "data"], rows),
     ]
@@ -736,12 +740,15 @@ def stability_table(records: list[dict], at_s: float | None = None, level: bool 
             row.append(per_seed_fmt([v for v in values if v is not None], "{:,.0f}") if cap >= at_s else "")
         for key, fmt in STABILITY_KEYS:
             row.append(per_seed_fmt([r["figures"][key] for r in runs], fmt))
-        if level and env_id in levels:
-            bar, before = levels[env_id]
+        engine = system.split(":")[0]
+        # SB3's rows are measured against A3C's bar: how long each takes to reach the same level.
+        bar_key = (env_id, engine if (env_id, engine) in levels else "a3c")
+        if level and bar_key in levels:
+            bar, before = levels[bar_key]
             reached = [t for t in (time_to(r, bar) for r in runs) if t is not None]
             missed = len(runs) - len(reached)
             cell = per_seed_fmt(reached, "{:.0f}") + (f"; {missed} never" if missed else "")
-            row.append(f"{cell} (bar {bar:,.0f}; before the fix {before:.0f})")
+            row.append(f"{cell} (bar {bar:,.0f}; {bar_key[1].upper()} before the fix {before:.0f})")
         elif level:
             row.append("")
         row.append(f"{statistics.median(r['steps_per_second'] for r in runs):,.0f}")
@@ -749,23 +756,23 @@ def stability_table(records: list[dict], at_s: float | None = None, level: bool 
     return table(header, rows)
 
 
-def before_fix_levels() -> dict[str, tuple[float, float]]:
-    """Per env, (level, seconds) of the defaults the issue was filed against (the plain `a3c` runs
-    of the screens, before target_kl): the level is their first peak's bar, 90% of the way from
+def before_fix_levels() -> dict[tuple[str, str], tuple[float, float]]:
+    """Per env and engine, (level, seconds) of the defaults the issue was filed against (the plain
+    `a3c` and `ga3c` runs of the screens, before target_kl): the level is their first peak's bar, 90% of the way from
     random play to their median best, and the seconds their median time to it. A change that raises
     the best moves a run's own first peak later even where it learns no slower; the time to this
     fixed bar is the issue's "time to the first peak" compared on equal terms."""
-    groups: dict[str, list[dict]] = {}
+    groups: dict[tuple[str, str], list[dict]] = {}
     for r in read_json("stability-ablations/records.json"):
-        if r["system"] == "a3c" and r.get("figures"):
-            groups.setdefault(r["env_id"], []).append(r)
+        if r["system"] in ("a3c", "ga3c") and r.get("figures"):
+            groups.setdefault((r["env_id"], r["system"]), []).append(r)
     levels = {}
-    for env_id, runs in groups.items():
+    for key, runs in groups.items():
         reference = statistics.median(r["figures"]["reference"] for r in runs)
         best = statistics.median(r["figures"]["best"] for r in runs)
         level = reference + PEAK_SHARE * (best - reference)
         times = [t for t in (time_to(r, level) for r in runs) if t is not None]
-        levels[env_id] = (level, statistics.median(times) if times else math.inf)
+        levels[key] = (level, statistics.median(times) if times else math.inf)
     return levels
 
 

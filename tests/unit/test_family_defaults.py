@@ -28,6 +28,11 @@ def test_box_actions_get_the_continuous_family():
     assert (cfg.gamma, cfg.gae_lambda, cfg.max_grad_norm) == (0.995, 0.9, 1.0)  # tuned on Walker2d-v5
     assert (cfg.log_std_init, cfg.action_bound_coef) == (-1.0, 1.0)
     assert cfg.normalize_obs and cfg.normalize_reward and cfg.normalize_advantage
+    # What holds the peak (stability.md): the bound on each update's KL and a floor under the spread.
+    assert (cfg.target_kl, cfg.log_std_min) == (0.002, -3.0)
+    assert Config.for_env(CONTINUOUS, algo="ga3c").log_std_min == -3.0
+    assert Config.for_env(CONTINUOUS, log_std_min="none").log_std_min is None  # as --set turns it off
+    assert Config.for_env("Pendulum-v1").log_std_min is None  # a preset measured without one keeps none
 
 
 @pytest.mark.parametrize("env_id", [DISCRETE, CONTINUOUS])
