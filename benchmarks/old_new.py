@@ -61,6 +61,8 @@ def main() -> None:
     parser.add_argument("--cartpole-steps", type=int, default=0, help="0: no CartPole throughput runs")
     parser.add_argument("--skip-time-to-target", action="store_true")
     parser.add_argument("--out", type=Path, help="a JSON file for every value measured")
+    parser.add_argument("--new-set", action="append", default=[], metavar="key=value",
+                        help="a setting for the new tree's CartPole runs only (e.g. to leave out a later learning change)")
     args = parser.parse_args()
     trees = {"old": args.old.resolve(), "new": args.new.resolve()}
     results: dict[tuple[str, str, str], list[float]] = {}
@@ -80,7 +82,8 @@ def main() -> None:
             for algo in args.algos:
                 for name, tree in (list(trees.items()) if seed % 2 == 0 else list(trees.items())[::-1]):
                     n += 1
-                    s = train(tree, ["CartPole-v1", "--algo", algo, "--seed", str(seed), "--time-limit", "120"],
+                    extra = [x for pair in args.new_set for x in ("--set", pair)] if name == "new" else []
+                    s = train(tree, ["CartPole-v1", "--algo", algo, "--seed", str(seed), "--time-limit", "120", *extra],
                               Path(tmp) / f"run{n}")
                     value = s["time_to_target_s"] if s["time_to_target_s"] is not None else float("inf")
                     results.setdefault(("CartPole-v1 time to 475 (s)", algo, name), []).append(value)
@@ -97,6 +100,7 @@ def main() -> None:
         args.out.write_text(json.dumps(dict(
             date=time.strftime("%Y-%m-%dT%H:%M:%S"), command=" ".join(sys.argv), cpu=cpu_model(),
             cores=os.cpu_count(), seeds=args.seeds, commits={k: commit(t) for k, t in trees.items()},
+            new_sets=args.new_set,
             values=[dict(measure=m, algo=a, tree=t, values=v) for (m, a, t), v in results.items()],
         ), indent=1) + "\n")
     print("\n| measure | engine | old | new | new/old |\n| --- | --- | --- | --- | --- |")
