@@ -62,7 +62,7 @@ def main() -> None:
     parser.add_argument("--skip-time-to-target", action="store_true")
     parser.add_argument("--out", type=Path, help="a JSON file for every value measured")
     parser.add_argument("--new-set", action="append", default=[], metavar="key=value",
-                        help="a setting for the new tree's CartPole runs only (e.g. to leave out a later learning change)")
+                        help="a setting for the new tree's CartPole runs only (to leave out a later learning change)")
     args = parser.parse_args()
     trees = {"old": args.old.resolve(), "new": args.new.resolve()}
     results: dict[tuple[str, str, str], list[float]] = {}

@@ -13,6 +13,7 @@ prints, per process, the share of its samples in each phase and its hottest a3c 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import re
 from collections import Counter, defaultdict
@@ -38,7 +39,8 @@ A3C_FRAME = re.compile(r"^(\w+) \((?:.*/)?(a3c/[\w/]+\.py)(?::\d+)?\)")
 
 def parse(path: Path) -> list[tuple[list[str], int]]:
     stacks = []
-    for line in path.read_text().splitlines():
+    text = gzip.decompress(path.read_bytes()).decode() if path.suffix == ".gz" else path.read_text()
+    for line in text.splitlines():
         line = line.strip()
         if not line:
             continue
@@ -58,10 +60,15 @@ def phase_of(frames: list[str]) -> str:
 
 
 def process_name(frames: list[str]) -> tuple[str, list[str]]:
-    """(the process's label, the frames below it); samples taken without --subprocesses have none."""
-    if frames and (m := PROCESS.match(frames[0])):
-        return f"{m[1]} {m[2][:90]}", frames[1:]
-    return "main", frames
+    """(the process's label, the frames below it). py-spy nests a child's stacks under its
+    parent's process frame (main; forkserver; worker), so the innermost process frame names the
+    process; samples taken without --subprocesses have none."""
+    last = max((i for i, frame in enumerate(frames) if PROCESS.match(frame)), default=None)
+    if last is None:
+        return "main", frames
+    m = PROCESS.match(frames[last])
+    assert m is not None
+    return f"{m[1]} {m[2][:90]}", frames[last + 1 :]
 
 
 def role_of(frames: list[str]) -> str:
