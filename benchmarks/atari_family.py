@@ -23,15 +23,13 @@ import json
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from aggregate import over_seeds  # noqa: E402
-from run import cpu_model  # noqa: E402
-from stability import NO_STEP_CAP, commit, figures  # noqa: E402
+from stability import a3c_sets, figures, keep, provenance  # noqa: E402
 from systems import run_a3c  # noqa: E402
 
 RESULTS = HERE / "results" / "atari-family"
@@ -96,9 +94,7 @@ def system_name(algo: str, recipe: str) -> str:
 
 
 def run(algo: str, recipe: str, game: str, seed: int, budget: float, out: Path) -> dict[str, Any]:
-    sets = ("target_return=off", f"total_steps={NO_STEP_CAP}", *RECIPES[recipe][1])
-    if any(pair.startswith("total_steps=") for pair in RECIPES[recipe][1]):
-        sets = ("target_return=off", *RECIPES[recipe][1])
+    sets = a3c_sets(RECIPES[recipe][1])
     return run_a3c(f"ALE/{game}-v5", seed, budget, None, out, algo=algo, system=system_name(algo, recipe), sets=sets)
 
 
@@ -179,19 +175,14 @@ def main() -> None:
                 for algo, recipe in plan[shift:] + plan[:shift]:
                     record = run(algo, recipe, game, seed, args.budget, args.out)
                     record.update(
-                        date=time.strftime("%Y-%m-%d"),
-                        commit=commit(),
-                        cpu=cpu_model(),
-                        cores=os.cpu_count(),
+                        provenance(),
                         recipe=recipe,
                         why=RECIPES[recipe][0],
                         command=" ".join(["python", *sys.argv]),
+                        # The drop's reference is the literature's random play, as the normalized score's.
+                        figures=figures(record, RANDOM_HUMAN[game][0]),
                     )
-                    # The drop's reference is the literature's random play, as the normalized score's.
-                    record["figures"] = figures(record, RANDOM_HUMAN[game][0])
-                    key = (record["env_id"], record["system"], seed)
-                    records = [r for r in records if (r["env_id"], r["system"], r["seed"]) != key] + [record]
-                    path.write_text(json.dumps(records, indent=1) + "\n")
+                    records = keep(records, record, path)
                     f = record["figures"] or {}
                     print(
                         f"{game} {record['system']} seed {seed}: final {f.get('final')} best {f.get('best')} "

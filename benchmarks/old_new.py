@@ -23,6 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import cpu_model, git_commit  # noqa: E402
+
 # Pong under the Atari family's settings of both trees (the new tree's Pong preset for A3C is a
 # different recipe; the point here is the code's speed on the same work).
 PONG_SAME_WORK = [
@@ -37,18 +40,6 @@ def train(tree: Path, args: list[str], run_dir: Path) -> dict:
            "--set", "progress=false", "--set", "tensorboard=false"]
     subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
     return json.loads((run_dir / "summary.json").read_text())
-
-
-def commit(tree: Path) -> str:
-    out = subprocess.run(["git", "-C", str(tree), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    return out.stdout.strip() or "unknown"
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 def main() -> None:
@@ -99,7 +90,7 @@ def main() -> None:
     if args.out:
         args.out.write_text(json.dumps(dict(
             date=time.strftime("%Y-%m-%dT%H:%M:%S"), command=" ".join(sys.argv), cpu=cpu_model(),
-            cores=os.cpu_count(), seeds=args.seeds, commits={k: commit(t) for k, t in trees.items()},
+            cores=os.cpu_count(), seeds=args.seeds, commits={k: git_commit(t) for k, t in trees.items()},
             new_sets=args.new_set,
             values=[dict(measure=m, algo=a, tree=t, values=v) for (m, a, t), v in results.items()],
         ), indent=1) + "\n")

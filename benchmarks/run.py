@@ -70,6 +70,12 @@ def cpu_model() -> str:
     return "unknown"
 
 
+def git_commit(tree: Path) -> Optional[str]:
+    """The short commit of the checkout at `tree` (where the code measured lives); None outside git."""
+    out = subprocess.run(["git", "-C", str(tree), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return out.stdout.strip() or None
+
+
 def machine_info() -> dict[str, Any]:
     import gymnasium
     import stable_baselines3
@@ -320,8 +326,7 @@ def main() -> None:
         old.unlink()
     meta: dict[str, Any] = dict(
         command=shlex.join(["python", os.path.relpath(sys.argv[0], REPO)] + sys.argv[1:]),
-        commit=subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True).stdout.strip() or None,
+        commit=git_commit(REPO),
         machine=machine_info(), seeds=list(range(args.seeds)), cap_s=args.cap_s, envs=args.envs,
         targets={e: target_for(e) for e in args.envs}, raw_env={}, notes=list(args.note),
     )

@@ -35,19 +35,32 @@ from a3c.stats import stability  # noqa: E402
 from figures import stability_table  # noqa: E402
 from own_env_defaults import make_env, run_sb3  # noqa: E402
 from recurrent import machine_load  # noqa: E402
-from run import cpu_model  # noqa: E402
+from run import cpu_model, git_commit  # noqa: E402
 from systems import run_a3c  # noqa: E402
 
 RESULTS = HERE / "results" / "stability"
 NO_STEP_CAP = 10**12  # the budget is wall-clock: no env-step stop (and a linear lr schedule stays ~constant)
 
 
-def commit() -> str:
-    """The commit of the checkout this script runs from (where the code measured lives)."""
-    import subprocess
+def provenance() -> dict[str, Any]:
+    """What a record keeps of where it was measured: the day, the commit of the checkout this
+    script runs from (where the code measured lives), the CPU and its cores."""
+    return dict(date=time.strftime("%Y-%m-%d"), commit=git_commit(HERE), cpu=cpu_model(), cores=os.cpu_count())
 
-    out = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    return out.stdout.strip() or "unknown"
+
+def keep(records: list[dict[str, Any]], record: dict[str, Any], path: Path) -> list[dict[str, Any]]:
+    """records with `record` in place of any earlier run of its env, system and seed, written to path."""
+    key = (record["env_id"], record["system"], record["seed"])
+    records = [r for r in records if (r["env_id"], r["system"], r["seed"]) != key] + [record]
+    path.write_text(json.dumps(records, indent=1) + "\n")
+    return records
+
+
+def a3c_sets(sets: tuple[str, ...]) -> tuple[str, ...]:
+    """The --set pairs of a run trained for its whole wall-clock budget: no target, and no step cap
+    unless the system sets one."""
+    caps = () if any(pair.startswith("total_steps=") for pair in sets) else (f"total_steps={NO_STEP_CAP}",)
+    return ("target_return=off", *caps, *sets)
 
 
 def random_return(env_id: str, episodes: int = 100, seed: int = 0) -> float:
@@ -90,8 +103,7 @@ def run(system: str, env_id: str, seed: int, budget: float, out: Path) -> dict[s
         n_envs = int(dict(pair.split("=") for pair in sets).get("n_envs", 1))
         return run_sb3(algo, env_id, seed, budget, out, n_envs=n_envs, name=system)
     algo, sets = parse_system(system)
-    caps = () if any(pair.startswith("total_steps=") for pair in sets) else (f"total_steps={NO_STEP_CAP}",)
-    return run_a3c(env_id, seed, budget, None, out, algo=algo, system=system, sets=("target_return=off", *caps, *sets))
+    return run_a3c(env_id, seed, budget, None, out, algo=algo, system=system, sets=a3c_sets(sets))
 
 
 def figures(record: dict[str, Any], reference: float) -> dict[str, Any] | None:
@@ -171,14 +183,8 @@ def main() -> None:
                 shift = i % len(args.systems)
                 for system in args.systems[shift:] + args.systems[:shift]:
                     record = run(system, env_id, seed, args.budget, args.out)
-                    record.update(
-                        date=time.strftime("%Y-%m-%d"), commit=commit(), cpu=cpu_model(), cores=os.cpu_count()
-                    )
-                    record["figures"] = figures(record, randoms[env_id])
-                    records = [
-                        r for r in records if (r["env_id"], r["system"], r["seed"]) != (env_id, system, seed)
-                    ] + [record]
-                    records_path.write_text(json.dumps(records, indent=1) + "\n")
+                    record.update(provenance(), figures=figures(record, randoms[env_id]))
+                    records = keep(records, record, records_path)
                     f = record["figures"] or {}
                     print(
                         f"{env_id} {system} seed {seed}: best {f.get('best')} final {f.get('final')} "
