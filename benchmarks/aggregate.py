@@ -16,33 +16,30 @@ BOOTSTRAP_REPS = 5000  # rliable's examples use 50,000 over many tasks; one task
 
 
 def over_seeds(values: Sequence[float], reps: int = BOOTSTRAP_REPS, seed: int = 0) -> dict[str, float | int]:
-    """IQM, its 95% percentile-bootstrap interval and the median of one figure over seeds (one value per seed).
-
-    rliable's IQM; the interval is what rliable's stratified bootstrap gives for one task (one
-    stratum: a plain resampling of the runs), computed with arch's bootstrap, the library rliable
-    itself delegates to. rliable 1.2's own wrapper passes arch a keyword (`random_state`) that arch
-    8 no longer takes, and the arch releases that still take it do not import with pandas 3. The
-    bootstrap is seeded, so the same data always renders the same page.
-    """
-    from arch.bootstrap import IIDBootstrap
+    """IQM, its 95% stratified-bootstrap interval (rliable's percentile method) and the median of one
+    figure over seeds (one value per seed). The bootstrap is seeded, so the same data always
+    renders the same page."""
+    from rliable import library as rly
     from rliable import metrics
 
     scores = np.asarray(values, dtype=float).reshape(-1, 1)  # rliable's layout: runs x tasks
     if scores.size == 0:
         raise ValueError("over_seeds needs at least one value")
-    iqm = float(metrics.aggregate_iqm(scores))
-    if scores.size == 1:
-        low = high = iqm
-    else:
-        boot = IIDBootstrap(scores, seed=seed)
-        interval = boot.conf_int(
-            lambda s: np.array([metrics.aggregate_iqm(s)]), reps=reps, method="percentile", size=0.95
+    # rliable 1.2 resamples the runs with numpy's global generator (np.random.choice), whatever
+    # random_state it is given: seed that one for the call and put its state back after.
+    saved = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        point, interval = rly.get_interval_estimates(
+            {"x": scores}, lambda s: np.array([metrics.aggregate_iqm(s)]), reps=reps
         )
-        low, high = float(interval[0, 0]), float(interval[1, 0])
+    finally:
+        np.random.set_state(saved)
+    low, high = interval["x"][:, 0]
     return {
-        "iqm": iqm,
-        "iqm_ci_low": low,
-        "iqm_ci_high": high,
+        "iqm": float(point["x"][0]),
+        "iqm_ci_low": float(low),
+        "iqm_ci_high": float(high),
         "median": float(np.median(scores)),
         "n": int(scores.size),
     }
