@@ -32,7 +32,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from run import machine_info  # noqa: E402
+from aggregate import over_seeds  # noqa: E402
+from run import git_commit, machine_info  # noqa: E402
 from systems import RUNNERS  # noqa: E402
 
 OUT = HERE / "results"
@@ -71,6 +72,21 @@ def table(task: str, records: list[dict[str, Any]], systems: list[str], cap_s: f
     return lines
 
 
+def summarize(task: str, records: list[dict[str, Any]], systems: list[str], cap_s: float) -> list[dict[str, Any]]:
+    """Per system, the figure over seeds (aggregate.over_seeds: IQM, its 95% bootstrap interval,
+    median): seconds to the target (an unsolved seed counts as the cap) or the final mean return."""
+    rows = []
+    for system in systems:
+        runs = [r for r in records if r["system"] == system]
+        if TASKS[task]["target"] is not None:
+            times = [r["time_to_target_s"] if r["solved"] else cap_s for r in runs]
+            rows.append(dict(system=system, time_over_seeds=over_seeds(times)))
+        else:
+            returns = [r["mean_return_100"] for r in runs if r["mean_return_100"] is not None]
+            rows.append(dict(system=system, return_over_seeds=over_seeds(returns) if returns else None))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("task", choices=sorted(TASKS))
@@ -85,7 +101,7 @@ def main() -> None:
     spec = TASKS[args.task]
     systems = args.systems or spec["systems"]
     meta = dict(command=shlex.join(["python", "benchmarks/continuous.py"] + sys.argv[1:]), machine=machine_info(),
-                notes=args.note)
+                commit=git_commit(HERE), seeds=list(range(args.seeds)), notes=args.note)
     work = out / "continuous-work"
     records: list[dict[str, Any]] = []
     started = time.monotonic()
@@ -101,8 +117,8 @@ def main() -> None:
     meta["wall_minutes"] = round((time.monotonic() - started) / 60, 1)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (out / f"continuous-{args.task}-{stamp}.json").write_text(
-        json.dumps(dict(meta=meta, runs=[{k: v for k, v in r.items() if k != "series"} for r in records]),
-                   indent=1) + "\n")
+        json.dumps(dict(meta=meta, runs=[{k: v for k, v in r.items() if k != "series"} for r in records],
+                        summary=summarize(args.task, records, systems, args.cap_s)), indent=1) + "\n")
     m = meta["machine"]
     section = [
         f"## {spec['env_id']} ({args.task}), {m['date']}", "",

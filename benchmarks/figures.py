@@ -650,11 +650,18 @@ def block_continuous() -> str:
             m = data["meta"]["machine"]
             runs = sorted((r for r in data["runs"] if r["system"] == system), key=lambda r: r["seed"])
             date = day(m["date"])
+            aggregate = next((a for a in data.get("summary", []) if a["system"] == system), {})
             if runs[0]["target_return"] is not None:
                 target = f"{runs[0]['target_return']:g}"
                 solved = [r["time_to_target_s"] for r in runs if r["solved"]]
-                measure = f"seconds to {target}, median [min, max]"
-                result = f"{spread(solved)}, {len(solved)}/{len(runs)} solved" if solved else f"0/{len(runs)} solved"
+                over = over_seeds_text(aggregate.get("time_over_seeds"), num)
+                if over:
+                    measure = f"seconds to {target}: IQM [95% CI]; median (an unsolved seed counts as the cap)"
+                    result = f"{over}; {len(solved)}/{len(runs)} solved"
+                else:
+                    measure = f"seconds to {target}, median [min, max]"
+                    result = f"{spread(solved)}, " if solved else ""
+                    result += f"{len(solved)}/{len(runs)} solved"
             else:
                 measure = f"mean return of the last 100 episodes after {runs[0]['cap_s']:g} s, median (seeds)"
                 result = per_seed([r["mean_return_100"] for r in runs])
@@ -676,13 +683,16 @@ def block_continuous() -> str:
                     measure,
                     result,
                     steps(statistics.median(r["env_steps"] for r in runs)),
-                    f"{date}, {m['cores']} cores ({m['cpu']}){flag(date, scopes if system in ('a3c', 'ga3c') else ())}",
+                    f"{date}, {m['cores']} cores ({m['cpu']})"
+                    + (f", commit {data['meta']['commit']}" if data["meta"].get("commit") else "")
+                    + (f", {len(runs)} seeds" if len(runs) > 1 else "")
+                    + flag(date, scopes if system in ("a3c", "ga3c") else ()),
                     f"`{rel}`",
                 ]
             )
     out = [
-        "*Each row is the newest measurement of that system on that env, with its date and machine; "
-        "commits are not recorded in these files. (history): measured before "
+        "*Each row is the newest measurement of that system on that env, with its date and machine (and its "
+        "commit, where the file records one). (history): measured before "
         + "; before ".join(f"{when}, when {what}" for when, scope, what in CHANGES if scope in scopes)
         + ". To be measured again.*",
         table(["env", "system", "measure", "result", "env steps, median", "measured", "data"], rows),
@@ -697,13 +707,14 @@ def block_continuous() -> str:
 
 # ----- learning that stays learned (benchmarks/stability.py) -----
 PEAK_SHARE = 0.9  # a3c.stats: the first peak is the first point within 10% of the best (above random play)
-STABILITY_COLUMNS = ["best", "final", "drop", "first peak (s)", "mean over run"]
+STABILITY_COLUMNS = ["best", "final", "drop", "first peak (s)", "mean over run", "below half after the peak"]
 STABILITY_KEYS = [
     ("best", "{:,.0f}"),
     ("final", "{:,.0f}"),
     ("drop", "{:.2f}"),
     ("first_peak_at", "{:.0f}"),
     ("mean_over_run", "{:,.0f}"),
+    ("below_half", "{:.0%}"),
 ]
 
 
@@ -826,7 +837,9 @@ def block_stability() -> str:
             "second a run reached the bar that defined the first peak of the defaults the issue was filed against "
             "(90% of the way from random play to their median best, the plain `a3c` rows of the screens below), "
             "beside their own median time to it: a floor that raises the best moves a run's own first peak later "
-            "even where it learns no slower, and this bar stays put. Median (each seed).",
+            "even where it learns no slower, and this bar stays put; *below half after the peak*: the share of the "
+            "time after the first peak that the curve spent below halfway from random play to the best (brief "
+            "plunges, which the final figure misses). Median (each seed).",
             stability_table(records, at_s=240, level=True),
         ]
     )

@@ -177,7 +177,8 @@ class Monitor:
             time_to_target_s=None if stats.time_to_target is None else round(stats.time_to_target, 3),
             steps_to_target=stats.steps_to_target,
             # Did it hold its peak: best and final window means, the drop between them against the
-            # run's first full window, when the best came, and the curve's average (stats.py).
+            # run's first full window, when the best came, the curve's average and the share of the
+            # time after the first peak it spent below halfway back (stats.py).
             stability=None
             if stability is None
             else dict(
@@ -189,6 +190,7 @@ class Monitor:
                 best_at_steps=stats.best_at_steps,
                 first_peak_at_s=round(stability.first_peak_at, 3),
                 mean_over_run=round(stability.mean_over_run, 4),
+                below_half_after_peak=round(stability.below_half, 4),
             ),
         )
 

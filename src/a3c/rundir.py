@@ -40,7 +40,9 @@ class TrainResult:
         steps_to_target: env steps until then (None: not reached).
         stability: did it hold its peak (a3c.stats): best_mean_return_100, final_mean_return_100,
             first_mean_return_100 (the untrained policy's first full window), drop = (best - final)
-            / (best - first), best_at_s, best_at_steps, first_peak_at_s, mean_over_run.
+            / (best - first), best_at_s, best_at_steps, first_peak_at_s, mean_over_run,
+            below_half_after_peak (the share of the time after the first peak spent below halfway
+            from first to best: the plunges the final figure misses).
         run_dir: the run directory.
         versions: a3c, torch, gymnasium, numpy, python and git_commit that made the run.
         engine: how the engine ran it (workers; GA3C's agent, predictor and trainer counts; on Ray

@@ -9,6 +9,10 @@ checkpoints. `stability` is the pure formula, shared with the benchmarks:
     best  = the highest window mean of the run        final = the window mean at its end
     drop  = (best - final) / (best - reference)       0: it ended at its best; 1: back at the reference
     mean_over_run = the curve's time average (its area divided by its length)
+    below_half = the share of the time after the first peak spent below halfway from reference to best
+
+The final figure misses a policy that plunges for a few seconds and comes back (a policy that
+fails fast fills the window with short episodes within seconds); `below_half` counts those dips.
 
 `reference` stands for random play: the benchmarks pass the random policy's mean return; a run
 uses the mean of its own first full window (the untrained policy).
@@ -26,6 +30,7 @@ from a3c.stop_rules import target_met
 
 CURVE_POINTS = 512  # the curve a run keeps for mean_over_run: thinned to at most this many points
 PEAK_SHARE = 0.9  # the first peak: the first time the curve comes within 10% of its best (above reference)
+PLUNGE_SHARE = 0.5  # a plunge: the curve below halfway from the reference to its best
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,7 @@ class Stability:
     best_at: float  # the x (seconds or steps) of the best
     first_peak_at: float  # the first x where the curve reaches PEAK_SHARE of the way from reference to best
     mean_over_run: float  # the curve's average over x (trapezoids)
+    below_half: float  # the share of x after first_peak_at during which the curve was below PLUNGE_SHARE of the way
 
     def as_dict(self) -> dict[str, float]:
         return {k: _round(v) for k, v in self.__dict__.items()}
@@ -53,7 +59,25 @@ def stability(xs: Sequence[float], means: Sequence[float], reference: float) -> 
     drop = max(0.0, (best - final) / span) if span > 0 else 0.0
     bar = reference + PEAK_SHARE * span
     first_peak = next(x for x, m in zip(xs, means, strict=True) if m >= bar or span <= 0)
-    return Stability(best, final, reference, drop, float(xs[best_i]), float(first_peak), _time_average(xs, means))
+    plunge_bar = reference + PLUNGE_SHARE * span
+    below = _share_below(xs, means, plunge_bar, since=first_peak) if span > 0 else 0.0
+    return Stability(
+        best, final, reference, drop, float(xs[best_i]), float(first_peak), _time_average(xs, means), below
+    )
+
+
+def _share_below(xs: Sequence[float], ys: Sequence[float], bar: float, since: float) -> float:
+    """The share of [since, xs[-1]] during which the curve was below bar, each point holding until
+    the next (the window mean changes only when episodes finish)."""
+    length = xs[-1] - since
+    if length <= 0:
+        return 0.0
+    below = sum(
+        min(xs[i + 1], xs[-1]) - max(xs[i], since)
+        for i in range(len(xs) - 1)
+        if ys[i] < bar and xs[i + 1] > since
+    )
+    return below / length
 
 
 def _time_average(xs: Sequence[float], ys: Sequence[float]) -> float:

@@ -13,7 +13,7 @@ METRICS_COLUMNS = ("wall_s", "env_steps", "updates", "episodes", "mean_return_10
 
 
 STABILITY_FIELDS = ("best_mean_return_100", "final_mean_return_100", "first_mean_return_100", "drop", "best_at_s",
-                    "best_at_steps", "first_peak_at_s", "mean_over_run")
+                    "best_at_steps", "first_peak_at_s", "mean_over_run", "below_half_after_peak")
 
 
 SUMMARY_FIELDS = ("env_id", "algo", "seed", "stop_reason", "solved", "target_return", "env_steps", "updates",

@@ -18,6 +18,25 @@ def test_stability_of_a_curve_that_rises_and_falls_by_hand():
     assert s.mean_over_run == pytest.approx(2150 / 30)
 
 
+def test_below_half_is_the_share_of_time_after_the_first_peak_spent_in_a_plunge():
+    # reference 0, best 100: the first peak at x=10 (95 >= 90), the plunge bar at 50. After x=10,
+    # each point holds until the next: [10, 20) 95, [20, 30) 100, [30, 40) 30 below, [40, 60) 80,
+    # [60, 70) 20 below -> 20 of the 60 seconds after the first peak.
+    xs = [0, 10, 20, 30, 40, 60, 70]
+    means = [0.0, 95.0, 100.0, 30.0, 80.0, 20.0, 90.0]
+    s = stability(xs, means, reference=0.0)
+    assert s.first_peak_at == 10
+    assert s.below_half == pytest.approx(20 / 60)
+    # The rise before the first peak is not a plunge: the same curve without the dips has none.
+    assert stability(xs, [0.0, 95.0, 100.0, 90.0, 80.0, 90.0, 90.0], reference=0.0).below_half == 0.0
+
+
+def test_below_half_against_a_negative_reference():
+    # reference -500, best -100: the plunge bar is -300; [1, 2) at -400 is below: 1 of the 2 seconds.
+    s = stability([0, 1, 2, 3], [-500.0, -100.0, -400.0, -150.0], reference=-500.0)
+    assert s.first_peak_at == 1 and s.below_half == pytest.approx(0.5)
+
+
 def test_a_curve_that_ends_at_its_best_has_no_drop():
     s = stability([0, 1, 2], [-200.0, -150.0, -100.0], reference=-200.0)
     assert s.drop == 0.0 and s.final == s.best == -100.0
