@@ -73,9 +73,7 @@ def _share_below(xs: Sequence[float], ys: Sequence[float], bar: float, since: fl
     if length <= 0:
         return 0.0
     below = sum(
-        min(xs[i + 1], xs[-1]) - max(xs[i], since)
-        for i in range(len(xs) - 1)
-        if ys[i] < bar and xs[i + 1] > since
+        min(xs[i + 1], xs[-1]) - max(xs[i], since) for i in range(len(xs) - 1) if ys[i] < bar and xs[i + 1] > since
     )
     return below / length
 
