@@ -48,6 +48,11 @@ def _median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def times_to_target(runs: list[dict[str, Any]], cap_s: float) -> list[float]:
+    """Each run's seconds to the target; an unsolved run counts as the cap."""
+    return [r["time_to_target_s"] if r["solved"] else cap_s for r in runs]
+
+
 def table(task: str, records: list[dict[str, Any]], systems: list[str], cap_s: float) -> list[str]:
     target = TASKS[task]["target"]
     if target is not None:
@@ -55,7 +60,7 @@ def table(task: str, records: list[dict[str, Any]], systems: list[str], cap_s: f
                  "|---|---|---|---|---|"]
         for system in systems:
             runs = [r for r in records if r["system"] == system]
-            times = [r["time_to_target_s"] if r["solved"] else cap_s for r in runs]
+            times = times_to_target(runs, cap_s)
             steps = [r["steps_to_target"] for r in runs if r["solved"]]
             capped = ">=" if any(not r["solved"] for r in runs) else ""
             lines.append(f"| {system} | {sum(r['solved'] for r in runs)}/{len(runs)} | {_median(times):.1f} "
@@ -79,8 +84,7 @@ def summarize(task: str, records: list[dict[str, Any]], systems: list[str], cap_
     for system in systems:
         runs = [r for r in records if r["system"] == system]
         if TASKS[task]["target"] is not None:
-            times = [r["time_to_target_s"] if r["solved"] else cap_s for r in runs]
-            rows.append(dict(system=system, time_over_seeds=over_seeds(times)))
+            rows.append(dict(system=system, time_over_seeds=over_seeds(times_to_target(runs, cap_s))))
         else:
             returns = [r["mean_return_100"] for r in runs if r["mean_return_100"] is not None]
             rows.append(dict(system=system, return_over_seeds=over_seeds(returns) if returns else None))

@@ -58,24 +58,20 @@ def stability(xs: Sequence[float], means: Sequence[float], reference: float) -> 
     span = best - reference
     drop = max(0.0, (best - final) / span) if span > 0 else 0.0
     bar = reference + PEAK_SHARE * span
-    first_peak = next(x for x, m in zip(xs, means, strict=True) if m >= bar or span <= 0)
-    plunge_bar = reference + PLUNGE_SHARE * span
-    below = _share_below(xs, means, plunge_bar, since=first_peak) if span > 0 else 0.0
+    peak_i = next(i for i, m in enumerate(means) if m >= bar or span <= 0)
+    below = _share_below(xs, means, reference + PLUNGE_SHARE * span, peak_i) if span > 0 else 0.0
     return Stability(
-        best, final, reference, drop, float(xs[best_i]), float(first_peak), _time_average(xs, means), below
+        best, final, reference, drop, float(xs[best_i]), float(xs[peak_i]), _time_average(xs, means), below
     )
 
 
-def _share_below(xs: Sequence[float], ys: Sequence[float], bar: float, since: float) -> float:
-    """The share of [since, xs[-1]] during which the curve was below bar, each point holding until
-    the next (the window mean changes only when episodes finish)."""
-    length = xs[-1] - since
+def _share_below(xs: Sequence[float], ys: Sequence[float], bar: float, start: int) -> float:
+    """The share of [xs[start], xs[-1]] during which the curve was below bar, each point holding
+    until the next (the window mean changes only when episodes finish)."""
+    length = xs[-1] - xs[start]
     if length <= 0:
         return 0.0
-    below = sum(
-        min(xs[i + 1], xs[-1]) - max(xs[i], since) for i in range(len(xs) - 1) if ys[i] < bar and xs[i + 1] > since
-    )
-    return below / length
+    return sum(xs[i + 1] - xs[i] for i in range(start, len(xs) - 1) if ys[i] < bar) / length
 
 
 def _time_average(xs: Sequence[float], ys: Sequence[float]) -> float:
