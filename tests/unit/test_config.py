@@ -46,6 +46,17 @@ def test_ga3c_on_minatar_trains_one_segment_an_update_with_vtrace():
     assert Config.for_env("MinAtar/Breakout-v1", algo="ga3c", vtrace=False).vtrace is False  # the user wins
 
 
+def test_ga3c_on_pendulum_corrects_its_lag_and_bounds_each_update_tighter():
+    # GA3C fell from its Pendulum peak as its policy lag grew; V-trace with target_kl 0.001 held
+    # (benchmarks/results/stability.md, screen 10). A3C held on the preset as it was.
+    ga3c = Config.for_env("Pendulum-v1", algo="ga3c")
+    assert (ga3c.vtrace, ga3c.target_kl) == (True, 0.001)
+    assert (ga3c.gamma, ga3c.lr, ga3c.reward_scale, ga3c.envs_per_worker) == (0.9, 1e-3, 0.1, 8)  # the env's preset
+    a3c = Config.for_env("Pendulum-v1")
+    assert (a3c.vtrace, a3c.target_kl) == (False, 0.002)
+    assert Config.for_env("Pendulum-v1", algo="ga3c", target_kl=0.002).target_kl == 0.002  # the user wins
+
+
 @pytest.mark.parametrize("algo", ["a3c", "ga3c"])
 def test_pong_under_both_engines_is_the_universe_recipe(algo):
     pong = Config.for_env("ALE/Pong-v5", algo=algo)
