@@ -315,12 +315,12 @@ def pixels_rows(rel: str) -> tuple[dict, list[dict]]:
 
 def pixels_measured(rel: str, data: dict, seeds: str) -> Measured:
     meta = data["meta"]
-    cpu = provenance(rel, "cpu")
+    cpu = meta.get("cpu") or provenance(rel, "cpu")  # files before 2026-12-05 name no CPU
     return Measured(
         rel,
         day(meta["date"]),
         machine(meta.get("cpus"), cpu) + f", Python {meta['python']}",
-        None,
+        meta.get("commit"),
         seeds,
         command(meta["command"]),
     )
@@ -362,14 +362,17 @@ def block_pixels() -> str:
     for r in rows:
         ret = r["median_return_100"]
         vs = f"{ret / sb3['median_return_100']:.1f}x" if sb3 else "-"
-        body.append([SYSTEM_NAMES[r["system"]], per_seed(r["returns"]), vs, f"{r['median_steps_per_s']:,.0f}"])
+        over = over_seeds_text(r.get("return_over_seeds"), num)
+        each = per_seed(r["returns"]) if over is None else f"{over} ({', '.join(num(v) for v in r['returns'])})"
+        body.append([SYSTEM_NAMES[r["system"]], each, vs, f"{r['median_steps_per_s']:,.0f}"])
     seconds = seconds_of(data["meta"]["command"])
     out.append(pixels_measured(rel, data, f"{rows[0]['runs']} seeds").line(("a3c",)))
     out.append(
         f"MinAtar/Breakout-v1, mean return of the last 100 episodes after {seconds} s of training, "
-        "median (each seed); SB3 A2C with the same small CNN and 16 envs:"
+        + ("IQM [95% CI]; median (each seed)" if "return_over_seeds" in rows[0] else "median (each seed)")
+        + "; SB3 A2C with the same small CNN and 16 envs:"
     )
-    out.append(table(["system", "mean return", "x SB3 A2C", "env steps/s, median"], body))
+    out.append(table(["system", "mean return", "x SB3 A2C (medians)", "env steps/s, median"], body))
     return "\n\n".join(out)
 
 
@@ -541,14 +544,11 @@ def block_ray() -> str:
     """--backend ray against the local engines on one machine (ray.json)."""
     rel = "ray.json"
     records = read_json(rel)
-    measured = Measured(
-        rel,
-        provenance(rel, "date"),
-        machine(2, provenance(rel, "cpu")),
-        None,
-        None,
-        "python benchmarks/ray_bench.py --seeds 3 --algos a3c ga3c ...",
-    )
+    if all(r.get("date") for r in records):  # records from 2026-12-05 on say where they were measured
+        measured = records_measured(rel, records, None)
+    else:
+        measured = Measured(rel, provenance(rel, "date"), machine(2, provenance(rel, "cpu")))
+    measured.command = "python benchmarks/ray_bench.py --seeds 3 --algos a3c ga3c ..."
     out = [measured.line(("a3c", "vector"))]
 
     def pick(kind, algo, backend):
@@ -801,7 +801,8 @@ def per_seed_fmt(values: list[float], fmt: str) -> str:
     return f"{fmt.format(statistics.median(values))} ({', '.join(fmt.format(v) for v in values)})"
 
 
-def stability_measured(rel: str, records: list[dict], seeds: str) -> Measured:
+def records_measured(rel: str, records: list[dict], seeds: str | None) -> Measured:
+    """Where a list of records, each with its own date, commit, CPU and cores, was measured."""
     dates = sorted({r["date"] for r in records if r.get("date")})
     commits = sorted({r["commit"] for r in records if r.get("commit")})
     cpus = sorted({r["cpu"] for r in records if r.get("cpu")})
@@ -821,7 +822,7 @@ def block_stability() -> str:
     stability/records.json."""
     rel = "stability/records.json"
     records = read_json(rel)
-    measured = stability_measured(rel, records, "seeds " + ", ".join(sorted({str(r["seed"]) for r in records})))
+    measured = records_measured(rel, records, "seeds " + ", ".join(sorted({str(r["seed"]) for r in records})))
     return "\n\n".join(
         [
             measured.line(()),
@@ -849,7 +850,7 @@ def block_stability_screens() -> str:
     """The ablations that found why policies fell from their peaks (stability-ablations/records.json)."""
     rel = "stability-ablations/records.json"
     records = read_json(rel)
-    measured = stability_measured(rel, records, "seeds 1, 2 (the issue's collapsing seeds)")
+    measured = records_measured(rel, records, "seeds 1, 2 (the issue's collapsing seeds)")
     return "\n\n".join(
         [
             measured.line(()),

@@ -38,6 +38,8 @@ from typing import Any, Optional
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from aggregate import over_seeds  # noqa: E402
+from run import cpu_model, git_commit  # noqa: E402
 from systems import measure  # noqa: E402
 
 REPO = HERE.parent
@@ -236,6 +238,8 @@ def main() -> None:
         rows.append(dict(system=system, runs=len(mine), median_steps_per_s=statistics.median(rates) if rates else None,
                          median_return_100=statistics.median(returns) if returns else None,
                          returns=returns, rates=[round(x) for x in rates]))
+        if len(returns) >= 3:  # the figure over seeds the pages report: IQM with its 95% interval
+            rows[-1]["return_over_seeds"] = over_seeds(returns)
     by = {r["system"]: r for r in rows}
     ratios = {}
     if args.task == "throughput" and "sb3-a2c" in by:
@@ -250,6 +254,7 @@ def main() -> None:
             if s in by and by[s]["median_return_100"] is not None:
                 ratios[f"{s}/sb3-a2c return"] = by[s]["median_return_100"] / by["sb3-a2c"]["median_return_100"]
     meta = dict(command=" ".join(["python", "benchmarks/pixels.py", *sys.argv[1:]]), date=stamp,
+                commit=git_commit(REPO), cpu=cpu_model(),
                 python=platform.python_version(), cpus=__import__("os").cpu_count(), note=args.note,
                 load_avg_at_end=__import__("os").getloadavg())
     task_name = args.task if args.task != "learn" else f"learn-{env_id.replace('/', '_')}"

@@ -32,6 +32,7 @@ OUT = Path(__file__).resolve().parent / "results"
 HAND_WRITTEN = "<!-- written by hand below; ray_bench.py keeps it -->"
 RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
 sys.path.insert(0, str(OUT.parent))
+from run import cpu_model, git_commit  # noqa: E402
 from systems import measure  # noqa: E402  (runs a command, sampling its process tree's PSS)
 
 
@@ -54,7 +55,8 @@ def run(algo: str, backend: str, seed: int, extra: list[str], work: Path, env_id
                 env_steps=summary["env_steps"], wall_seconds=summary["wall_seconds"],
                 steps_per_second=summary["steps_per_second"], process_s=round(process_s, 1),
                 ray_startup_s=float(startup.group(1)) if startup else None, peak_pss_mb=proc["peak_pss_mb"],
-                command=shlex.join(cmd[1:]))
+                command=shlex.join(cmd[1:]), date=dt.date.today().isoformat(), commit=git_commit(OUT.parent),
+                cpu=cpu_model(), cores=os.cpu_count())
 
 
 def med(values) -> str:
