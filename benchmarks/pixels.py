@@ -228,7 +228,8 @@ def main() -> None:
             result.update(system=system, seed=seed, steps_per_s=steady_rate(result["series"]),
                           curve=[return_at(result["series"], args.seconds * q) for q in (0.25, 0.5, 0.75)])
             records.append(result)
-            print(f"    steps/s {result['steps_per_s']:.0f}  mean_return_100 {result.get('mean_return_100')}", flush=True)
+            rate, ret = result["steps_per_s"], result.get("mean_return_100")
+            print(f"    steps/s {rate:.0f}  mean_return_100 {ret}", flush=True)
 
     rows = []
     for system in systems:
