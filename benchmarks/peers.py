@@ -74,26 +74,27 @@ def curve_from_points(points: list[tuple[float, int, float | None]]) -> dict[str
     )
 
 
-def parse_cleanrl(log: str) -> list[tuple[float, int, float | None]]:
+def parse_cleanrl(log: str, steps_per_update: int = 16 * 128) -> list[tuple[float, int, float | None]]:
     """CleanRL prints `global_step=N, episodic_return=R` per finished game and `SPS: S` after each
-    update (S = global_step / seconds since its start): each update's time is its steps over S,
-    and each game is placed at the time of the update that followed it."""
+    update, S being global_step / seconds since its start; an update is num_envs x num_steps
+    agent steps (CLEANRL_FLAGS: 16 x 128). Update k ends at k x steps_per_update / S_k seconds;
+    the games printed before it are placed at their own step / S_k."""
     points: list[tuple[float, int, float | None]] = []
     pending: list[tuple[int, float]] = []
-    step = 0
+    updates = 0
     for line in log.splitlines():
         game = re.match(r"global_step=(\d+), episodic_return=\[?(-?[\d.]+)", line)
         if game:
-            step = int(game[1])
-            pending.append((step, float(game[2])))
+            pending.append((int(game[1]), float(game[2])))
             continue
         sps = re.match(r"SPS: (\d+)", line)
-        if sps and int(sps[1]) > 0:
-            # the update's own step count is not printed: it is the last game's step or later
-            wall = step / int(sps[1])
-            points += [(wall, s, r) for s, r in pending] or [(wall, step, None)]
+        if sps:
+            updates += 1
+            rate = max(int(sps[1]), 1)
+            points += [(s / rate, s, r) for s, r in pending]
+            points.append((updates * steps_per_update / rate, updates * steps_per_update, None))
             pending = []
-    return points
+    return sorted(points, key=lambda point: point[1])  # in step order: the window's order
 
 
 def run_cleanrl(args, seed: int, work: Path) -> dict[str, Any]:
