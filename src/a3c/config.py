@@ -125,6 +125,12 @@ class Config:
     separate_critic: bool = knob(
         False, "the value from an MLP of its own instead of the policy's torso (feed-forward MLP policies)"
     )
+    critic_grad_norm: float | None = knob(
+        None,
+        "with separate_critic: the value network's gradients clipped to this norm on their own and the "
+        "policy's to max_grad_norm, so a large value gradient no longer shrinks the policy's step; "
+        "none: one clip over both",
+    )
     normalize_obs: bool = knob(
         False, "observations scaled by a running mean and variance, shared by all workers, saved in checkpoints"
     )

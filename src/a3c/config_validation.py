@@ -95,6 +95,13 @@ def _validate_network(cfg: Any) -> None:
         not (cfg.separate_critic and cfg.recurrent),
         "false with recurrent=true (the separate critic is a feed-forward MLP)",
     )
+    r(
+        "critic_grad_norm",
+        cfg.critic_grad_norm is None or (cfg.separate_critic and 0 < cfg.critic_grad_norm < math.inf),
+        "a number > 0 with separate_critic=true (the value network it clips on its own), or none"
+        if cfg.separate_critic
+        else "none unless separate_critic=true (it clips the separate value network's gradients)",
+    )
     # torso=auto picks a conv net for images only once the env is probed: models.py refuses that case.
     r(
         "separate_critic",

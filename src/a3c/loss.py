@@ -126,7 +126,27 @@ def rollout_loss(model: ActorCritic, dist: Distribution, rollout: Rollout, setti
     return LossTerms(total, policy, value, mean_entropy, log_ratios.mean(), params.detach())
 
 
-@torch.no_grad()
+def clip_gradients(model: ActorCritic, max_grad_norm: float, critic_grad_norm: float | None = None) -> torch.Tensor:
+    """Clip model's gradients and return their global norm before clipping. One clip over every
+    parameter, or with critic_grad_norm (a separate critic) two: the value network's to
+    critic_grad_norm, the policy's to max_grad_norm, so the value gradient's size no longer sets
+    the policy's step."""
+    if critic_grad_norm is None:
+        return torch.nn.utils.clip_grad_norm_(list(model.parameters()), max_grad_norm)
+    critic = model.critic_parameters()
+    if not critic:
+        raise ValueError("critic_grad_norm needs a model with a separate critic")
+    critic_ids = {id(p) for p in critic}
+    policy = [p for p in model.parameters() if id(p) not in critic_ids]
+    norms = torch.stack(
+        [
+            torch.nn.utils.clip_grad_norm_(policy, max_grad_norm),
+            torch.nn.utils.clip_grad_norm_(critic, critic_grad_norm),
+        ]
+    )
+    return torch.linalg.vector_norm(norms)
+
+
 @torch.no_grad()  # a number for the step size, not a term to train on: no graph to build
 def policy_change(model: ActorCritic, dist: Distribution, rollout: Rollout, params_before: torch.Tensor) -> float:
     """The mean KL(before || after) over a rollout's trained steps between the policy that computed

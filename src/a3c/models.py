@@ -109,6 +109,12 @@ class ActorCritic(nn.Module):
         if self.log_std is not None and self.log_std_min is not None:
             self.log_std.clamp_(min=self.log_std_min)
 
+    def critic_parameters(self) -> list[nn.Parameter]:
+        """The separate critic's parameters (its MLP and the value head); none without one."""
+        if self.critic_torso is None:
+            return []
+        return [*self.critic_torso.parameters(), *self.value_head.parameters()]
+
     def initial_state(self, batch: int) -> State:
         if not self.recurrent:
             return None

@@ -10,6 +10,7 @@ import torch
 
 from a3c.distributions import DiagGaussian, distribution_for, tanh_log_det, to_env_actions
 from a3c.errors import UserError
+from a3c.loss import clip_gradients
 from a3c.models import LOG_STD_MAX, LOG_STD_MIN, ActorCritic
 
 # ----- the Gaussian, clipped or squashed -----
@@ -139,6 +140,35 @@ def test_a_separate_critic_shares_no_parameter_with_the_policy():
     torch.testing.assert_close(values, model(obs.reshape(6, 3))[1].reshape(3, 2))
     shared = ActorCritic((3,), DiagGaussian(2), hidden_sizes=(8,))
     assert shared.critic_torso is None
+
+
+def test_a_separate_critic_clips_its_own_gradients_when_asked():
+    # Policy gradients (every parameter outside the critic) of norm 3, critic gradients of norm 4.
+    model = ActorCritic((3,), DiagGaussian(2), hidden_sizes=(8,), separate_critic=True)
+    critic = {id(p) for p in model.critic_parameters()}
+    assert critic and critic == {id(p) for p in [*model.critic_torso.parameters(), *model.value_head.parameters()]}
+
+    def set_grads():
+        for p in model.parameters():
+            p.grad = torch.zeros_like(p)
+        policy_first = next(p for p in model.parameters() if id(p) not in critic)
+        policy_first.grad.view(-1)[0] = 3.0
+        model.value_head.bias.grad[0] = 4.0
+
+    def norm(params):
+        return float(torch.linalg.vector_norm(torch.cat([p.grad.reshape(-1) for p in params])))
+
+    policy = [p for p in model.parameters() if id(p) not in critic]
+    set_grads()
+    total = clip_gradients(model, 1.0, 2.0)
+    assert float(total) == pytest.approx(5.0)  # the norm before clipping, over both
+    assert norm(policy) == pytest.approx(1.0) and norm(model.critic_parameters()) == pytest.approx(2.0)
+    set_grads()
+    total = clip_gradients(model, 1.0)  # one clip over both: 5 -> 1, the policy's share 3/5
+    assert float(total) == pytest.approx(5.0)
+    assert norm(policy) == pytest.approx(0.6) and norm(model.critic_parameters()) == pytest.approx(0.8)
+    with pytest.raises(ValueError, match="separate critic"):
+        clip_gradients(ActorCritic((3,), DiagGaussian(2), hidden_sizes=(8,)), 1.0, 2.0)
 
 
 def test_a_separate_critic_is_refused_where_it_cannot_be_built():

@@ -14,7 +14,7 @@ from a3c.acting import LocalModelLink
 from a3c.distributions import Distribution
 from a3c.engines.learner import update_is_finite
 from a3c.envs import EnvBatch, EpisodeStats
-from a3c.loss import LossSettings, measure_kl, policy_change, rollout_loss
+from a3c.loss import LossSettings, clip_gradients, measure_kl, policy_change, rollout_loss
 from a3c.models import ActorCritic
 from a3c.rollout import Rollout, RolloutCollector
 
@@ -50,12 +50,13 @@ def a3c_worker_step(
     settings: LossSettings,
     max_grad_norm: float,
     reporter,
+    critic_grad_norm: float | None = None,
 ) -> A3CStep:
     """The A3C worker's step where the global network lives in the worker's process (Hogwild's
     shared memory, the serial engine): sync from the global parameters, roll out, loss, backward,
     clip, and apply through the learner (engines.learner.Learner), or skip and count a NaN/inf one."""
     local.load_state_dict(global_model.state_dict())
-    step = a3c_gradients(local, collector, dist, settings, max_grad_norm)
+    step = a3c_gradients(local, collector, dist, settings, max_grad_norm, critic_grad_norm)
     reporter.episodes(step.finished)
     applied = learner.apply(
         [p.grad for p in local.parameters()], finite=step.finite, env_steps=step.env_steps, episodes=len(step.finished)
@@ -72,14 +73,20 @@ def a3c_worker_step(
 
 
 def a3c_gradients(
-    local: ActorCritic, collector: RolloutCollector, dist, settings: LossSettings, max_grad_norm: float
+    local: ActorCritic,
+    collector: RolloutCollector,
+    dist,
+    settings: LossSettings,
+    max_grad_norm: float,
+    critic_grad_norm: float | None = None,
 ) -> A3CStep:
-    """Roll out, loss, backward, clip: local's .grad then holds the step's (clipped) gradients."""
+    """Roll out, loss, backward, clip (loss.clip_gradients): local's .grad then holds the step's
+    (clipped) gradients."""
     rollout, finished = collector.collect()
     terms = rollout_loss(local, dist, rollout, settings)
     local.zero_grad(set_to_none=True)
     terms.total.backward()
-    grad_norm = torch.nn.utils.clip_grad_norm_(list(local.parameters()), max_grad_norm)
+    grad_norm = clip_gradients(local, max_grad_norm, critic_grad_norm)
     return A3CStep(
         rollout.t_max * rollout.n_envs,
         finished,

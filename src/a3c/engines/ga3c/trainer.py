@@ -25,7 +25,7 @@ from a3c.engines.ga3c.shared_model import SharedModel
 from a3c.engines.ga3c.stats import Stats
 from a3c.engines.learner import update_is_finite
 from a3c.engines.messages import Crash
-from a3c.loss import LossSettings, measure_kl, policy_change, rollout_loss
+from a3c.loss import LossSettings, clip_gradients, measure_kl, policy_change, rollout_loss
 from a3c.normalization import StatisticsWriter, batch_moments
 from a3c.rollout import Rollout
 
@@ -136,7 +136,7 @@ class BatchUpdate:
         terms = rollout_loss(local, self.dist, batch, self.settings)
         local.zero_grad(set_to_none=True)
         terms.total.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(local.parameters(), self.cfg.max_grad_norm)
+        grad_norm = clip_gradients(local, self.cfg.max_grad_norm, self.cfg.critic_grad_norm)
         finite = update_is_finite(terms.total, grad_norm)
         if not self.shared.learner.apply([p.grad for p in local.parameters()], finite=finite):
             self.stats.skipped()  # skipped and counted; the main process decides
