@@ -63,6 +63,12 @@ PROVENANCE: dict[str, dict[str, str]] = {
         "settings": "Pong on the Atari family's settings of the time (84x84, 4 frames, the A3C paper's net); "
         "its preset is now the universe recipe (42x42, LSTM)",
     },
+    # pixels.md, section "throughput (ALE/Pong-v5), 20261205-164658": what each system ran.
+    "pixels-throughput-20261205-164658.json": {
+        "sha": "96be5c6cc363",
+        "settings": "A3C and GA3C on Pong's preset (42x42 single frames, the universe torso, an LSTM of 256); "
+        "SB3 A2C with rl-zoo3's Atari settings (84x84, 4 frames); the limit: AtariVectorEnv at 84x84, 4 frames",
+    },
     # pixels.md, section "minatar (MinAtar/Breakout-v1), 20261203-223312": "each run alone on the
     # 2-core AMD EPYC machine".
     "pixels-minatar-20261203-223312.json": {"sha": "457d2f85edb6", "cpu": "AMD EPYC"},
