@@ -172,11 +172,15 @@ def run_sample_factory(args, seed: int, work: Path) -> dict[str, Any]:
     ]
     log = work / f"sf-s{seed}.log"
     # Every process it spawns imports sample_factory_site/sitecustomize.py: the games registered.
-    os.environ["PYTHONPATH"] = str(HERE / "peer_shims" / "sample_factory_site")
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = str(HERE / "peer_shims" / "sample_factory_site")  # its venv, not ours
     try:
         proc = measure(cmd, log, hard_limit_s=args.minutes * 60 + 120)  # it may outlive its own limit
     finally:
-        del os.environ["PYTHONPATH"]
+        if saved is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = saved
     # Its "Avg episode reward" is already a running mean of the last games: the curve keeps it as is.
     points = parse_sample_factory(log.read_text())
     series = [(round(w, 2), s, r) for w, s, r in points]
