@@ -59,8 +59,8 @@ def actor_critic_loss(
 
 @dataclass(frozen=True)
 class LossSettings:
-    """What rollout_loss takes from a Config, built once per role (from_config): no second set of
-    defaults lives here."""
+    """What rollout_loss and the gradient clip after it (clip_gradients) take from a Config, built
+    once per role (from_config): no second set of defaults lives here."""
 
     gamma: float
     advantage: str  # gae or nstep
@@ -72,6 +72,8 @@ class LossSettings:
     rho_bar: float
     c_bar: float
     action_bound_coef: float
+    max_grad_norm: float
+    critic_grad_norm: float | None  # with a separate critic: its own clip (clip_gradients)
 
     @classmethod
     def from_config(cls, cfg) -> LossSettings:
@@ -86,6 +88,8 @@ class LossSettings:
             rho_bar=cfg.vtrace_rho_bar,
             c_bar=cfg.vtrace_c_bar,
             action_bound_coef=cfg.action_bound_coef,
+            max_grad_norm=cfg.max_grad_norm,
+            critic_grad_norm=cfg.critic_grad_norm,
         )
 
 

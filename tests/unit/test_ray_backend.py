@@ -48,7 +48,7 @@ def test_weights_cross_as_one_read_only_float32_vector_and_are_copied_out():
 
 def test_a3c_step_gradients_round_trip_through_a_vector():
     cfg, local, dist, collector = _model_and_collector(0)
-    step = a3c_gradients(local, collector, dist, LossSettings.from_config(cfg), cfg.max_grad_norm)
+    step = a3c_gradients(local, collector, dist, LossSettings.from_config(cfg))
     assert step.env_steps == cfg.t_max * 2 and step.metrics["grad_norm"] > 0
     grads = [p.grad.clone() for p in local.parameters()]
     vector = grads_to_vector(local)

@@ -48,15 +48,13 @@ def a3c_worker_step(
     collector: RolloutCollector,
     dist,
     settings: LossSettings,
-    max_grad_norm: float,
     reporter,
-    critic_grad_norm: float | None = None,
 ) -> A3CStep:
     """The A3C worker's step where the global network lives in the worker's process (Hogwild's
     shared memory, the serial engine): sync from the global parameters, roll out, loss, backward,
     clip, and apply through the learner (engines.learner.Learner), or skip and count a NaN/inf one."""
     local.load_state_dict(global_model.state_dict())
-    step = a3c_gradients(local, collector, dist, settings, max_grad_norm, critic_grad_norm)
+    step = a3c_gradients(local, collector, dist, settings)
     reporter.episodes(step.finished)
     applied = learner.apply(
         [p.grad for p in local.parameters()], finite=step.finite, env_steps=step.env_steps, episodes=len(step.finished)
@@ -72,21 +70,14 @@ def a3c_worker_step(
     return step
 
 
-def a3c_gradients(
-    local: ActorCritic,
-    collector: RolloutCollector,
-    dist,
-    settings: LossSettings,
-    max_grad_norm: float,
-    critic_grad_norm: float | None = None,
-) -> A3CStep:
+def a3c_gradients(local: ActorCritic, collector: RolloutCollector, dist, settings: LossSettings) -> A3CStep:
     """Roll out, loss, backward, clip (loss.clip_gradients): local's .grad then holds the step's
     (clipped) gradients."""
     rollout, finished = collector.collect()
     terms = rollout_loss(local, dist, rollout, settings)
     local.zero_grad(set_to_none=True)
     terms.total.backward()
-    grad_norm = clip_gradients(local, max_grad_norm, critic_grad_norm)
+    grad_norm = clip_gradients(local, settings.max_grad_norm, settings.critic_grad_norm)
     return A3CStep(
         rollout.t_max * rollout.n_envs,
         finished,

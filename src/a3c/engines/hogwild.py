@@ -58,17 +58,7 @@ def worker_main(
         run_alive = parent_watch()
         # A dead main process sets no stop event: without the parent check a worker outlives its run.
         while not stop_event.is_set() and run_alive():
-            a3c_worker_step(
-                local,
-                global_model,
-                learner,
-                collector,
-                dist,
-                settings,
-                cfg.max_grad_norm,
-                reporter,
-                cfg.critic_grad_norm,
-            )
+            a3c_worker_step(local, global_model, learner, collector, dist, settings, reporter)
             reporter.env_errors(envs)
             reporter.maybe_send()
         reporter.maybe_send(force=True)

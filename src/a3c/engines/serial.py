@@ -150,9 +150,7 @@ class SerialA3CEngine(_SerialEngine):
                 worker.collector,
                 self.dist,
                 self.settings,
-                self.cfg.max_grad_norm,
                 worker.reporter,
-                self.cfg.critic_grad_norm,
             )
             worker.reporter.env_errors(worker.envs)
             worker.reporter.maybe_send(force=True)

@@ -136,7 +136,7 @@ class BatchUpdate:
         terms = rollout_loss(local, self.dist, batch, self.settings)
         local.zero_grad(set_to_none=True)
         terms.total.backward()
-        grad_norm = clip_gradients(local, self.cfg.max_grad_norm, self.cfg.critic_grad_norm)
+        grad_norm = clip_gradients(local, self.settings.max_grad_norm, self.settings.critic_grad_norm)
         finite = update_is_finite(terms.total, grad_norm)
         if not self.shared.learner.apply([p.grad for p in local.parameters()], finite=finite):
             self.stats.skipped()  # skipped and counted; the main process decides

@@ -90,9 +90,7 @@ class EnvRunner:
         gradients = []
         for _ in range(self.cfg.ray_rollouts_per_job):
             self.moments = None
-            step = a3c_gradients(
-                self.local, self.collector, self.dist, self.settings, self.cfg.max_grad_norm, self.cfg.critic_grad_norm
-            )
+            step = a3c_gradients(self.local, self.collector, self.dist, self.settings)
             metrics = dict(step.metrics)
             if kl is not None:
                 metrics["approx_kl"], kl = kl, None
