@@ -52,17 +52,6 @@ CHANGES = [
 # and by the first 12 hex digits of the file's SHA-256: a re-measurement that rewrites the file no
 # longer matches, and the figure says "not recorded" until this table is brought up to date.
 PROVENANCE: dict[str, dict[str, str]] = {
-    # pixels.md, section "learn (ALE/Pong-v5), 20261201-224912": "the throughput sections above were
-    # taken on an Intel Xeon". The JSON records date, Python and CPU count, not the CPU model.
-    "pixels-throughput-20261125-072336.json": {
-        "sha": "30ae02072ce7",
-        "cpu": "Intel Xeon",
-        # pixels.md: the A3C column ran the Atari family's settings of the time (84x84, 4 frames, the
-        # A3C paper's net, t_max 5, RMSProp); ALE/Pong-v5's preset is now the universe recipe. The
-        # GA3C column ran 16 envs per agent.
-        "settings": "Pong on the Atari family's settings of the time (84x84, 4 frames, the A3C paper's net); "
-        "its preset is now the universe recipe (42x42, LSTM)",
-    },
     # pixels.md, section "throughput (ALE/Pong-v5), 20261205-164658": what each system ran.
     "pixels-throughput-20261205-164658.json": {
         "sha": "96be5c6cc363",
@@ -72,9 +61,6 @@ PROVENANCE: dict[str, dict[str, str]] = {
     # pixels.md, section "minatar (MinAtar/Breakout-v1), 20261203-223312": "each run alone on the
     # 2-core AMD EPYC machine".
     "pixels-minatar-20261203-223312.json": {"sha": "457d2f85edb6", "cpu": "AMD EPYC"},
-    # ray.md: "Taken 2026-12-03 12:02 UTC on x86_64, 2 cores" (CartPole and Pong); the MinAtar rows
-    # "2026-12-03 14:39-15:02 UTC"; "2-core AMD EPYC" in its section on where Ray-A3C's time went.
-    "ray.json": {"sha": "02306282d59c", "date": "2026-12-03", "cpu": "AMD EPYC"},
     # own-env-defaults.md: "2-core AMD EPYC, nothing else running but the runs. 2026-12-03."
     "own-env-defaults/records.json": {"sha": "3cf76d23398b", "date": "2026-12-03", "cpu": "AMD EPYC"},
     # The run directories' summary.json hold no date and no machine; pixels.md's sections on each run
@@ -550,10 +536,7 @@ def block_ray() -> str:
     """--backend ray against the local engines on one machine (ray.json)."""
     rel = "ray.json"
     records = read_json(rel)
-    if all(r.get("date") for r in records):  # records from 2026-12-05 on say where they were measured
-        measured = records_measured(rel, records, None)
-    else:
-        measured = Measured(rel, provenance(rel, "date"), machine(2, provenance(rel, "cpu")))
+    measured = records_measured(rel, records, None)  # each record names its date, commit and CPU
     measured.command = "python benchmarks/ray_bench.py --seeds 3 --algos a3c ga3c ..."
     out = [measured.line(("a3c", "vector"))]
 

@@ -47,31 +47,36 @@ CLEANRL_FILE = "cleanrl/ppo_atari_envpool.py"
 CLEANRL_FLAGS = ["--clip-coef=0.2", "--num-envs=16", "--num-minibatches=8", "--num-steps=128", "--update-epochs=3"]
 
 
-def curve_from_points(points: list[tuple[float, int, float | None]]) -> dict[str, Any]:
-    """The figures of one run from its (train seconds, agent steps, finished game's return or None)
-    points: steps/s after WARMUP_S, the mean of the last 100 games at the end and when it first
-    reached TARGET."""
-    window: deque[float] = deque(maxlen=100)
-    series, reached = [], None
-    for wall_s, step, ret in points:
-        if ret is not None:
-            window.append(ret)
-        mean = sum(window) / len(window) if window else None
-        series.append((round(wall_s, 2), step, mean))
-        if reached is None and mean is not None and len(window) == 100 and mean >= TARGET:
-            reached = (round(wall_s, 1), step)
+def run_figures(series: list[tuple[float, int, float | None]], full: list[bool]) -> dict[str, Any]:
+    """The figures of one run from its curve of (train seconds, agent steps, mean return of the
+    recent games or None) points: steps/s after WARMUP_S, the last mean, and the first point at
+    TARGET among those whose window of games is full (full[i])."""
     late = [p for p in series if p[0] >= WARMUP_S]
-    rate = (
-        (late[-1][1] - late[0][1]) / (late[-1][0] - late[0][0]) if len(late) > 1 and late[-1][0] > late[0][0] else None
-    )
+    span = late[-1][0] - late[0][0] if len(late) > 1 else 0.0
+    means = [p for p in series if p[2] is not None]
+    reached = next((p for p, ok in zip(series, full, strict=True) if ok and p[2] is not None and p[2] >= TARGET), None)
     return dict(
-        steps_per_s=rate,
-        mean_return_100=series[-1][2] if series else None,
+        steps_per_s=(late[-1][1] - late[0][1]) / span if span > 0 else None,
+        mean_return_100=means[-1][2] if means else None,
         agent_steps=series[-1][1] if series else 0,
         time_to_target_s=reached[0] if reached else None,
         steps_to_target=reached[1] if reached else None,
         series=series[:: max(1, len(series) // 400)],
     )
+
+
+def curve_from_points(points: list[tuple[float, int, float | None]]) -> dict[str, Any]:
+    """run_figures of a run that reports each finished game's return, from its (train seconds, agent
+    steps, finished game's return or None) points: the curve is the mean of the last 100 games,
+    which may count as reaching TARGET once 100 games have finished."""
+    window: deque[float] = deque(maxlen=100)
+    series, full = [], []
+    for wall_s, step, ret in points:
+        if ret is not None:
+            window.append(ret)
+        series.append((round(wall_s, 2), step, sum(window) / len(window) if window else None))
+        full.append(len(window) == 100)
+    return run_figures(series, full)
 
 
 def parse_cleanrl(log: str, steps_per_update: int = 16 * 128) -> list[tuple[float, int, float | None]]:
@@ -182,18 +187,9 @@ def run_sample_factory(args, seed: int, work: Path) -> dict[str, Any]:
         else:
             os.environ["PYTHONPATH"] = saved
     # Its "Avg episode reward" is already a running mean of the last games: the curve keeps it as is.
-    points = parse_sample_factory(log.read_text())
-    series = [(round(w, 2), s, r) for w, s, r in points]
-    late = [p for p in series if p[0] >= WARMUP_S]
-    rewards = [p for p in series if p[2] is not None]
-    reached = next((p for p in rewards if p[2] >= TARGET), None)
+    series = [(round(w, 2), s, r) for w, s, r in parse_sample_factory(log.read_text())]
     return dict(
-        steps_per_s=(late[-1][1] - late[0][1]) / (late[-1][0] - late[0][0]) if len(late) > 1 else None,
-        mean_return_100=rewards[-1][2] if rewards else None,
-        agent_steps=series[-1][1] if series else 0,
-        time_to_target_s=reached[0] if reached else None,
-        steps_to_target=reached[1] if reached else None,
-        series=series,
+        run_figures(series, [True] * len(series)),
         command=" ".join(["python", *cmd[1:]]),
         rc=proc["rc"],
         process_wall_s=round(proc["process_wall_s"], 1),
