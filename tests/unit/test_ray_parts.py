@@ -12,8 +12,9 @@ import torch
 
 from a3c.config import Config
 from a3c.distributions import Categorical, distribution_for
-from a3c.engines.base import EngineParts
+from a3c.engines.base import EngineParts, Incarnations
 from a3c.engines.ray.algorithms import RayA3C
+from a3c.engines.ray.engine import RayEngine
 from a3c.engines.ray.health import NodeState, Placement, node_states
 from a3c.engines.ray.jobs import A3CResult, Gradient, SegmentResult
 from a3c.engines.weights import params_to_vector
@@ -137,6 +138,53 @@ def test_node_states_asks_the_raylet_of_live_nodes_only():
             raise TimeoutError("GCS")
 
     assert node_states(Unreachable(), {"up"}) is None
+
+
+def test_a_replacement_still_starting_when_the_run_ends_counts_among_the_run_s_nodes():
+    """The run can end before a replaced runner's setup has said where it runs; its node held a
+    runner all the same, so close() waits (bounded) for that answer before killing the runners."""
+
+    class Where:
+        def __init__(self, node_id):
+            self.node_id = node_id
+
+    class SlowSetupRay:
+        """The replacement's setup ("ref-new") answers only to a wait that allows time."""
+
+        waits: list = []
+
+        def wait(self, refs, num_returns, timeout):
+            self.waits.append(timeout)
+            return ([r for r in refs if timeout != 0], [])
+
+        def get(self, ref):
+            return Where("node-c")
+
+        def kill(self, actor, no_restart):
+            pass
+
+        def is_initialized(self):
+            return False
+
+    class Head:
+        lost = False
+
+    engine = RayEngine.__new__(RayEngine)  # its parts, not a cluster
+    engine.ray, engine.head, engine._ours = SlowSetupRay(), Head(), False
+    engine.placement = Placement()
+    engine.placement.placed(0, "node-a")
+    engine.placement.placed(1, "node-b")
+    engine.placement.decide([(1, "died")], None)  # node-b's runner died; its replacement is starting
+    engine.incarnations, engine._first_incarnation = Incarnations(2), 0
+    engine.incarnations.bump(1)
+    engine.locating, engine.inbox, engine.runners, engine.jobs = {"ref-new": 1}, [], [], {}
+
+    engine._locate()  # the training loop's look: nothing has answered yet
+    assert engine.placement.used == {"node-a", "node-b"}
+    messages = engine.close()
+    assert engine.placement.used == {"node-a", "node-b", "node-c"}
+    assert SlowSetupRay.waits[-1] not in (0, None), "close() must not wait without bound"
+    assert any("(incarnation 1) runs on node node-c" in str(m) for m in messages), messages
 
 
 # ----- the A3C part: a job's gradients through the learner -----

@@ -32,6 +32,7 @@ from a3c.errors import UserError
 
 # Ray's max_direct_call_object_size: arguments up to this size travel inline with a call.
 INLINE_BYTES = 100 * 1024
+LOCATE_AT_CLOSE_S = 20.0  # a replacement's imports take seconds; a hung one must not hold the run's end
 COLUMNS: tuple[str, ...] = ("env_runners", "nodes", "restarts")  # then the algorithm part's
 
 
@@ -143,6 +144,10 @@ class RayEngine:
         )
 
     def close(self) -> list[Message]:
+        # A runner replaced near the end may not have said where it runs yet; it has held a node all
+        # the same, so summary.json's node count waits a little for its answer before the kill.
+        if not self.head.lost:
+            self._locate(wait=True, timeout=LOCATE_AT_CLOSE_S)
         self._shutdown()
         messages, self.inbox = self.inbox, []
         return messages
@@ -204,12 +209,13 @@ class RayEngine:
         self.restarts += 1
         self._setup(rank)  # its imports run while the others go on training
 
-    def _locate(self, wait: bool = False) -> None:
-        """Note the node of each runner whose setup has answered (all of them, if wait)."""
+    def _locate(self, wait: bool = False, timeout: float | None = None) -> None:
+        """Note the node of each runner whose setup has answered (if wait: all of them, or as
+        many as answer within timeout seconds)."""
         if not self.locating:
             return
         refs = list(self.locating)
-        ready, _ = self.ray.wait(refs, num_returns=len(refs), timeout=None if wait else 0)
+        ready, _ = self.ray.wait(refs, num_returns=len(refs), timeout=timeout if wait else 0)
         for ref in ready:
             rank = self.locating.pop(ref)
             try:
