@@ -131,14 +131,6 @@ class Config:
         "policy's to max_grad_norm, so a large value gradient no longer shrinks the policy's step; "
         "none: one clip over both",
     )
-    # The shared torso learns fast because the value loss shapes the features the policy starts
-    # from, and swings because those values keep moving as returns grow (LunarLander, issue 37).
-    value_torso_grad: float = knob(
-        1.0,
-        "the weight of the value loss's gradient in the shared torso (and LSTM): 1 trains the policy's "
-        "features on the value loss at full weight, as A3C's shared network does; 0 stops it there and the "
-        "value head learns on the policy's features; the value head itself always learns at full weight",
-    )
     normalize_obs: bool = knob(
         False, "observations scaled by a running mean and variance, shared by all workers, saved in checkpoints"
     )

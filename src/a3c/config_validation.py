@@ -102,13 +102,6 @@ def _validate_network(cfg: Any) -> None:
         if cfg.separate_critic
         else "none unless separate_critic=true (it clips the separate value network's gradients)",
     )
-    r(
-        "value_torso_grad",
-        0.0 <= cfg.value_torso_grad <= 1.0 and not (cfg.separate_critic and cfg.value_torso_grad != 1.0),
-        "1 with separate_critic=true (no shared torso carries the value loss)"
-        if cfg.separate_critic
-        else "a number from 0 (the value loss's gradient stops at the torso) to 1 (full weight)",
-    )
     # torso=auto picks a conv net for images only once the env is probed: models.py refuses that case.
     r(
         "separate_critic",

@@ -50,11 +50,9 @@ class ActorCritic(nn.Module):
         separate_critic: bool = False,
         normalize_reward: bool = False,
         log_std_min: float | None = None,
-        value_torso_grad: float = 1.0,
     ):
         super().__init__()
         self.log_std_min = log_std_min
-        self.value_torso_grad = value_torso_grad
         self.obs_shape = tuple(obs_shape)
         self.recurrent = recurrent
         self.lstm_size = lstm_size
@@ -135,10 +133,7 @@ class ActorCritic(nn.Module):
             mean, log_std = params.chunk(2, dim=-1)
             low = LOG_STD_MIN if self.log_std_min is None else max(LOG_STD_MIN, self.log_std_min)
             params = torch.cat([mean, log_std.clamp(low, LOG_STD_MAX)], dim=-1)
-        if critic_features is None:
-            value_features = scale_gradient(features, self.value_torso_grad)
-        else:
-            value_features = critic_features
+        value_features = features if critic_features is None else critic_features
         return params, self.value_head(value_features).squeeze(-1)
 
     def _embed(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -182,16 +177,6 @@ class ActorCritic(nn.Module):
         hidden = lstm_over_episodes(self.lstm, features, initial, starts)
         params, values = self._heads(hidden.reshape(steps * batch, -1))
         return params.reshape(steps, batch, -1), values.reshape(steps, batch)
-
-
-def scale_gradient(x: torch.Tensor, weight: float) -> torch.Tensor:
-    """x unchanged going forward; the gradient flowing back through it multiplied by weight (0:
-    stopped, 1: untouched). Acting runs without autograd and takes x as it is."""
-    if weight == 1.0 or not torch.is_grad_enabled():
-        return x
-    if weight == 0.0:
-        return x.detach()
-    return x * weight + x.detach() * (1.0 - weight)
 
 
 def lstm_over_episodes(
@@ -343,5 +328,4 @@ def build_model(cfg, spec, dist: Distribution) -> ActorCritic:
         cfg.separate_critic,
         cfg.normalize_reward,
         cfg.log_std_min,
-        cfg.value_torso_grad,
     )

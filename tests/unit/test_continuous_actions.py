@@ -11,7 +11,7 @@ import torch
 from a3c.distributions import DiagGaussian, distribution_for, tanh_log_det, to_env_actions
 from a3c.errors import UserError
 from a3c.loss import clip_gradients
-from a3c.models import LOG_STD_MAX, LOG_STD_MIN, ActorCritic, scale_gradient
+from a3c.models import LOG_STD_MAX, LOG_STD_MIN, ActorCritic
 
 # ----- the Gaussian, clipped or squashed -----
 
@@ -176,55 +176,3 @@ def test_a_separate_critic_is_refused_where_it_cannot_be_built():
         ActorCritic((4, 10, 10), DiagGaussian(2), separate_critic=True)
     with pytest.raises(UserError, match="separate_critic=true.*recurrent=True"):
         ActorCritic((3,), DiagGaussian(2), recurrent=True, separate_critic=True)
-
-
-# ----- how much of the value loss's gradient reaches the shared torso -----
-
-
-def test_scale_gradient_keeps_the_value_and_scales_the_gradient_by_hand():
-    x = torch.tensor([2.0, 3.0], requires_grad=True)
-    y = scale_gradient(x, 0.25)
-    assert torch.equal(y, x)
-    (y * torch.tensor([1.0, 10.0])).sum().backward()
-    assert torch.allclose(x.grad, torch.tensor([0.25, 2.5]))  # d/dx of (x1 + 10 x2), times 0.25
-    assert not scale_gradient(x, 0.0).requires_grad  # stopped: nothing flows back
-    with torch.no_grad():
-        assert scale_gradient(x, 0.5) is x  # acting: no autograd, no extra work
-
-
-def _torso_grads_of_the_value_loss(weight: float, recurrent: bool = False) -> tuple[list, list]:
-    torch.manual_seed(0)
-    model = ActorCritic((3,), DiagGaussian(2), hidden_sizes=(8,), recurrent=recurrent, lstm_size=4,
-                        value_torso_grad=weight)
-    obs = torch.randn(5, 3)
-    _, value, _ = model(obs)
-    value.pow(2).sum().backward()
-    shared = [*model.torso.parameters(), *(model.lstm.parameters() if recurrent else [])]
-    def grad(p):  # None where nothing flowed back
-        return torch.zeros_like(p) if p.grad is None else p.grad.clone()
-
-    return [grad(p) for p in shared], [grad(p) for p in model.value_head.parameters()]
-
-
-@pytest.mark.parametrize("recurrent", [False, True])
-def test_the_value_loss_reaches_the_shared_torso_at_its_weight_and_the_value_head_in_full(recurrent):
-    full_torso, full_head = _torso_grads_of_the_value_loss(1.0, recurrent)
-    for weight in (0.0, 0.3):
-        torso, head = _torso_grads_of_the_value_loss(weight, recurrent)
-        for g, g_full in zip(torso, full_torso, strict=True):
-            assert torch.allclose(g, weight * g_full, atol=1e-7)
-        for g, g_full in zip(head, full_head, strict=True):
-            assert torch.allclose(g, g_full)
-    assert any(g.abs().sum() > 0 for g in full_torso)  # there was a gradient to scale
-
-
-def test_the_policy_s_gradient_in_the_torso_is_untouched_by_the_value_weight():
-    grads = []
-    for weight in (1.0, 0.0):
-        torch.manual_seed(0)
-        model = ActorCritic((3,), DiagGaussian(2), hidden_sizes=(8,), value_torso_grad=weight)
-        params, _, _ = model(torch.randn(5, 3))
-        params.sum().backward()
-        grads.append([p.grad.clone() for p in model.torso.parameters()])
-    for g1, g0 in zip(*grads, strict=True):
-        assert torch.equal(g1, g0)
