@@ -322,7 +322,11 @@ def block_pixels() -> str:
     """Pong's steps/s and MinAtar Breakout's return after 300 s, a3c against SB3 A2C: the newest
     pixels-throughput-*.json and pixels-minatar-*.json."""
     out = []
-    rel = newest("pixels-throughput-*.json")
+    # The page's figure is a multi-seed one: a one-seed run (the Atari peers' a3c side) stays in its file.
+    multi_seed = [
+        f.name for f in sorted(RESULTS.glob("pixels-throughput-*.json")) if read_json(f.name)["rows"][0]["runs"] >= 3
+    ]
+    rel = multi_seed[-1]
     data, rows = pixels_rows(rel)
     limit = next(r for r in rows if r["system"] == "raw")["median_steps_per_s"]
     sb3 = next((r for r in rows if r["system"] == "sb3-a2c"), None)
@@ -725,6 +729,9 @@ def stability_table(records: list[dict], at_s: float | None = None, level: bool 
     header = ["env (budget)", "system", "seeds"]
     header += ([f"at {at_s:g} s"] if at_s else []) + STABILITY_COLUMNS
     header += (["s to the first peak's bar before the fix"] if level else []) + ["steps/s"]
+    # Rows from more than one machine name theirs: a time or a rate compares only within one.
+    several_cpus = len({short_cpu(r.get("cpu")) for r in records if r.get("figures")}) > 1
+    header += ["CPU"] if several_cpus else []
     rows, last_env = [], None
     levels = before_fix_levels() if level else {}
     order = {"a3c": 0, "ga3c": 1}
@@ -752,8 +759,18 @@ def stability_table(records: list[dict], at_s: float | None = None, level: bool 
         elif level:
             row.append("")
         row.append(f"{statistics.median(r['steps_per_second'] for r in runs):,.0f}")
+        if several_cpus:
+            row.append(", ".join(sorted({short_cpu(r.get("cpu")) for r in runs})))
         rows.append(row)
     return table(header, rows)
+
+
+def short_cpu(cpu: str | None) -> str:
+    """'Intel(R) Xeon(R) Processor' -> 'Intel Xeon'; 'AMD EPYC 7B13' -> 'AMD EPYC'."""
+    if not cpu:
+        return NOT_RECORDED
+    words = re.sub(r"\((R|TM)\)", "", cpu).split()
+    return " ".join(words[:2])
 
 
 def before_fix_levels() -> dict[tuple[str, str], tuple[float, float]]:
@@ -945,11 +962,94 @@ def block_headline() -> str:
     )
 
 
+PEERS = {"cleanrl": "CleanRL PPO on EnvPool", "sample-factory": "Sample Factory 2 (APPO)"}
+
+
+def block_peers() -> str:
+    """Pong beside the Atari speed peers (issue 40): the newest peers-pong-<peer>-*.json of each,
+    and a3c's agent steps/s from the newest pixels-throughput-*.json measured on the same CPU; a
+    speed ratio is only taken between runs of one machine."""
+    files = [newest(f"peers-pong-{peer}-*.json") for peer in PEERS]
+    metas = [read_json(rel)["meta"] for rel in files]
+    cpu = metas[0]["cpu"]
+    if any(m["cpu"] != cpu for m in metas):
+        raise SystemExit(f"peers: the newest peer runs were measured on different CPUs: {[m['cpu'] for m in metas]}")
+    throughput = sorted(RESULTS.glob("pixels-throughput-*.json"))
+    ours = [rel for rel in throughput if read_json(rel.name)["meta"].get("cpu") == cpu]
+    if not ours:
+        raise SystemExit(f"peers: no pixels-throughput-*.json measured on {cpu}, the peers' CPU")
+    rel_ours = ours[-1].name
+    data, rows = pixels_rows(rel_ours)
+    rate = {r["system"]: r["median_steps_per_s"] for r in rows}
+    limit = rate["raw"]
+    body = []
+    for rel, meta in zip(files, metas, strict=True):
+        for r in read_json(rel)["records"]:
+            to_target = "not reached" if r["time_to_target_s"] is None else f"{r['time_to_target_s'] / 60:.1f} min"
+            body.append(
+                [
+                    PEERS[r["peer"]],
+                    f"{r['steps_per_s']:,.0f}",
+                    f"{100 * r['steps_per_s'] / limit:.0f}%",
+                    f"{r['steps_per_s'] / rate['a3c']:.2f}x",
+                    # at the budget: a peer's last logged point may come a minute or two after it
+                    f"{num(mean_at(r, r['minutes'] * 60))} at {r['minutes']:g} min",
+                    to_target,
+                    f"{meta['date']}, commit {meta['commit']}",
+                ]
+            )
+    solved: dict[str, list[dict]] = {}
+    for name in PONG_RUNS:
+        rel = f"pong-runs/{name}/summary.json"
+        summary = read_json(rel)
+        if summary["solved"]:
+            summary["cpu"] = short_cpu(provenance(rel, "cpu"))
+            solved.setdefault(summary["algo"], []).append(summary)
+    for system in ("a3c", "ga3c"):
+        runs = solved.get(system, [])
+        # a3c's own Pong runs are 30-minute ones too: the Pong table, on the machine it names
+        where = ", ".join(sorted({r["cpu"] for r in runs}))
+        to_target = (
+            f"{statistics.median(r['time_to_target_s'] for r in runs) / 60:.1f} min, median of {len(runs)} "
+            f"(the Pong table, {where})"
+            if runs
+            else "-"
+        )
+        body.append(
+            [
+                f"a3c {SYSTEM_NAMES[system]}",
+                f"{rate[system]:,.0f}",
+                f"{100 * rate[system] / limit:.0f}%",
+                f"{rate[system] / rate['a3c']:.2f}x",
+                "solved" if runs else "-",
+                to_target,
+                f"{day(data['meta']['date'])}, commit {data['meta'].get('commit') or NOT_RECORDED}",
+            ]
+        )
+    commands = [f"`{read_json(rel)['meta']['command']}`" for rel in files]
+    peer_runs = "; ".join(
+        f"{PEERS[r['peer']]}: `{r['command']}`" for rel in files for r in read_json(rel)["records"][:1]
+    )
+    return "\n\n".join(
+        [
+            f"*Measured on {machine(metas[0]['cores'], cpu)}, each run alone, one torch thread a process; "
+            f"data: `benchmarks/results/{files[0]}`, `{files[1]}` and `{rel_ours}`; " + ", ".join(commands) + ".*",
+            f"ALE/Pong-v5, agent steps/s after the first 10 s (one step of one game, 4 emulator frames), against "
+            f"the raw limit of {limit:,.0f} (ale-py's AtariVectorEnv, 16 games, 2 threads, random actions) "
+            "measured in the same throughput run as a3c's; a peer's score is the mean return of its last "
+            "100 games at the budget:",
+            table(["system", "agent steps/s", "% of the limit", "x a3c A3C", "score", "time to 18", "measured"], body),
+            f"*The peers' own commands: {peer_runs}.*",
+        ]
+    )
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
     "headline": block_headline,
     "cartpole": block_cartpole,
     "pixels": block_pixels,
     "pong": block_pong,
+    "peers": block_peers,
     "breakout": block_breakout,
     "own-env": block_own_env,
     "ray": block_ray,
