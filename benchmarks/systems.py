@@ -9,6 +9,7 @@ This file is also the entry point of the SB3 and raw-env child processes
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -58,10 +59,12 @@ def measure(cmd: list[str], log_path: Path, hard_limit_s: float) -> dict[str, An
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=child_env(), cwd=REPO)
         root = psutil.Process(proc.pid)
+        seen: list[psutil.Process] = []  # every process of the run's tree at the last look
         while True:
             threads = 0
             try:
                 tree = [root] + root.children(recursive=True)
+                seen = tree
             except psutil.NoSuchProcess:
                 tree = []
             for p in tree:
@@ -83,12 +86,17 @@ def measure(cmd: list[str], log_path: Path, hard_limit_s: float) -> dict[str, An
                 try:
                     proc.wait(timeout=30)
                 except subprocess.TimeoutExpired:
-                    for p in root.children(recursive=True):
-                        p.kill()
                     proc.kill()
                     proc.wait()
                 break
     end = time.time()
+    # A child that outlives the run's main process (Sample Factory's workers after its SIGTERM ran on
+    # for 90 minutes, beside every later measurement) is killed with it.
+    leftovers = [p for p in seen[1:] if p.is_running()]
+    for p in leftovers:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.kill()
+    psutil.wait_procs(leftovers, timeout=10)
     return dict(rc=proc.returncode, launched_at=start, process_wall_s=end - start,
                 peak_pss_mb=round(peak_pss, 1), peak_threads=peak_threads)
 
