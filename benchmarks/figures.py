@@ -124,6 +124,14 @@ def newest(pattern: str) -> str:
     return found[-1]
 
 
+def newest_throughput(keep: Callable[[dict], bool]) -> str:
+    """The newest pixels-throughput-*.json whose data `keep` accepts."""
+    for path in sorted(RESULTS.glob("pixels-throughput-*.json"), reverse=True):
+        if keep(read_json(path.name)):
+            return path.name
+    raise SystemExit("no benchmarks/results/pixels-throughput-*.json fits this figure")
+
+
 # ----- formatting -----
 def num(value: float | None) -> str:
     """A return or a time as the tables write them: 1,007 and 132.1."""
@@ -323,10 +331,7 @@ def block_pixels() -> str:
     pixels-throughput-*.json and pixels-minatar-*.json."""
     out = []
     # The page's figure is a multi-seed one: a one-seed run (the Atari peers' a3c side) stays in its file.
-    multi_seed = [
-        f.name for f in sorted(RESULTS.glob("pixels-throughput-*.json")) if read_json(f.name)["rows"][0]["runs"] >= 3
-    ]
-    rel = multi_seed[-1]
+    rel = newest_throughput(lambda data: data["rows"][0]["runs"] >= 3)
     data, rows = pixels_rows(rel)
     limit = next(r for r in rows if r["system"] == "raw")["median_steps_per_s"]
     sb3 = next((r for r in rows if r["system"] == "sb3-a2c"), None)
@@ -392,9 +397,20 @@ def run_summary(rel: str) -> tuple[dict, str | None, str | None]:
     return s, provenance(rel, "date"), commit[:7] if commit else None
 
 
+def solved_pong_runs() -> dict[str, list[dict]]:
+    """The runs of PONG_RUNS that reached 18, by engine, each summary with its CPU ("cpu")."""
+    by_algo: dict[str, list[dict]] = {}
+    for name in PONG_RUNS:
+        rel = f"pong-runs/{name}/summary.json"
+        summary = read_json(rel)
+        if summary["solved"]:
+            by_algo.setdefault(summary["algo"], []).append(dict(summary, cpu=short_cpu(provenance(rel, "cpu"))))
+    return by_algo
+
+
 def block_pong() -> str:
     """Pong solved on the default command: time and agent steps to a mean of 18 (pong-runs/)."""
-    rows, by_algo, dates, cpus = [], {}, set(), set()
+    rows, dates, cpus = [], set(), set()
     for name in PONG_RUNS:
         rel = f"pong-runs/{name}/summary.json"
         s, date, commit = run_summary(rel)
@@ -421,9 +437,7 @@ def block_pong() -> str:
                 commit or NOT_RECORDED,
             ]
         )
-        if s["solved"]:
-            by_algo.setdefault(s["algo"], []).append(s)
-    for algo, runs in by_algo.items():
+    for algo, runs in solved_pong_runs().items():
         rows.append(
             [
                 f"**{SYSTEM_NAMES[algo]}, median of {len(runs)}**",
@@ -970,21 +984,18 @@ def block_peers() -> str:
     and a3c's agent steps/s from the newest pixels-throughput-*.json measured on the same CPU; a
     speed ratio is only taken between runs of one machine."""
     files = [newest(f"peers-pong-{peer}-*.json") for peer in PEERS]
-    metas = [read_json(rel)["meta"] for rel in files]
+    peer_data = [read_json(rel) for rel in files]
+    metas = [data["meta"] for data in peer_data]
     cpu = metas[0]["cpu"]
     if any(m["cpu"] != cpu for m in metas):
         raise SystemExit(f"peers: the newest peer runs were measured on different CPUs: {[m['cpu'] for m in metas]}")
-    throughput = sorted(RESULTS.glob("pixels-throughput-*.json"))
-    ours = [rel for rel in throughput if read_json(rel.name)["meta"].get("cpu") == cpu]
-    if not ours:
-        raise SystemExit(f"peers: no pixels-throughput-*.json measured on {cpu}, the peers' CPU")
-    rel_ours = ours[-1].name
+    rel_ours = newest_throughput(lambda data: data["meta"].get("cpu") == cpu)
     data, rows = pixels_rows(rel_ours)
     rate = {r["system"]: r["median_steps_per_s"] for r in rows}
     limit = rate["raw"]
     body = []
-    for rel, meta in zip(files, metas, strict=True):
-        for r in read_json(rel)["records"]:
+    for meta, peer in zip(metas, peer_data, strict=True):
+        for r in peer["records"]:
             to_target = "not reached" if r["time_to_target_s"] is None else f"{r['time_to_target_s'] / 60:.1f} min"
             body.append(
                 [
@@ -998,13 +1009,7 @@ def block_peers() -> str:
                     f"{meta['date']}, commit {meta['commit']}",
                 ]
             )
-    solved: dict[str, list[dict]] = {}
-    for name in PONG_RUNS:
-        rel = f"pong-runs/{name}/summary.json"
-        summary = read_json(rel)
-        if summary["solved"]:
-            summary["cpu"] = short_cpu(provenance(rel, "cpu"))
-            solved.setdefault(summary["algo"], []).append(summary)
+    solved = solved_pong_runs()
     for system in ("a3c", "ga3c"):
         runs = solved.get(system, [])
         # a3c's own Pong runs are 30-minute ones too: the Pong table, on the machine it names
@@ -1026,10 +1031,8 @@ def block_peers() -> str:
                 f"{day(data['meta']['date'])}, commit {data['meta'].get('commit') or NOT_RECORDED}",
             ]
         )
-    commands = [f"`{read_json(rel)['meta']['command']}`" for rel in files]
-    peer_runs = "; ".join(
-        f"{PEERS[r['peer']]}: `{r['command']}`" for rel in files for r in read_json(rel)["records"][:1]
-    )
+    commands = [f"`{meta['command']}`" for meta in metas]
+    peer_runs = "; ".join(f"{PEERS[r['peer']]}: `{r['command']}`" for peer in peer_data for r in peer["records"][:1])
     return "\n\n".join(
         [
             f"*Measured on {machine(metas[0]['cores'], cpu)}, each run alone, one torch thread a process; "

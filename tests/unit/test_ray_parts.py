@@ -151,7 +151,8 @@ def test_a_replacement_still_starting_when_the_run_ends_counts_among_the_run_s_n
     class SlowSetupRay:
         """The replacement's setup ("ref-new") answers only to a wait that allows time."""
 
-        waits: list = []
+        def __init__(self):
+            self.waits: list = []  # each wait's timeout
 
         def wait(self, refs, num_returns, timeout):
             self.waits.append(timeout)
@@ -183,7 +184,7 @@ def test_a_replacement_still_starting_when_the_run_ends_counts_among_the_run_s_n
     assert engine.placement.used == {"node-a", "node-b"}
     messages = engine.close()
     assert engine.placement.used == {"node-a", "node-b", "node-c"}
-    assert SlowSetupRay.waits[-1] not in (0, None), "close() must not wait without bound"
+    assert engine.ray.waits[-1] not in (0, None), "close() must not wait without bound"
     assert any("(incarnation 1) runs on node node-c" in str(m) for m in messages), messages
 
 
