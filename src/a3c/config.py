@@ -131,6 +131,12 @@ class Config:
         "policy's to max_grad_norm, so a large value gradient no longer shrinks the policy's step; "
         "none: one clip over both",
     )
+    aux_value_coef: float = knob(
+        0.0,
+        "with separate_critic: the weight of a second value head on the policy's own features, trained to the "
+        "same targets and never used for the advantages (Phasic Policy Gradient's auxiliary value), so the value "
+        "loss still shapes the policy's features as a shared torso's does; 0: none",
+    )
     normalize_obs: bool = knob(
         False, "observations scaled by a running mean and variance, shared by all workers, saved in checkpoints"
     )

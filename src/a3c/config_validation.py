@@ -102,6 +102,13 @@ def _validate_network(cfg: Any) -> None:
         if cfg.separate_critic
         else "none unless separate_critic=true (it clips the separate value network's gradients)",
     )
+    r(
+        "aux_value_coef",
+        0 <= cfg.aux_value_coef < math.inf and (cfg.separate_critic or cfg.aux_value_coef == 0),
+        "a number >= 0 with separate_critic=true (a head beside the value network of its own)"
+        if cfg.separate_critic
+        else "0 unless separate_critic=true (with a shared torso the value head already trains it)",
+    )
     # torso=auto picks a conv net for images only once the env is probed: models.py refuses that case.
     r(
         "separate_critic",

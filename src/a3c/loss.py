@@ -57,6 +57,13 @@ def actor_critic_loss(
     return total, policy, value, mean_entropy
 
 
+def auxiliary_value_loss(aux_values: torch.Tensor, value_targets: torch.Tensor) -> torch.Tensor:
+    """0.5 * mean((target - V_aux(s))^2): the value term again, for the head on the policy's
+    features (models.ActorCritic.aux_value_head); the targets come from the critic and carry no
+    gradient."""
+    return 0.5 * (value_targets.detach() - aux_values).pow(2).mean()
+
+
 @dataclass(frozen=True)
 class LossSettings:
     """What rollout_loss and the gradient clip after it (clip_gradients) take from a Config, built
@@ -74,6 +81,7 @@ class LossSettings:
     action_bound_coef: float
     max_grad_norm: float
     critic_grad_norm: float | None  # with a separate critic: its own clip (clip_gradients)
+    aux_value_coef: float  # with a separate critic: the auxiliary value head's weight (0: none)
 
     @classmethod
     def from_config(cls, cfg) -> LossSettings:
@@ -90,6 +98,7 @@ class LossSettings:
             action_bound_coef=cfg.action_bound_coef,
             max_grad_norm=cfg.max_grad_norm,
             critic_grad_norm=cfg.critic_grad_norm,
+            aux_value_coef=cfg.aux_value_coef,
         )
 
 
@@ -99,7 +108,7 @@ def rollout_loss(model: ActorCritic, dist: Distribution, rollout: Rollout, setti
     s = settings
     steps = rollout.t_max
     # One pass over all T + 1 observations: rows 0..T-1 are trained, row T is the bootstrap.
-    params, values_ext = model.forward_sequence(rollout.obs, rollout.initial_state(), rollout.starts)
+    params, values_ext, aux_ext = model.forward_sequence_aux(rollout.obs, rollout.initial_state(), rollout.starts)
     params, values = params[:steps], values_ext[:steps]
     log_probs = dist.log_prob(params, rollout.actions)
     entropy = dist.entropy(params)
@@ -125,6 +134,8 @@ def rollout_loss(model: ActorCritic, dist: Distribution, rollout: Rollout, setti
     total, policy, value, mean_entropy = actor_critic_loss(
         log_probs, entropy, values, advantages, targets, s.value_coef, s.entropy_coef
     )
+    if s.aux_value_coef and aux_ext is not None:
+        total = total + s.aux_value_coef * auxiliary_value_loss(aux_ext[:steps], targets)
     if s.action_bound_coef and isinstance(dist, DiagGaussian):
         total = total + s.action_bound_coef * dist.mean_bound_excess(params).mean()
     return LossTerms(total, policy, value, mean_entropy, log_ratios.mean(), params.detach())

@@ -50,6 +50,7 @@ class ActorCritic(nn.Module):
         separate_critic: bool = False,
         normalize_reward: bool = False,
         log_std_min: float | None = None,
+        aux_value: bool = False,
     ):
         super().__init__()
         self.log_std_min = log_std_min
@@ -88,6 +89,20 @@ class ActorCritic(nn.Module):
         out = dist.param_size // 2 if self.gaussian and not self.state_dependent_std else dist.param_size
         self.policy_head = nn.Linear(head_in, out)
         self.value_head = nn.Linear(head_in, 1)
+        # With a critic of its own: a value head on the policy's features that only the loss reads
+        # (Phasic Policy Gradient's auxiliary value). The value loss then shapes those features as
+        # a shared torso's does, which is what made the shared torso learn fast, while the
+        # advantages come from the better critic (benchmarks/results/stability.md, screen 13).
+        self.aux_value_head = None
+        if aux_value:
+            if self.critic_torso is None:
+                raise UserError(
+                    "aux_value_coef > 0 needs separate_critic=true: with a shared torso the value head "
+                    "already trains the policy's features. Allowed: aux_value_coef = 0 here."
+                )
+            self.aux_value_head = nn.Linear(head_in, 1)
+            normalized_columns_(self.aux_value_head.weight, 1.0)
+            nn.init.zeros_(self.aux_value_head.bias)
         self.log_std = (
             nn.Parameter(torch.full((out,), float(log_std_init)))
             if self.gaussian and not self.state_dependent_std
@@ -166,17 +181,26 @@ class ActorCritic(nn.Module):
         """A rollout: obs [T, B, *obs_shape], starts [T, B] (1 where a new episode begins)
         -> policy params [T, B, P], values [T, B]. Gradients flow through the whole
         sequence: truncated backpropagation through time over the rollout."""
+        params, values, _ = self.forward_sequence_aux(obs, state, starts)
+        return params, values
+
+    def forward_sequence_aux(
+        self, obs: torch.Tensor, state: State, starts: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """forward_sequence, plus the auxiliary value head's [T, B] on the policy's features (None
+        without one): what the loss trains."""
         steps, batch = obs.shape[:2]
         features, critic_features = self._embed(obs.reshape(steps * batch, *obs.shape[2:]))
         if self.lstm is None:
             params, values = self._heads(features, critic_features)
-            return params.reshape(steps, batch, -1), values.reshape(steps, batch)
+            aux = None if self.aux_value_head is None else self.aux_value_head(features).reshape(steps, batch)
+            return params.reshape(steps, batch, -1), values.reshape(steps, batch), aux
         features = features.reshape(steps, batch, -1)
         initial = state if state is not None else self.initial_state(batch)
         assert initial is not None  # a recurrent model's initial state
         hidden = lstm_over_episodes(self.lstm, features, initial, starts)
         params, values = self._heads(hidden.reshape(steps * batch, -1))
-        return params.reshape(steps, batch, -1), values.reshape(steps, batch)
+        return params.reshape(steps, batch, -1), values.reshape(steps, batch), None  # no aux head: MLPs only
 
 
 def lstm_over_episodes(
@@ -328,4 +352,5 @@ def build_model(cfg, spec, dist: Distribution) -> ActorCritic:
         cfg.separate_critic,
         cfg.normalize_reward,
         cfg.log_std_min,
+        cfg.aux_value_coef > 0,
     )

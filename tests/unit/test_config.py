@@ -148,6 +148,8 @@ def test_coerce_rejects_bad_strings_naming_the_field(name, text):
     # Rules that need only the config, moved here from the model, the env layer and the Ray backend (issue 38).
     ({"separate_critic": True, "torso": "minatar"}, "separate_critic", "false with torso=minatar"),
     ({"critic_grad_norm": 1.0}, "critic_grad_norm", "none unless separate_critic=true"),
+    ({"aux_value_coef": 0.5}, "aux_value_coef", "0 unless separate_critic=true"),
+    ({"aux_value_coef": -1.0, "separate_critic": True}, "aux_value_coef", "a number >= 0 with separate_critic"),
     ({"critic_grad_norm": 0.0, "separate_critic": True}, "critic_grad_norm", "a number > 0 with separate_critic"),
     ({"env_backend": "ale_vector", "env_kwargs": {"mode": 1}}, "env_backend", "auto or gymnasium with env_kwargs"),
     ({"backend": "ray", "ray_address": "not an address"}, "ray_address", "HOST:PORT of a head node"),

@@ -176,3 +176,10 @@ def test_a_separate_critic_is_refused_where_it_cannot_be_built():
         ActorCritic((4, 10, 10), DiagGaussian(2), separate_critic=True)
     with pytest.raises(UserError, match="separate_critic=true.*recurrent=True"):
         ActorCritic((3,), DiagGaussian(2), recurrent=True, separate_critic=True)
+
+
+def test_an_auxiliary_value_head_needs_a_critic_of_its_own():
+    with pytest.raises(UserError, match="aux_value_coef > 0 needs separate_critic=true"):
+        ActorCritic((3,), DiagGaussian(2), aux_value=True)
+    assert ActorCritic((3,), DiagGaussian(2), separate_critic=True, aux_value=True).aux_value_head is not None
+    assert ActorCritic((3,), DiagGaussian(2), separate_critic=True).aux_value_head is None

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from a3c.distributions import Categorical
-from a3c.loss import actor_critic_loss, rollout_loss
+from a3c.loss import actor_critic_loss, auxiliary_value_loss, rollout_loss
 from a3c.models import ActorCritic
 from fakes import filled_rollout, loss_settings
 
@@ -118,3 +118,49 @@ def test_rollout_loss_nstep_equals_gae_with_lambda_one():
     torch.testing.assert_close(gae.value, nstep.value)
     lam_half = rollout_loss(model, dist, rollout, loss_settings(gamma=0.9, advantage="gae", gae_lambda=0.5))
     assert not torch.allclose(lam_half.policy, nstep.policy)
+
+
+def test_auxiliary_value_loss_by_hand():
+    aux = torch.tensor([[1.0, 3.0]], requires_grad=True)
+    targets = torch.tensor([[2.0, 1.0]], requires_grad=True)
+    loss = auxiliary_value_loss(aux, targets)
+    assert loss.item() == pytest.approx(0.5 * (1.0 + 4.0) / 2)  # 0.5 * mean((2-1)^2, (1-3)^2)
+    loss.backward()
+    torch.testing.assert_close(aux.grad, torch.tensor([[-0.5, 1.0]]))  # (aux - target) / n
+    assert targets.grad is None  # the critic's targets are not trained by the auxiliary head
+
+
+def test_the_auxiliary_value_trains_the_policy_s_features_and_leaves_the_advantages_alone():
+    dist = Categorical(2)
+    rollout = filled_rollout(dist, lstm_size=0)
+
+    def terms(coef):
+        torch.manual_seed(0)  # the same weights for both models: the aux head is built last
+        model = ActorCritic((3,), dist, hidden_sizes=(8,), separate_critic=True, aux_value=True)
+        settings = loss_settings(gamma=0.9, separate_critic=True, aux_value_coef=coef)
+        return model, rollout_loss(model, dist, rollout, settings)
+
+    plain_model, plain = terms(0.0)
+    model, with_aux = terms(0.5)
+    # The policy and value terms are the critic's alone: the aux head changes only the total.
+    torch.testing.assert_close(with_aux.policy, plain.policy)
+    torch.testing.assert_close(with_aux.value, plain.value)
+    params, values, aux = model.forward_sequence_aux(rollout.obs, None, rollout.starts)
+    torch.testing.assert_close((params, values), model.forward_sequence(rollout.obs, None, rollout.starts))
+    assert aux is not None and aux.shape == values.shape
+    assert with_aux.total.item() > plain.total.item()  # 0.5 * a positive squared error on top
+    # Its gradient reaches the policy's torso and never the critic.
+    model.zero_grad()
+    with_aux.total.backward()
+    plain_model.zero_grad()
+    plain.total.backward()
+    torso_delta = sum(
+        (p.grad - q.grad).abs().sum().item()
+        for p, q in zip(model.torso.parameters(), plain_model.torso.parameters(), strict=True)
+    )
+    critic_delta = sum(
+        (p.grad - q.grad).abs().sum().item()
+        for p, q in zip(model.critic_parameters(), plain_model.critic_parameters(), strict=True)
+    )
+    assert torso_delta > 1e-6 and critic_delta < 1e-6
+    assert model.aux_value_head.weight.grad.abs().sum() > 0 and plain_model.aux_value_head.weight.grad is None
