@@ -89,20 +89,7 @@ class ActorCritic(nn.Module):
         out = dist.param_size // 2 if self.gaussian and not self.state_dependent_std else dist.param_size
         self.policy_head = nn.Linear(head_in, out)
         self.value_head = nn.Linear(head_in, 1)
-        # With a critic of its own: a value head on the policy's features that only the loss reads
-        # (Phasic Policy Gradient's auxiliary value). The value loss then shapes those features as
-        # a shared torso's does, which is what made the shared torso learn fast, while the
-        # advantages come from the better critic (benchmarks/results/stability.md, screen 13).
-        self.aux_value_head = None
-        if aux_value:
-            if self.critic_torso is None:
-                raise UserError(
-                    "aux_value_coef > 0 needs separate_critic=true: with a shared torso the value head "
-                    "already trains the policy's features. Allowed: aux_value_coef = 0 here."
-                )
-            self.aux_value_head = nn.Linear(head_in, 1)
-            normalized_columns_(self.aux_value_head.weight, 1.0)
-            nn.init.zeros_(self.aux_value_head.bias)
+        self.aux_value_head = self._aux_value_head(head_in) if aux_value else None
         self.log_std = (
             nn.Parameter(torch.full((out,), float(log_std_init)))
             if self.gaussian and not self.state_dependent_std
@@ -115,6 +102,21 @@ class ActorCritic(nn.Module):
         if self.state_dependent_std:
             with torch.no_grad():
                 self.policy_head.bias[out // 2 :] = log_std_init
+
+    def _aux_value_head(self, head_in: int) -> nn.Linear:
+        """With a critic of its own: a value head on the policy's features that only the loss reads
+        (Phasic Policy Gradient's auxiliary value). The value loss then shapes those features as a
+        shared torso's does, which is what made the shared torso learn fast, while the advantages
+        come from the better critic (benchmarks/results/stability.md, screen 14)."""
+        if self.critic_torso is None:
+            raise UserError(
+                "aux_value_coef > 0 needs separate_critic=true: with a shared torso the value head "
+                "already trains the policy's features. Allowed: aux_value_coef = 0 here."
+            )
+        head = nn.Linear(head_in, 1)
+        normalized_columns_(head.weight, 1.0)
+        nn.init.zeros_(head.bias)
+        return head
 
     @torch.no_grad()
     def constrain_(self) -> None:
