@@ -35,6 +35,13 @@ class LossTerms:
         return dict(policy_loss=self.policy.item(), value_loss=self.value.item(), entropy=self.entropy.item())
 
 
+def value_loss(values: torch.Tensor, value_targets: torch.Tensor) -> torch.Tensor:
+    """0.5 * mean((target - V(s))^2), the targets carrying no gradient: the critic's term in
+    actor_critic_loss, and the auxiliary value head's (models.ActorCritic.aux_value_head) on the
+    critic's targets."""
+    return 0.5 * (value_targets.detach() - values).pow(2).mean()
+
+
 def actor_critic_loss(
     log_probs: torch.Tensor,
     entropy: torch.Tensor,
@@ -51,17 +58,10 @@ def actor_critic_loss(
     total  = policy + value_coef * value - entropy_coef * mean(entropy)
     """
     policy = -(advantages.detach() * log_probs).mean()
-    value = 0.5 * (value_targets.detach() - values).pow(2).mean()
+    value = value_loss(values, value_targets)
     mean_entropy = entropy.mean()
     total = policy + value_coef * value - entropy_coef * mean_entropy
     return total, policy, value, mean_entropy
-
-
-def auxiliary_value_loss(aux_values: torch.Tensor, value_targets: torch.Tensor) -> torch.Tensor:
-    """0.5 * mean((target - V_aux(s))^2): the value term again, for the head on the policy's
-    features (models.ActorCritic.aux_value_head); the targets come from the critic and carry no
-    gradient."""
-    return 0.5 * (value_targets.detach() - aux_values).pow(2).mean()
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ def rollout_loss(model: ActorCritic, dist: Distribution, rollout: Rollout, setti
         log_probs, entropy, values, advantages, targets, s.value_coef, s.entropy_coef
     )
     if s.aux_value_coef and aux_ext is not None:
-        total = total + s.aux_value_coef * auxiliary_value_loss(aux_ext[:steps], targets)
+        total = total + s.aux_value_coef * value_loss(aux_ext[:steps], targets)
     if s.action_bound_coef and isinstance(dist, DiagGaussian):
         total = total + s.action_bound_coef * dist.mean_bound_excess(params).mean()
     return LossTerms(total, policy, value, mean_entropy, log_ratios.mean(), params.detach())

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from a3c.distributions import Categorical
-from a3c.loss import actor_critic_loss, auxiliary_value_loss, rollout_loss
+from a3c.loss import actor_critic_loss, rollout_loss, value_loss
 from a3c.models import ActorCritic
 from fakes import filled_rollout, loss_settings
 
@@ -120,10 +120,10 @@ def test_rollout_loss_nstep_equals_gae_with_lambda_one():
     assert not torch.allclose(lam_half.policy, nstep.policy)
 
 
-def test_auxiliary_value_loss_by_hand():
+def test_value_loss_by_hand():
     aux = torch.tensor([[1.0, 3.0]], requires_grad=True)
     targets = torch.tensor([[2.0, 1.0]], requires_grad=True)
-    loss = auxiliary_value_loss(aux, targets)
+    loss = value_loss(aux, targets)
     assert loss.item() == pytest.approx(0.5 * (1.0 + 4.0) / 2)  # 0.5 * mean((2-1)^2, (1-3)^2)
     loss.backward()
     torch.testing.assert_close(aux.grad, torch.tensor([[-0.5, 1.0]]))  # (aux - target) / n
@@ -135,7 +135,7 @@ def test_the_auxiliary_value_trains_the_policy_s_features_and_leaves_the_advanta
     rollout = filled_rollout(dist, lstm_size=0)
 
     def terms(coef):
-        torch.manual_seed(0)  # the same weights for both models: the aux head is built last
+        torch.manual_seed(0)  # both models built alike, head included: the same weights
         model = ActorCritic((3,), dist, hidden_sizes=(8,), separate_critic=True, aux_value=True)
         settings = loss_settings(gamma=0.9, separate_critic=True, aux_value_coef=coef)
         return model, rollout_loss(model, dist, rollout, settings)
