@@ -92,7 +92,11 @@ class Config:
     # --- optimizer ---
     optimizer: str = knob("rmsprop", "rmsprop or adam, with statistics shared by all workers")
     lr: float = knob(7e-4, "learning rate")
-    lr_schedule: str = knob("constant", "constant, or linear: annealed to 0 at total_steps, as in the paper")
+    lr_schedule: str = knob(
+        "constant",
+        "constant; linear: annealed to 0 at total_steps, as in the paper; linear_budget: annealed to 0 at the "
+        "run's end, total_steps or time_limit, whichever comes first",
+    )
     rms_alpha: float = knob(0.99, "RMSProp's smoothing constant")
     rms_eps: float = knob(0.1, "RMSProp's epsilon")
     adam_betas: tuple[float, ...] = knob((0.9, 0.999), "Adam's two betas")

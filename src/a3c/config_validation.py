@@ -16,7 +16,7 @@ from a3c.errors import ConfigError
 ALGOS = ("a3c", "ga3c")
 ADVANTAGES = ("gae", "nstep")
 OPTIMIZERS = ("rmsprop", "adam")
-LR_SCHEDULES = ("constant", "linear")
+LR_SCHEDULES = ("constant", "linear", "linear_budget")
 DEVICES = ("auto", "cpu", "cuda")
 BACKENDS = ("local", "ray")
 TORSOS = ("auto", "mlp", "a3c", "nature", "minatar", "universe")

@@ -126,8 +126,13 @@ def build_optimizer(cfg, params) -> SharedOptimizer:
     return SharedRMSprop(params, lr=cfg.lr, alpha=cfg.rms_alpha, eps=cfg.rms_eps)
 
 
-def scheduled_lr(cfg, env_steps: int) -> float:
-    """The learning rate at env_steps: constant, or annealed linearly to 0 at total_steps."""
-    if cfg.lr_schedule == "linear":
-        return cfg.lr * max(0.0, 1.0 - env_steps / cfg.total_steps)
-    return cfg.lr
+def scheduled_lr(cfg, env_steps: int, wall_seconds: float = 0.0) -> float:
+    """The learning rate at env_steps and wall_seconds into the run: constant; linear, annealed to 0
+    at total_steps; or linear_budget, annealed to 0 at the run's end, total_steps or time_limit,
+    whichever comes first (a run that stops at its time limit still anneals to 0 by then)."""
+    if cfg.lr_schedule == "constant":
+        return cfg.lr
+    progress = env_steps / cfg.total_steps
+    if cfg.lr_schedule == "linear_budget" and cfg.time_limit is not None:
+        progress = max(progress, wall_seconds / cfg.time_limit)
+    return cfg.lr * max(0.0, 1.0 - progress)

@@ -176,8 +176,10 @@ class _Run:
         engine, monitor, cfg = self.engine, self.monitor, self.cfg
         last_checkpoint, last_checkpoint_steps = time.monotonic(), self.counters.env_steps
         next_interval = min(cfg.checkpoint_first_s, cfg.checkpoint_interval_s)
+        self.counters.set_wall_seconds(monitor.wall_seconds())
         engine.start()
         while True:
+            self.counters.set_wall_seconds(monitor.wall_seconds())
             for msg in engine.drain(timeout=0.05):
                 self.messages.handle(msg)
             for event in engine.supervise():
@@ -228,7 +230,9 @@ class _Run:
             env_errors=self.messages.env_errors,
             pss_mb=self._pss_mb(),
         )
-        self.monitor.log(env_steps, updates, episodes, scheduled_lr(self.cfg, env_steps), extra)
+        self.monitor.log(
+            env_steps, updates, episodes, scheduled_lr(self.cfg, env_steps, self.monitor.wall_seconds()), extra
+        )
 
     def _pss_mb(self) -> float | None:
         """The run's memory, measured at most every PSS_EVERY_S: reading every process's smaps costs

@@ -2,6 +2,7 @@
 normalization statistics' rows, and the step counters, written by real child processes."""
 
 import math
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -173,6 +174,10 @@ def test_statistics_merged_across_processes_equal_those_of_the_concatenated_data
     assert model.reward_norm.m2.item() == pytest.approx(((returns - returns.mean()) ** 2).sum())
 
 
+def _exit_unless_clock_reads(counters, seconds: float) -> None:
+    sys.exit(0 if counters.wall_seconds == seconds else 1)
+
+
 def test_counters_are_a_row_per_writer_summed_by_readers():
     from a3c.engines.counters import SharedCounters
     from a3c.engines.processes import context
@@ -186,5 +191,10 @@ def test_counters_are_a_row_per_writer_summed_by_readers():
     worker_1.join(30)
     assert worker_1.exitcode == 0
     assert counters.read() == (130, 12, 4) and counters.env_steps == 130
+    counters.set_wall_seconds(12.5)  # the main process's clock, read by every writer's learner
+    reader = ctx.Process(target=_exit_unless_clock_reads, args=(counters.for_rank(1), 12.5))
+    reader.start()
+    reader.join(30)
+    assert reader.exitcode == 0
     with pytest.raises(ValueError):
         counters.for_rank(2)

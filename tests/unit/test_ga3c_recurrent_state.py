@@ -24,7 +24,7 @@ from a3c.engines.messages import Reporter
 from a3c.envs import rank_env_group
 from a3c.envs.group import EpisodeStats, StepResult
 from a3c.models import ActorCritic
-from fakes import thread_ipc
+from fakes import NullCounters, thread_ipc
 
 # ----- one agent, one predictor, one segment pool, in threads -----
 
@@ -32,11 +32,6 @@ from fakes import thread_ipc
 class _Sink(list):
     def put(self, message) -> None:
         self.append(message)
-
-
-class _Counters:
-    def add(self, **counts) -> int:
-        return 0
 
 
 class OneAgent:
@@ -65,7 +60,7 @@ class OneAgent:
         self.pool.offer(0)
         self.agent = threading.Thread(
             target=run_agent, daemon=True,
-            args=(envs, link, self.pool, Reporter(_Sink(), 0), _Counters(), t_max))
+            args=(envs, link, self.pool, Reporter(_Sink(), 0), NullCounters(), t_max))
 
     def segments(self, count: int):
         self.predictor.start()
@@ -183,7 +178,7 @@ def test_the_serial_engine_records_the_states_its_agents_acted_with():
     envs = rank_env_group(cfg, 0, 0)
     model = build_model(cfg, envs.spec, Categorical(2))
     envs.close()
-    engine = SerialGA3CEngine(EngineParts(cfg, model, build_optimizer(cfg, model.parameters()), _Counters(), None,
+    engine = SerialGA3CEngine(EngineParts(cfg, model, build_optimizer(cfg, model.parameters()), NullCounters(), None,
                                           envs.spec, envs.action_space))
     engine.start()
     try:

@@ -75,3 +75,20 @@ def test_state_tensors_round_trip_and_adopt_shares_storage():
     p.grad = torch.ones(3)
     joined.step()
     assert opt.state[p]["step"].item() == 2
+
+
+def test_the_learning_rate_schedules_by_hand():
+    import dataclasses
+
+    from a3c.config import Config
+    from a3c.optim import scheduled_lr
+
+    linear = Config(lr=1e-3, lr_schedule="linear", total_steps=1000, time_limit=100.0)
+    assert scheduled_lr(linear, 250, 90.0) == pytest.approx(7.5e-4)  # by steps only: the clock is ignored
+    assert scheduled_lr(dataclasses.replace(linear, lr_schedule="constant"), 900, 90.0) == pytest.approx(1e-3)
+    budget = dataclasses.replace(linear, lr_schedule="linear_budget")
+    assert scheduled_lr(budget, 250, 50.0) == pytest.approx(5e-4)  # the clock is further along: half
+    assert scheduled_lr(budget, 800, 50.0) == pytest.approx(2e-4)  # the steps are: a fifth
+    assert scheduled_lr(budget, 0, 150.0) == 0.0  # past the end: 0, never negative
+    no_limit = dataclasses.replace(budget, time_limit=None)  # only the steps can end the run
+    assert scheduled_lr(no_limit, 250, 1e6) == pytest.approx(7.5e-4)

@@ -12,6 +12,7 @@ from a3c.config import Config
 from a3c.distributions import Categorical, DiagGaussian
 from a3c.engines.learner import LR_SCALE_MIN, Learner
 from a3c.models import ActorCritic
+from fakes import NullCounters
 
 
 def test_categorical_kl_by_hand_and_against_torch():
@@ -49,16 +50,21 @@ def test_the_same_step_in_the_mean_is_a_larger_policy_change_at_a_smaller_spread
     assert dist.kl(narrow, narrow + step).item() == pytest.approx(math.exp(6) * dist.kl(wide, wide + step).item())
 
 
-class _Counters:
-    def add(self, **counts):
-        return 0
-
-
-def _learner(**cfg) -> Learner:
+def _learner(counters=None, **cfg) -> Learner:
     model = torch.nn.Linear(2, 1)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     optimizer.set_lr = lambda lr: [g.__setitem__("lr", lr) for g in optimizer.param_groups]  # type: ignore[attr-defined]
-    return Learner(Config(**cfg), model, optimizer, _Counters())
+    return Learner(Config(**cfg), model, optimizer, counters or NullCounters())
+
+
+def test_the_learner_steps_at_the_scheduled_rate_of_the_run_s_clock():
+    class SixtySecondsIn(NullCounters):
+        wall_seconds = 60.0
+
+    learner = _learner(SixtySecondsIn(), lr=0.1, lr_schedule="linear_budget", time_limit=80.0, target_kl=0.01)
+    learner.observe_kl(0.05)  # the adaptive share applies on top of the schedule
+    learner.apply([torch.ones(1, 2), torch.ones(1)])
+    assert learner.optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * (1 - 60 / 80) / 1.5)
 
 
 def test_the_step_size_shrinks_above_twice_the_target_and_grows_back_below_half():

@@ -23,6 +23,7 @@ from a3c.models import build_model
 from a3c.normalization import Moments
 from a3c.optim import build_optimizer
 from a3c.rollout import Rollout
+from fakes import NullCounters
 
 
 def _as_ray_carries_it(value):
@@ -191,18 +192,13 @@ def test_a_replacement_still_starting_when_the_run_ends_counts_among_the_run_s_n
 # ----- the A3C part: a job's gradients through the learner -----
 
 
-class _Counters:
-    def add(self, **counts):
-        return 0
-
-
 def test_the_a3c_part_applies_a_job_s_gradients_in_order_and_counts_their_lag():
     cfg = Config.for_env("CartPole-v1", workers=1)
     envs = make_env_group(cfg, 1, [0])
     dist = distribution_for(envs.action_space)
     model = build_model(cfg, envs.spec, dist)
     envs.close()
-    parts = EngineParts(cfg, model, build_optimizer(cfg, model.parameters()), _Counters(), None, envs.spec, None)
+    parts = EngineParts(cfg, model, build_optimizer(cfg, model.parameters()), NullCounters(), None, envs.spec, None)
     part = RayA3C(parts)
     part.learner.version = 5  # five updates applied since the runner's weights (version 3)
     size = params_to_vector(model).size

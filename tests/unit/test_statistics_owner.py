@@ -19,11 +19,7 @@ from a3c.envs import probe
 from a3c.models import build_model
 from a3c.normalization import LocalReturnStats, Moments, Statistics, batch_moments
 from a3c.optim import build_optimizer
-
-
-class _Counters:
-    def add(self, **counts):
-        return 0
+from fakes import NullCounters
 
 
 def _parts(**overrides) -> EngineParts:
@@ -33,7 +29,7 @@ def _parts(**overrides) -> EngineParts:
     spec, action_space = probe(cfg)
     model = build_model(cfg, spec, distribution_for(action_space, cfg.action_squash))
     model.share_memory()
-    return EngineParts(cfg, model, build_optimizer(cfg, model.parameters()), _Counters(), None, spec, action_space)
+    return EngineParts(cfg, model, build_optimizer(cfg, model.parameters()), NullCounters(), None, spec, action_space)
 
 
 def _serial_a3c():

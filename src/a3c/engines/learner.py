@@ -64,7 +64,8 @@ class Learner:
                 for param, grad in zip(self.model.parameters(), grads, strict=True):
                     param.grad = grad
             total_steps = self.counters.add(env_steps=env_steps, updates=1, episodes=episodes)
-            self.optimizer.set_lr(scheduled_lr(self.cfg, total_steps) * self.lr_scale)
+            lr = scheduled_lr(self.cfg, total_steps, self.counters.wall_seconds)
+            self.optimizer.set_lr(lr * self.lr_scale)
             self.optimizer.step()
             constrain = getattr(self.model, "constrain_", None)
             if constrain is not None:
