@@ -575,16 +575,6 @@ def filled_rollout(dist, t_max=6, n_envs=2, obs_size=3, lstm_size=8, seed=0):
 # ----- a scripted env batch and link: the one rollout writer's test bench -----
 
 
-class NullCounters:
-    """Counters that count nothing, for a Learner or a role under test alone: the run's env steps
-    and wall seconds stay 0."""
-
-    wall_seconds = 0.0
-
-    def add(self, **counts) -> int:
-        return 0
-
-
 class ScriptedEnvBatch:
     """Three envs stepped together (an EnvBatch, no Gymnasium) whose observation is [env, k], k the
     step within the episode (0 at a reset): env 0 terminates after 2 steps, env 1 is cut by a time
@@ -666,6 +656,19 @@ class ScriptedLink:
 
         p, env = len(self.posts), np.arange(self.n)
         return Acted(10 * p + env, -(p + env / 10).astype(np.float32), (p + env / 100).astype(np.float32), p)
+
+
+# ----- counters that count nothing, for a role tested alone -----
+
+
+class NullCounters:
+    """Counters that count nothing, for a Learner or a role under test alone: the run's env steps
+    and wall seconds stay 0."""
+
+    wall_seconds = 0.0
+
+    def add(self, **counts) -> int:
+        return 0
 
 
 # ----- real pipes and semaphores between the threads of one process -----
