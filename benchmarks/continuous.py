@@ -34,6 +34,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from aggregate import over_seeds  # noqa: E402
 from run import git_commit, machine_info  # noqa: E402
+from stability import figures, random_returns  # noqa: E402
 from systems import RUNNERS  # noqa: E402
 
 OUT = HERE / "results"
@@ -67,13 +68,18 @@ def table(task: str, records: list[dict[str, Any]], systems: list[str], cap_s: f
                          f"[{min(times):.1f}, {capped}{max(times):.1f}] | "
                          f"{_median(steps):,.0f} | {_median([r['steps_per_second'] for r in runs]):,.0f} |")
         return lines
-    lines = [f"| system | mean return of the last 100 episodes after {cap_s:g} s: median (seeds) | env steps |",
-             "|---|---|---|"]
+    lines = [f"| system | mean return of the last 100 episodes after {cap_s:g} s: median (seeds) | best (seeds) "
+             "| drop from the best (seeds) | env steps |",
+             "|---|---|---|---|---|"]
     for system in systems:
         runs = sorted((r for r in records if r["system"] == system), key=lambda r: r["seed"])
         returns = [r["mean_return_100"] for r in runs if r["mean_return_100"] is not None]
         each = ", ".join(f"{r['mean_return_100']:.0f}" if r["mean_return_100"] is not None else "-" for r in runs)
-        lines.append(f"| {system} | {_median(returns):.0f} ({each}) | {_median([r['env_steps'] for r in runs]):,.0f} |")
+        shown = [r["figures"] for r in runs if r.get("figures")]
+        best = ", ".join(f"{f['best']:.0f}" for f in shown) or "-"
+        drop = ", ".join(f"{f['drop']:.2f}" for f in shown) or "-"
+        lines.append(f"| {system} | {_median(returns):.0f} ({each}) | {best} | {drop} "
+                     f"| {_median([r['env_steps'] for r in runs]):,.0f} |")
     return lines
 
 
@@ -108,11 +114,14 @@ def main() -> None:
                 commit=git_commit(HERE), seeds=list(range(args.seeds)), notes=args.note)
     work = out / "continuous-work"
     records: list[dict[str, Any]] = []
+    # Random play's mean return, the reference of each run's drop from its best (issue 37's measure).
+    reference = random_returns([spec["env_id"]], HERE / "results" / "stability")[spec["env_id"]]
     started = time.monotonic()
     for seed in range(args.seeds):
         order = systems[seed % len(systems):] + systems[:seed % len(systems)]
         for system in order:
             rec = RUNNERS[system](spec["env_id"], seed, args.cap_s, spec["target"], work)
+            rec["figures"] = figures(rec, reference)
             records.append(rec)
             print(f"[{time.monotonic() - started:6.0f}s] {system} seed {seed}: stop {rec['stop_reason']}, "
                   f"time to target {rec['time_to_target_s']}, mean_return_100 {rec['mean_return_100']}, "
