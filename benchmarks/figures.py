@@ -359,21 +359,34 @@ def block_pixels() -> str:
     rel = newest("pixels-minatar-*.json")
     data, rows = pixels_rows(rel)
     sb3 = next((r for r in rows if r["system"] == "sb3-a2c"), None)
+    # Issue 37's measure where the file's records carry it (pixels.py stability): the best mean
+    # and the drop from it to the end, so a final score that is a peak fallen from shows.
+    held = all(rec.get("figures") for rec in data.get("records", []))
     body = []
     for r in rows:
         ret = r["median_return_100"]
         vs = f"{ret / sb3['median_return_100']:.1f}x" if sb3 else "-"
         over = over_seeds_text(r.get("return_over_seeds"), num)
         each = per_seed(r["returns"]) if over is None else f"{over} ({', '.join(num(v) for v in r['returns'])})"
-        body.append([SYSTEM_NAMES[r["system"]], each, vs, f"{r['median_steps_per_s']:,.0f}"])
+        row = [SYSTEM_NAMES[r["system"]], each]
+        if held:
+            mine = sorted((x for x in data["records"] if x["system"] == r["system"]), key=lambda x: x["seed"])
+            row += [
+                per_seed([x["figures"]["best"] for x in mine]),
+                per_seed_fmt([x["figures"]["drop"] for x in mine], "{:.2f}"),
+            ]
+        body.append(row + [vs, f"{r['median_steps_per_s']:,.0f}"])
     seconds = seconds_of(data["meta"]["command"])
     out.append(pixels_measured(rel, data, f"{rows[0]['runs']} seeds").line(("a3c",)))
     out.append(
         f"MinAtar/Breakout-v1, mean return of the last 100 episodes after {seconds} s of training, "
         + ("IQM [95% CI]; median (each seed)" if "return_over_seeds" in rows[0] else "median (each seed)")
-        + "; SB3 A2C with the same small CNN and 16 envs:"
+        + "; SB3 A2C with the same small CNN and 16 envs"
+        + ("; the best mean of the run and the drop from it to the end (0: ended at its best)" if held else "")
+        + ":"
     )
-    out.append(table(["system", "mean return", "x SB3 A2C (medians)", "env steps/s, median"], body))
+    columns = ["system", "mean return"] + (["best", "drop from the best"] if held else [])
+    out.append(table(columns + ["x SB3 A2C (medians)", "env steps/s, median"], body))
     return "\n\n".join(out)
 
 
@@ -637,6 +650,29 @@ CONTINUOUS_ENVS = {
 }
 
 
+def final_return_result(runs: list[dict], aggregate: dict) -> tuple[str, str]:
+    """(measure, result) of a fixed-time row: the final mean return over seeds (IQM [95% CI] and
+    median where the file has them, each seed beside), and the best and the drop from it
+    (issue 37's measure) where every run recorded its figures."""
+    cap = runs[0]["cap_s"]
+    finals = [r["mean_return_100"] for r in runs]
+    over = over_seeds_text(aggregate.get("return_over_seeds"), num)
+    if over:
+        measure = f"mean return of the last 100 episodes after {cap:g} s: IQM [95% CI]; median (seeds)"
+        result = f"{over} ({', '.join(num(v) for v in finals)})"
+    else:
+        measure = f"mean return of the last 100 episodes after {cap:g} s, median (seeds)"
+        result = per_seed(finals)
+    shown = [r.get("figures") for r in runs]
+    if all(shown):
+        measure += "; best and drop from it, median (seeds)"
+        result += (
+            f"; best {per_seed([f['best'] for f in shown])}, "
+            f"drop {per_seed_fmt([f['drop'] for f in shown], '{:.2f}')}"
+        )
+    return measure, result
+
+
 def block_continuous() -> str:
     """Continuous control against SB3 with rl-zoo3's settings: for each env and system, the newest
     continuous-*.json that measured it."""
@@ -670,8 +706,7 @@ def block_continuous() -> str:
                     result = f"{spread(solved)}, " if solved else ""
                     result += f"{len(solved)}/{len(runs)} solved"
             else:
-                measure = f"mean return of the last 100 episodes after {runs[0]['cap_s']:g} s, median (seeds)"
-                result = per_seed([r["mean_return_100"] for r in runs])
+                measure, result = final_return_result(runs, aggregate)
                 if any(r["stop_reason"] != "time_limit" for r in runs):
                     notes.add(env)
                     result += (
@@ -926,13 +961,20 @@ def block_headline() -> str:
     mdata, mrows = pixels_rows(rel)
     mr = {r["system"]: r for r in mrows}
     date = day(mdata["meta"]["date"])
+    iqm = "return_over_seeds" in mr["a3c"]
+
+    def final(system: str) -> str:
+        return over_seeds_text(mr[system].get("return_over_seeds"), num) or num(mr[system]["median_return_100"])
+
+    cpu = mdata["meta"].get("cpu") or provenance(rel, "cpu")
     rows.append(
         [
-            "MinAtar/Breakout-v1: mean return after 300 s, median of 2 seeds",
-            num(mr["a3c"]["median_return_100"]),
-            num(mr["ga3c"]["median_return_100"]),
-            f"A2C {num(mr['sb3-a2c']['median_return_100'])}",
-            f"{date}, {provenance(rel, 'cpu') or NOT_RECORDED}{flag(date, ('a3c',))}",
+            f"MinAtar/Breakout-v1: mean return after {seconds_of(mdata['meta']['command'])} s, "
+            f"{'IQM [95% CI]; median' if iqm else 'median'} of {mr['a3c']['runs']} seeds",
+            final("a3c"),
+            final("ga3c"),
+            f"A2C {final('sb3-a2c')}",
+            f"{date}, {short_cpu(cpu)}{flag(date, ('a3c',))}",
         ]
     )
     rel = "stability/records.json"

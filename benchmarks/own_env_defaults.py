@@ -58,6 +58,9 @@ def make_env(env_id: str):
 
         module, name = env_id.split(":")
         return getattr(importlib.import_module(module), name)()
+    from a3c.envs.families import register_family
+
+    register_family(env_id)  # MinAtar's and ALE's ids exist once their package registers them
     return gym.make(env_id)
 
 

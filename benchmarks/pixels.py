@@ -4,6 +4,7 @@
     python benchmarks/pixels.py minatar --seconds 300 --seeds 2
     python benchmarks/pixels.py learn --env MinAtar/SpaceInvaders-v1 --seconds 300 --seeds 2
     python benchmarks/pixels.py learn --env ALE/Pong-v5 --seconds 1500 --seeds 1
+    python benchmarks/pixels.py stability results/pixels-minatar-STAMP.json   # (re)compute the figures below
 
 throughput: steady-state agent steps/s on ALE/Pong-v5 (the papers' preprocessing in every
 system) of `a3c` (A3C, 2 workers), `ga3c`, Stable-Baselines3 A2C with rl-zoo3's Atari
@@ -16,7 +17,8 @@ learn: mean return of the last 100 training episodes after `--seconds` of traini
 with rl-zoo3's Atari A2C settings: for ALE ids the zoo's whole recipe (the NoFrameskip-v4 game,
 AtariWrapper, 4-stack, 16 envs, CnnPolicy), for MinAtar ids the same small CNN as a3c's
 `minatar` torso (16 3x3 filters, FC 128) on 16 envs (no zoo entry exists for MinAtar). The
-table also gives each run's mean return at a quarter, half and three quarters of the time.
+table also gives each run's mean return at a quarter, half and three quarters of the time, and
+each record its stability figures (a3c.stats.stability against random play: best, final, drop).
 
 Systems alternate within each seed, the first one rotating, so drift on a shared machine
 falls on all of them. Each process uses one torch thread. Results: results/pixels-*.json
@@ -192,9 +194,36 @@ def return_at(series: list, wall_s: float) -> Optional[float]:
     return seen[-1] if seen else None
 
 
+def add_stability(path: Path) -> None:
+    """Give each learning record of a results file its stability figures (benchmarks/stability.py's
+    `figures`: best, final and the drop between them against random play on the env, issue 37's
+    measure) from its curve, leaving out the points before the first full window of episodes."""
+    from stability import figures, random_returns
+
+    data = json.loads(path.read_text())
+    env_ids = sorted({rec_env(data, r) for r in data["records"]})
+    randoms = random_returns(env_ids, HERE / "results" / "stability")
+    for r in data["records"]:
+        curve = [p for p in r["series"] if p[2] is not None]
+        r["figures"] = figures(dict(series=curve), randoms[rec_env(data, r)])
+        f = r["figures"] or {}
+        print(f"{r['system']} seed {r['seed']}: best {f.get('best')}, final {f.get('final')}, drop {f.get('drop')}")
+    path.write_text(json.dumps(data, indent=1))
+
+
+def rec_env(data: dict, record: dict) -> str:
+    """The env a record trained on: its own, or the one the file's command names."""
+    if record.get("env_id"):
+        return record["env_id"]
+    command = data["meta"]["command"].split()
+    if "minatar" in command:
+        return "MinAtar/Breakout-v1"
+    return command[command.index("--env") + 1] if "--env" in command else "MinAtar/Breakout-v1"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("task", choices=["throughput", "learn", "minatar", "sb3-child", "raw-child"])
+    parser.add_argument("task", choices=["throughput", "learn", "minatar", "stability", "sb3-child", "raw-child"])
     parser.add_argument("rest", nargs="*")
     parser.add_argument("--env", default="MinAtar/Breakout-v1", help="learn: the Atari or MinAtar id")
     parser.add_argument("--seconds", type=float, default=60)
@@ -207,6 +236,8 @@ def main() -> None:
         return sb3_child(env_id, int(seed), float(seconds), Path(out))
     if args.task == "raw-child":
         return raw_child(float(args.rest[0]), Path(args.rest[1]))
+    if args.task == "stability":
+        return add_stability(Path(args.rest[0]))
 
     env_id = {"throughput": "ALE/Pong-v5", "minatar": "MinAtar/Breakout-v1"}.get(args.task, args.env)
     systems = args.systems or (["raw", "a3c", "ga3c", "sb3-a2c"] if args.task == "throughput"
@@ -225,7 +256,7 @@ def main() -> None:
                 result = run_sb3(env_id, seed, args.seconds, work)
             else:
                 result = run_ours(system, env_id, seed, args.seconds, work)
-            result.update(system=system, seed=seed, steps_per_s=steady_rate(result["series"]),
+            result.update(system=system, env_id=env_id, seed=seed, steps_per_s=steady_rate(result["series"]),
                           curve=[return_at(result["series"], args.seconds * q) for q in (0.25, 0.5, 0.75)])
             records.append(result)
             rate, ret = result["steps_per_s"], result.get("mean_return_100")
@@ -259,8 +290,10 @@ def main() -> None:
                 python=platform.python_version(), cpus=__import__("os").cpu_count(), note=args.note,
                 load_avg_at_end=__import__("os").getloadavg())
     task_name = args.task if args.task != "learn" else f"learn-{env_id.replace('/', '_')}"
-    (OUT / f"pixels-{task_name}-{stamp}.json").write_text(json.dumps(dict(meta=meta, rows=rows, ratios=ratios,
-                                                                           records=records), indent=1))
+    path = OUT / f"pixels-{task_name}-{stamp}.json"
+    path.write_text(json.dumps(dict(meta=meta, rows=rows, ratios=ratios, records=records), indent=1))
+    if args.task != "throughput":
+        add_stability(path)
     lines = [f"\n## {args.task} ({env_id}), {stamp}", "", f"`{meta['command']}`", "",
              f"{args.seeds} seeds x {args.seconds:.0f} s, systems alternating. {args.note}", "",
              "| system | runs | median steps/s | median mean_return_100 | steps/s per run | return per run "

@@ -101,6 +101,26 @@ def test_the_figures_agree_with_the_results_data():
     assert figures.check() == [], "run `python benchmarks/figures.py`"
 
 
+def test_the_figures_check_finds_one_changed_digit(tmp_path):
+    """The check reads the numbers, not only the shape: the README's headline table with one digit
+    of its first row's first figure changed (in a copy of the README, the only page of a tree of its own) fails
+    it, and the same page unchanged passes."""
+    figures = load(ROOT / "benchmarks" / "figures.py", "figures_under_test")
+    text = README.read_text()
+    block = next(figures.BLOCK.finditer(text))
+    first_row = text.index("\n| ", text.index("| --- |", block.start("body")))
+    second_cell = text.index(" | ", first_row + 3)  # past the task's name: a measured figure
+    at = next(i for i in range(second_cell, block.end("body")) if text[i].isdigit())
+    changed = text[:at] + str((int(text[at]) + 1) % 10) + text[at + 1 :]
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    page = tmp_path / "README.md"
+    page.write_text(text)
+    assert figures.check(tmp_path) == []
+    page.write_text(changed)
+    assert figures.check(tmp_path) == [f"README.md: {block['name']}"]
+
+
 def test_every_figure_block_names_a_figure_and_is_closed():
     figures = load(ROOT / "benchmarks" / "figures.py", "figures_under_test")
     for path in figures.pages():
