@@ -34,6 +34,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from aggregate import over_seeds  # noqa: E402
 from run import git_commit, machine_info  # noqa: E402
+from stability import RESULTS as RANDOM_PLAY  # noqa: E402
 from stability import figures, random_returns  # noqa: E402
 from systems import RUNNERS  # noqa: E402
 
@@ -115,7 +116,7 @@ def main() -> None:
     work = out / "continuous-work"
     records: list[dict[str, Any]] = []
     # Random play's mean return, the reference of each run's drop from its best (issue 37's measure).
-    reference = random_returns([spec["env_id"]], HERE / "results" / "stability")[spec["env_id"]]
+    reference = random_returns([spec["env_id"]], RANDOM_PLAY)[spec["env_id"]]
     started = time.monotonic()
     for seed in range(args.seeds):
         order = systems[seed % len(systems):] + systems[:seed % len(systems)]

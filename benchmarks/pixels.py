@@ -4,7 +4,7 @@
     python benchmarks/pixels.py minatar --seconds 300 --seeds 2
     python benchmarks/pixels.py learn --env MinAtar/SpaceInvaders-v1 --seconds 300 --seeds 2
     python benchmarks/pixels.py learn --env ALE/Pong-v5 --seconds 1500 --seeds 1
-    python benchmarks/pixels.py stability results/pixels-minatar-STAMP.json   # (re)compute the figures below
+    python benchmarks/pixels.py stability results/pixels-minatar-STAMP.json [--env ID]  # (re)compute the figures
 
 throughput: steady-state agent steps/s on ALE/Pong-v5 (the papers' preprocessing in every
 system) of `a3c` (A3C, 2 workers), `ga3c`, Stable-Baselines3 A2C with rl-zoo3's Atari
@@ -194,31 +194,18 @@ def return_at(series: list, wall_s: float) -> Optional[float]:
     return seen[-1] if seen else None
 
 
-def add_stability(path: Path) -> None:
-    """Give each learning record of a results file its stability figures (benchmarks/stability.py's
-    `figures`: best, final and the drop between them against random play on the env, issue 37's
-    measure) from its curve, leaving out the points before the first full window of episodes."""
-    from stability import figures, random_returns
+def add_stability(records: list[dict[str, Any]], env_id: str) -> None:
+    """Give each learning record its stability figures (benchmarks/stability.py's `figures`: best,
+    final and the drop between them against random play on its env, issue 37's measure) from its
+    curve, leaving out the points before the first full window of episodes."""
+    from stability import RESULTS, figures, random_returns
 
-    data = json.loads(path.read_text())
-    env_ids = sorted({rec_env(data, r) for r in data["records"]})
-    randoms = random_returns(env_ids, HERE / "results" / "stability")
-    for r in data["records"]:
+    randoms = random_returns(sorted({r.get("env_id", env_id) for r in records}), RESULTS)
+    for r in records:
         curve = [p for p in r["series"] if p[2] is not None]
-        r["figures"] = figures(dict(series=curve), randoms[rec_env(data, r)])
+        r["figures"] = figures(dict(series=curve), randoms[r.get("env_id", env_id)])
         f = r["figures"] or {}
         print(f"{r['system']} seed {r['seed']}: best {f.get('best')}, final {f.get('final')}, drop {f.get('drop')}")
-    path.write_text(json.dumps(data, indent=1))
-
-
-def rec_env(data: dict, record: dict) -> str:
-    """The env a record trained on: its own, or the one the file's command names."""
-    if record.get("env_id"):
-        return record["env_id"]
-    command = data["meta"]["command"].split()
-    if "minatar" in command:
-        return "MinAtar/Breakout-v1"
-    return command[command.index("--env") + 1] if "--env" in command else "MinAtar/Breakout-v1"
 
 
 def main() -> None:
@@ -236,8 +223,12 @@ def main() -> None:
         return sb3_child(env_id, int(seed), float(seconds), Path(out))
     if args.task == "raw-child":
         return raw_child(float(args.rest[0]), Path(args.rest[1]))
-    if args.task == "stability":
-        return add_stability(Path(args.rest[0]))
+    if args.task == "stability":  # a file whose records predate env_id trained on --env
+        path = Path(args.rest[0])
+        data = json.loads(path.read_text())
+        add_stability(data["records"], args.env)
+        path.write_text(json.dumps(data, indent=1))
+        return None
 
     env_id = {"throughput": "ALE/Pong-v5", "minatar": "MinAtar/Breakout-v1"}.get(args.task, args.env)
     systems = args.systems or (["raw", "a3c", "ga3c", "sb3-a2c"] if args.task == "throughput"
@@ -290,10 +281,10 @@ def main() -> None:
                 python=platform.python_version(), cpus=__import__("os").cpu_count(), note=args.note,
                 load_avg_at_end=__import__("os").getloadavg())
     task_name = args.task if args.task != "learn" else f"learn-{env_id.replace('/', '_')}"
-    path = OUT / f"pixels-{task_name}-{stamp}.json"
-    path.write_text(json.dumps(dict(meta=meta, rows=rows, ratios=ratios, records=records), indent=1))
     if args.task != "throughput":
-        add_stability(path)
+        add_stability(records, env_id)
+    (OUT / f"pixels-{task_name}-{stamp}.json").write_text(json.dumps(dict(meta=meta, rows=rows, ratios=ratios,
+                                                                           records=records), indent=1))
     lines = [f"\n## {args.task} ({env_id}), {stamp}", "", f"`{meta['command']}`", "",
              f"{args.seeds} seeds x {args.seconds:.0f} s, systems alternating. {args.note}", "",
              "| system | runs | median steps/s | median mean_return_100 | steps/s per run | return per run "
