@@ -101,7 +101,13 @@ class RunStats:
         if restored and restored.get("target", target) != target:
             # A resume with a new target: the old one's time to target says nothing about the new one.
             self.time_to_target = self.steps_to_target = None
+        # The kept curve: every curve_stride-th window mean, the stride doubling as the curve fills, so
+        # the points stay evenly spread over the run; the best and the last are kept beside it.
         self.curve: list[tuple[float, float]] = [tuple(p) for p in restored.get("curve", [])]  # type: ignore[misc]
+        self.curve_stride: int = restored.get("curve_stride", 1)
+        self.curve_seen: int = restored.get("curve_seen", len(self.curve))
+        last = restored.get("curve_last")
+        self.curve_last: tuple[float, float] | None = tuple(last) if last else (self.curve[-1] if self.curve else None)  # type: ignore[assignment]
         self.counting = True  # episodes still join the window; see stop_counting
         self.improved = False  # a new best since the caller last took it (take_improvement)
 
@@ -129,9 +135,14 @@ class RunStats:
             self.time_to_target, self.steps_to_target = wall_s, int(env_steps)
 
     def _extend_curve(self, wall_s: float, mean: float) -> None:
-        self.curve.append((wall_s, mean))
-        if len(self.curve) > CURVE_POINTS:  # every other point: the average over time barely moves
-            self.curve = self.curve[::2] + ([self.curve[-1]] if len(self.curve) % 2 == 0 else [])
+        # Halving the whole list each time it overflowed thinned the oldest points again and again
+        # (a 1.5M-step run kept 3 of its first 40 s), so early peaks and plunges went unseen.
+        if self.curve_seen % self.curve_stride == 0:
+            self.curve.append((wall_s, mean))
+            if len(self.curve) > CURVE_POINTS:
+                self.curve, self.curve_stride = self.curve[::2], self.curve_stride * 2
+        self.curve_seen += 1
+        self.curve_last = (wall_s, mean)
 
     def take_improvement(self) -> bool:
         """Whether the best mean rose since the last call (the run then keeps those weights as best)."""
@@ -149,7 +160,12 @@ class RunStats:
         """The run's stability figures over wall time, against its first full window."""
         if not self.curve or self.first_mean is None:
             return None
-        xs, ys = zip(*self.curve, strict=True)
+        points = dict(self.curve)  # with the best and the last, which the evenly spread points may skip
+        if self.best_at_s is not None and self.best_mean is not None:
+            points[self.best_at_s] = self.best_mean
+        if self.curve_last is not None:
+            points[self.curve_last[0]] = self.curve_last[1]
+        xs, ys = zip(*sorted(points.items()), strict=True)
         return stability(xs, ys, self.first_mean)
 
     def state(self) -> dict[str, Any]:
@@ -163,4 +179,7 @@ class RunStats:
             steps_to_target=self.steps_to_target,
             target=self.target,
             curve=[list(p) for p in self.curve],
+            curve_stride=self.curve_stride,
+            curve_seen=self.curve_seen,
+            curve_last=list(self.curve_last) if self.curve_last else None,
         )

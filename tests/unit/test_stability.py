@@ -103,4 +103,45 @@ def test_the_kept_curve_is_thinned_not_unbounded():
     for i in range(5 * CURVE_POINTS):
         stats.add([float(i)], wall_s=float(i), env_steps=i)
     assert len(stats.curve) <= CURVE_POINTS
-    assert stats.curve[0][0] == 0.0 and stats.curve[-1][0] == 5 * CURVE_POINTS - 1
+    assert stats.curve[0][0] == 0.0 and stats.curve_last == (5 * CURVE_POINTS - 1, 5 * CURVE_POINTS - 1)
+
+
+def test_the_kept_curve_stays_evenly_spread_and_keeps_an_early_plunge():
+    # 5 x CURVE_POINTS window means a second apart: 100 at first, a plunge to 0 over seconds 100-299,
+    # 100 again after. Thinning that halved the whole list at each overflow kept 1 point in 16 of the
+    # first seconds (and 1 in 2 of the last), so the plunge shrank to a few points or vanished.
+    n = 5 * CURVE_POINTS
+    stats = RunStats(window=1, target=None)
+    for i in range(n):
+        stats.add([0.0 if 100 <= i < 300 else 100.0], wall_s=float(i), env_steps=i)
+    gaps = {b[0] - a[0] for a, b in zip(stats.curve, stats.curve[1:], strict=False)}
+    assert gaps == {float(stats.curve_stride)}, gaps
+    s = stats.stability()
+    assert s is not None
+    # reference 100 (the first window) is the best too: nothing to fall from. Against reference 0:
+    figures = stability([x for x, _ in stats.curve], [y for _, y in stats.curve], 0.0)
+    assert figures is not None and figures.below_half == pytest.approx(200 / (n - 1), abs=0.01)
+    assert figures.mean_over_run == pytest.approx(100 * (1 - 200 / n), abs=1.0)
+
+
+def test_the_best_and_the_last_window_count_even_where_the_kept_points_skip_them():
+    stats = RunStats(window=1, target=None)
+    values = [10.0] * (3 * CURVE_POINTS)
+    values[1001] = 90.0  # a one-point best at an odd index, which an even stride skips
+    values[-1] = 50.0
+    for i, v in enumerate(values[:-1] + [values[-1]]):
+        stats.add([v], wall_s=float(i), env_steps=i)
+    s = stats.stability()
+    assert s is not None and (s.best, s.best_at, s.final) == (90.0, 1001.0, 50.0)
+    assert s.drop == pytest.approx((90 - 50) / (90 - 10))
+
+
+def test_a_resumed_run_goes_on_thinning_where_it_stopped():
+    stats = RunStats(window=1, target=None)
+    for i in range(3 * CURVE_POINTS):
+        stats.add([float(i % 7)], wall_s=float(i), env_steps=i)
+    restored = RunStats(window=1, target=None, restored=stats.state())
+    for run in (stats, restored):
+        for i in range(3 * CURVE_POINTS, 4 * CURVE_POINTS):
+            run.add([float(i % 7)], wall_s=float(i), env_steps=i)
+    assert restored.curve == stats.curve and restored.stability() == stats.stability()
