@@ -6,6 +6,13 @@ fell and rose again and again (seed 1: 500 at 0.09M steps, 47 at 0.7M, 500, 67 a
 the end of 150 s; benchmarks/results/stability.md). With the preset's target_kl the step size
 shrinks as the policy sharpens and the curve stays at its peak (screens of 150 s, seeds 1 and 2: the
 median of the second half went from 119 and 500 to 500 and 500).
+
+The run is the deterministic one (one process steps both workers' envs in a fixed order and applies
+the same losses, target_kl and preset as the Hogwild workers): the same code gives the same curve,
+so the bounds hold or fail on the code and not on how two processes happened to interleave. The
+Hogwild run still dips and recovers on some interleavings (one CI run of seed 1 had a last quarter
+of 500, 500, 490, 96, 133, 349), which no bound on a single asynchronous run can tell from a fall;
+benchmarks/stability.py measures those runs over seeds.
 """
 
 import csv
@@ -15,29 +22,35 @@ import pytest
 
 import a3c
 
+STEPS = 1_500_000
+
 
 def _curve(run_dir) -> list[tuple[int, float]]:
     with open(run_dir / "metrics.csv", newline="") as fh:
         return [(int(r["env_steps"]), float(r["mean_return_100"])) for r in csv.DictReader(fh) if r["mean_return_100"]]
 
 
-@pytest.mark.slow
-def test_the_cartpole_preset_holds_its_peak_long_past_the_target(tmp_path):
-    steps = 1_500_000
+def _train_past_the_target(run_dir, **settings):
     cfg = a3c.Config.for_env(
-        "CartPole-v1", seed=1, workers=2, target_return="off", total_steps=steps, progress=False, tensorboard=False,
-        run_dir=str(tmp_path / "run"),
+        "CartPole-v1", seed=1, workers=2, deterministic=True, log_interval_steps=10_000, target_return="off",
+        total_steps=STEPS, progress=False, tensorboard=False, run_dir=str(run_dir), **settings,
     )
     result = a3c.train(cfg)
     assert result.stop_reason == "total_steps", result
+    return result, _curve(run_dir)
+
+
+@pytest.mark.slow
+def test_the_cartpole_preset_holds_its_peak_long_past_the_target(tmp_path):
+    result, curve = _train_past_the_target(tmp_path / "run")
     stability = result.stability
     assert stability is not None and stability["best_mean_return_100"] >= 475, stability
-    # Past the peak the curve still has short dips that recover (a few in ten of the 2-s points of
-    # one run can fall to 100-300), so the bounds are on the bulk of the curve, not on one point:
-    # the median of its second half stays at the ceiling (the code before target_kl: 119 on this
-    # seed) and its last quarter, where the run ends, averages far above the old fall (~220).
-    curve = _curve(tmp_path / "run")
-    second_half = [mean for at, mean in curve if at >= steps // 2]
-    last_quarter = [mean for at, mean in curve if at >= steps * 3 // 4]
+    # The bounds are on the bulk of the curve and on where it ends: this seed's second half has a
+    # median of 500, its last quarter a mean of 491 and a low of 457. With target_kl off, the same
+    # seed and engine falls from 500 to 30 at 0.65M steps, and its second half has a median of 451
+    # and its last quarter a low of 195.
+    second_half = [mean for at, mean in curve if at >= STEPS // 2]
+    last_quarter = [mean for at, mean in curve if at >= STEPS * 3 // 4]
     assert second_half and statistics.median(second_half) >= 475, second_half
-    assert last_quarter and statistics.fmean(last_quarter) >= 350, last_quarter
+    assert last_quarter and statistics.fmean(last_quarter) >= 400 and min(last_quarter) >= 250, last_quarter
+    assert stability["drop"] <= 0.10, stability
