@@ -871,52 +871,68 @@ def records_measured(rel: str, records: list[dict], seeds: str | None) -> Measur
     )
 
 
+def stability_block(rel: str, seeds: str | None, how: str, at_s: float | None = None, level: bool = False) -> str:
+    """A table of benchmarks/stability.py records (rel) under the line saying where they were
+    measured and the paragraph saying how; seeds None: the seeds the records hold."""
+    records = read_json(rel)
+    seeds = seeds or "seeds " + ", ".join(sorted({str(r["seed"]) for r in records}))
+    return "\n\n".join([records_measured(rel, records, seeds).line(()), how, stability_table(records, at_s, level)])
+
+
 def block_stability() -> str:
     """The defaults trained far past their peaks (InvertedDoublePendulum and Hopper 600 s, with SB3
     PPO on its defaults side by side at 240 s; other envs at their own budgets), from
     stability/records.json."""
-    rel = "stability/records.json"
-    records = read_json(rel)
-    measured = records_measured(rel, records, "seeds " + ", ".join(sorted({str(r["seed"]) for r in records})))
-    return "\n\n".join(
-        [
-            measured.line(()),
-            "`python benchmarks/stability.py --out benchmarks/results/stability --envs ENV --seeds S "
-            "--systems a3c ga3c --budget B` (B is the budget beside each env), and for InvertedDoublePendulum and "
-            "Hopper `--systems sb3-ppo:n_envs=8 --budget 240` (SB3 PPO on its own defaults with 8 envs, as "
-            "`rl_zoo3` has no settings for these envs' v5); every command is in `stability/meta.json`. "
-            "Each run trains for the whole budget with no early stop, alone on the machine. "
-            "*at 240 s*: the mean return of the "
-            "last 100 episodes after 240 s of training (for a3c, read from the 600-s run's curve: no default "
-            "schedules anything by time); *drop*: (best - final) / (best - random play); *first peak*: the "
-            "first second within 10% of the run's own best; *s to the first peak's bar before the fix*: the first "
-            "second a run reached the bar that defined the first peak of the defaults the issue was filed against "
-            "(90% of the way from random play to their median best, the plain `a3c` rows of the screens below), "
-            "beside their own median time to it: a floor that raises the best moves a run's own first peak later "
-            "even where it learns no slower, and this bar stays put; *below half after the peak*: the share of the "
-            "time after the first peak that the curve spent below halfway from random play to the best (brief "
-            "plunges, which the final figure misses). Median (each seed).",
-            stability_table(records, at_s=240, level=True),
-        ]
+    return stability_block(
+        "stability/records.json",
+        None,
+        "`python benchmarks/stability.py --out benchmarks/results/stability --envs ENV --seeds S "
+        "--systems a3c ga3c --budget B` (B is the budget beside each env), and for InvertedDoublePendulum and "
+        "Hopper `--systems sb3-ppo:n_envs=8 --budget 240` (SB3 PPO on its own defaults with 8 envs, as "
+        "`rl_zoo3` has no settings for these envs' v5); every command is in `stability/meta.json`. "
+        "Each run trains for the whole budget with no early stop, alone on the machine. "
+        "*at 240 s*: the mean return of the "
+        "last 100 episodes after 240 s of training (for a3c, read from the 600-s run's curve: no default "
+        "schedules anything by time); *drop*: (best - final) / (best - random play); *first peak*: the "
+        "first second within 10% of the run's own best; *s to the first peak's bar before the fix*: the first "
+        "second a run reached the bar that defined the first peak of the defaults the issue was filed against "
+        "(90% of the way from random play to their median best, the plain `a3c` rows of the screens below), "
+        "beside their own median time to it: a floor that raises the best moves a run's own first peak later "
+        "even where it learns no slower, and this bar stays put; *below half after the peak*: the share of the "
+        "time after the first peak that the curve spent below halfway from random play to the best (brief "
+        "plunges, which the final figure misses). Median (each seed).",
+        at_s=240,
+        level=True,
     )
 
 
 def block_stability_screens() -> str:
     """The ablations that found why policies fell from their peaks (stability-ablations/records.json)."""
-    rel = "stability-ablations/records.json"
-    records = read_json(rel)
-    measured = records_measured(rel, records, "seeds 1, 2 (the issue's collapsing seeds)")
-    return "\n\n".join(
-        [
-            measured.line(()),
-            "`python benchmarks/stability.py --out benchmarks/results/stability-ablations --envs ENV --seeds 1 2 "
-            "--budget B --systems ...`. A system `a3c:key=value` is the env's defaults of the time with that "
-            "setting changed; plain `a3c` and `ga3c` here are the defaults before `target_kl` (none of these "
-            "runs had it unless its name sets it). The 600-s rows named `log_std_min=none` are the defaults "
-            "of 49ef422 (`target_kl` without a floor), named from today's defaults, which add the floor. "
-            "Median (each seed).",
-            stability_table(records),
-        ]
+    return stability_block(
+        "stability-ablations/records.json",
+        "seeds 1, 2 (the issue's collapsing seeds)",
+        "`python benchmarks/stability.py --out benchmarks/results/stability-ablations --envs ENV --seeds 1 2 "
+        "--budget B --systems ...`. A system `a3c:key=value` is the env's defaults of the time with that "
+        "setting changed; plain `a3c` and `ga3c` here are the defaults before `target_kl` (none of these "
+        "runs had it unless its name sets it). The 600-s rows named `log_std_min=none` are the defaults "
+        "of 49ef422 (`target_kl` without a floor), named from today's defaults, which add the floor. "
+        "Median (each seed).",
+    )
+
+
+def block_stability_lunarlander() -> str:
+    """Screens 19 and 20: LunarLander's defaults beside changes to its value loss weight and KL bound,
+    measured on one day (stability-lunarlander/records.json)."""
+    return stability_block(
+        "stability-lunarlander/records.json",
+        None,
+        "`python benchmarks/stability.py --out benchmarks/results/stability-lunarlander --envs LunarLander-v3 "
+        "--seeds S --budget 300 --systems a3c a3c:value_coef=2 a3c:value_coef=4` (screen 19) and "
+        "`--systems a3c:target_kl=0.001 a3c:target_kl=0.0005` (screen 20), one seed at a time, the systems "
+        "of a screen alternating with the order rotated per seed, each run alone on the machine. Plain `a3c` "
+        "is today's defaults (value_coef 0.5, target_kl 0.002). Columns as in the defaults' table above. "
+        "Median (each seed).",
+        level=True,
     )
 
 
@@ -1102,6 +1118,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "continuous": block_continuous,
     "stability": block_stability,
     "stability-screens": block_stability_screens,
+    "stability-lunarlander": block_stability_lunarlander,
 }
 
 
