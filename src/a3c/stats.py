@@ -136,7 +136,7 @@ class RunStats:
 
     def _extend_curve(self, wall_s: float, mean: float) -> None:
         # Halving the whole list each time it overflowed thinned the oldest points again and again
-        # (a 1.5M-step run kept 3 of its first 40 s), so early peaks and plunges went unseen.
+        # (a 1.5M-step run put its best at 113 s, its episodes at 6 s), so early peaks and plunges went unseen.
         if self.curve_seen % self.curve_stride == 0:
             self.curve.append((wall_s, mean))
             if len(self.curve) > CURVE_POINTS:
