@@ -197,13 +197,12 @@ def return_at(series: list, wall_s: float) -> Optional[float]:
 def add_stability(records: list[dict[str, Any]], env_id: str) -> None:
     """Give each learning record its stability figures (benchmarks/stability.py's `figures`: best,
     final and the drop between them against random play on its env, issue 37's measure) from its
-    curve, leaving out the points before the first full window of episodes."""
+    curve; a record without env_id trained on env_id."""
     from stability import RESULTS, figures, random_returns
 
     randoms = random_returns(sorted({r.get("env_id", env_id) for r in records}), RESULTS)
     for r in records:
-        curve = [p for p in r["series"] if p[2] is not None]
-        r["figures"] = figures(dict(series=curve), randoms[r.get("env_id", env_id)])
+        r["figures"] = figures(r, randoms[r.get("env_id", env_id)])
         f = r["figures"] or {}
         print(f"{r['system']} seed {r['seed']}: best {f.get('best')}, final {f.get('final')}, drop {f.get('drop')}")
 

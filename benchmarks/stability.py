@@ -107,8 +107,9 @@ def run(system: str, env_id: str, seed: int, budget: float, out: Path) -> dict[s
 
 
 def figures(record: dict[str, Any], reference: float) -> dict[str, Any] | None:
-    """The run's stability figures over training seconds (a3c.stats.stability); None without a curve."""
-    series = record.get("series") or []
+    """The run's stability figures over training seconds (a3c.stats.stability); None without a curve.
+    Points before the first full window of episodes (no mean yet) are not part of the curve."""
+    series = [p for p in record.get("series") or [] if p[2] is not None]
     if not series:
         return None
     xs, means = [p[0] for p in series], [p[2] for p in series]

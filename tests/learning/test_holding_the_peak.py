@@ -30,10 +30,10 @@ def _curve(run_dir) -> list[tuple[int, float]]:
         return [(int(r["env_steps"]), float(r["mean_return_100"])) for r in csv.DictReader(fh) if r["mean_return_100"]]
 
 
-def _train_past_the_target(run_dir, **settings):
+def _train_past_the_target(run_dir):
     cfg = a3c.Config.for_env(
         "CartPole-v1", seed=1, workers=2, deterministic=True, log_interval_steps=10_000, target_return="off",
-        total_steps=STEPS, progress=False, tensorboard=False, run_dir=str(run_dir), **settings,
+        total_steps=STEPS, progress=False, tensorboard=False, run_dir=str(run_dir),
     )
     result = a3c.train(cfg)
     assert result.stop_reason == "total_steps", result
