@@ -936,6 +936,21 @@ def block_stability_lunarlander() -> str:
     )
 
 
+def block_stability_width() -> str:
+    """Screen 21: LunarLander's defaults beside a wider shared torso, measured on one day
+    (stability-width/records.json)."""
+    return stability_block(
+        "stability-width/records.json",
+        None,
+        "`python benchmarks/stability.py --out benchmarks/results/stability-width --envs LunarLander-v3 "
+        "--seeds S --budget 300 --systems a3c 'a3c:hidden_sizes=[128,128]' 'a3c:hidden_sizes=[256,256]'`, "
+        "one seed at a time, the systems alternating with the order rotated per seed, each run alone on the "
+        "machine. Plain `a3c` is today's defaults (a shared torso of 64x64). Columns as in the defaults' table "
+        "above. Median (each seed).",
+        level=True,
+    )
+
+
 def block_headline() -> str:
     """The README's one table: a row per task, each from its own results file, with its date."""
     rows = []
@@ -1119,6 +1134,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "stability": block_stability,
     "stability-screens": block_stability_screens,
     "stability-lunarlander": block_stability_lunarlander,
+    "stability-width": block_stability_width,
 }
 
 

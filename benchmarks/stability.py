@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -92,9 +93,10 @@ def random_returns(env_ids: list[str], out: Path) -> dict[str, float]:
 
 
 def parse_system(spec: str) -> tuple[str, tuple[str, ...]]:
-    """'a3c:key=value,key=value' -> ('a3c', ('key=value', 'key=value'))."""
+    """'a3c:key=value,key=value' -> ('a3c', ('key=value', 'key=value')); a list value keeps its
+    commas inside brackets: 'a3c:hidden_sizes=[128,128],lr=2e-3'."""
     algo, _, rest = spec.partition(":")
-    return algo, tuple(pair for pair in rest.split(",") if pair)
+    return algo, tuple(pair for pair in re.split(r",(?![^\[]*\])", rest) if pair)
 
 
 def run(system: str, env_id: str, seed: int, budget: float, out: Path) -> dict[str, Any]:
