@@ -9,8 +9,10 @@
 throughput: steady-state agent steps/s on ALE/Pong-v5 (the papers' preprocessing in every
 system) of `a3c` (A3C, 2 workers), `ga3c`, Stable-Baselines3 A2C with rl-zoo3's Atari
 settings (16 envs, AtariWrapper, 4-stack, CnnPolicy, RMSpropTFLike), and the raw limit:
-ale-py's AtariVectorEnv, 16 games on 2 threads, random actions, no learning. The rate is
-taken between 10 s after training starts and the end, so start-up costs count for nobody.
+ale-py's AtariVectorEnv, 16 games on 2 threads, random actions, no learning, at the papers'
+84x84 with 4 frames (`raw`) or at the Pong preset's own 42x42 single frames (`raw42`, what a3c's
+Pong command steps). The rate is taken between 10 s after training starts and the end, so
+start-up costs count for nobody.
 
 learn: mean return of the last 100 training episodes after `--seconds` of training on `--env`
 (default MinAtar/Breakout-v1; `minatar` is this task on that env), for `a3c`, `ga3c` and SB3 A2C
@@ -157,11 +159,17 @@ def run_sb3(env_id: str, seed: int, seconds: float, work: Path) -> dict[str, Any
 
 
 # ----- the raw limit -----
-def raw_child(seconds: float, out_path: Path) -> None:
+# The raw systems' frames: (size, stack); raw42 is the Pong preset's preprocessing (presets._PONG).
+RAW_FRAMES = {"raw": (84, 4), "raw42": (42, 1)}
+
+
+def raw_child(seconds: float, out_path: Path, system: str = "raw") -> None:
     import numpy as np
     from ale_py.vector_env import AtariVectorEnv
 
-    env = AtariVectorEnv("pong", 16, num_threads=2, autoreset_mode="SameStep", reward_clipping=False)
+    size, stack = RAW_FRAMES[system]
+    env = AtariVectorEnv("pong", 16, num_threads=2, autoreset_mode="SameStep", reward_clipping=False,
+                         img_height=size, img_width=size, stack_num=stack)
     env.reset(seed=0)
     rng = np.random.default_rng(0)
     steps, start = 0, time.perf_counter()
@@ -171,9 +179,9 @@ def raw_child(seconds: float, out_path: Path) -> None:
     out_path.write_text(json.dumps(dict(series=[(0.0, 0, None), (time.perf_counter() - start, steps, None)])))
 
 
-def run_raw(seconds: float, work: Path, seed: int) -> dict[str, Any]:
-    out = work / f"raw-s{seed}.json"
-    cmd = [sys.executable, str(HERE / "pixels.py"), "raw-child", str(min(seconds, 20.0)), str(out)]
+def run_raw(seconds: float, work: Path, seed: int, system: str = "raw") -> dict[str, Any]:
+    out = work / f"{system}-s{seed}.json"
+    cmd = [sys.executable, str(HERE / "pixels.py"), "raw-child", str(min(seconds, 20.0)), str(out), system]
     measure(cmd, work / f"{out.stem}.log", hard_limit_s=120)
     return json.loads(out.read_text())
 
@@ -221,7 +229,7 @@ def main() -> None:
         env_id, seed, seconds, out = args.rest
         return sb3_child(env_id, int(seed), float(seconds), Path(out))
     if args.task == "raw-child":
-        return raw_child(float(args.rest[0]), Path(args.rest[1]))
+        return raw_child(float(args.rest[0]), Path(args.rest[1]), *args.rest[2:3])
     if args.task == "stability":  # a file whose records predate env_id trained on --env
         path = Path(args.rest[0])
         data = json.loads(path.read_text())
@@ -240,8 +248,8 @@ def main() -> None:
         order = systems[seed % len(systems):] + systems[: seed % len(systems)]
         for system in order:
             print(f"[{time.strftime('%H:%M:%S')}] {args.task} seed {seed}: {system}", flush=True)
-            if system == "raw":
-                result = run_raw(args.seconds, work, seed)
+            if system in RAW_FRAMES:
+                result = run_raw(args.seconds, work, seed, system)
             elif system == "sb3-a2c":
                 result = run_sb3(env_id, seed, args.seconds, work)
             else:
@@ -264,12 +272,14 @@ def main() -> None:
             rows[-1]["return_over_seeds"] = over_seeds(returns)
     by = {r["system"]: r for r in rows}
     ratios = {}
-    if args.task == "throughput" and "sb3-a2c" in by:
+    if args.task == "throughput":
         for s in ("a3c", "ga3c"):
-            if s in by and by[s]["median_steps_per_s"] and by["sb3-a2c"]["median_steps_per_s"]:
+            if s in by and "sb3-a2c" in by and by[s]["median_steps_per_s"] and by["sb3-a2c"]["median_steps_per_s"]:
                 ratios[f"{s}/sb3-a2c steps/s"] = by[s]["median_steps_per_s"] / by["sb3-a2c"]["median_steps_per_s"]
-            if s in by and "raw" in by and by[s]["median_steps_per_s"]:
-                ratios[f"{s}/raw limit"] = by[s]["median_steps_per_s"] / by["raw"]["median_steps_per_s"]
+            for raw in RAW_FRAMES:
+                if s in by and raw in by and by[s]["median_steps_per_s"]:
+                    label = "raw limit" if raw == "raw" else f"{raw} limit"
+                    ratios[f"{s}/{label}"] = by[s]["median_steps_per_s"] / by[raw]["median_steps_per_s"]
     # A ratio of returns means something where both are above zero (Pong's run from -21 to 21 is not).
     if args.task != "throughput" and "sb3-a2c" in by and (by["sb3-a2c"]["median_return_100"] or 0) > 0:
         for s in ("a3c", "ga3c"):
