@@ -73,6 +73,10 @@ PROVENANCE: dict[str, dict[str, str]] = {
     "pong-runs/universe-serialized-s2/summary.json": {"sha": "b6ef6d9edefe", "date": "2026-12-04", "cpu": "AMD EPYC"},
     "pong-runs/ga3c-universe-s0/summary.json": {"sha": "3bc6a4ff108a", "date": "2026-12-03", "cpu": "AMD EPYC"},
     "pong-runs/ga3c-universe-s1/summary.json": {"sha": "c440ae6507eb", "date": "2026-12-04", "cpu": "AMD EPYC"},
+    # pixels.md, "Pong's time to 18 on the Intel machine": each run alone on the 2-core Intel Xeon, 2026-12-06.
+    "pong-runs/intel-a3c-s0/summary.json": {"sha": "71e8dfbc860e", "date": "2026-12-06", "cpu": "Intel Xeon"},
+    "pong-runs/intel-a3c-s1/summary.json": {"sha": "cf86a8872f45", "date": "2026-12-06", "cpu": "Intel Xeon"},
+    "pong-runs/intel-a3c-s2/summary.json": {"sha": "fe4cae68d1bb", "date": "2026-12-06", "cpu": "Intel Xeon"},
     "breakout-runs/a3c-s0/summary.json": {"sha": "0d4524e4b821", "date": "2026-12-03", "cpu": "AMD EPYC"},
     "breakout-runs/ga3c-s0/summary.json": {"sha": "58003137f6dd", "date": "2026-12-04", "cpu": "AMD EPYC"},
 }
@@ -402,6 +406,9 @@ PONG_RUNS = [
     "universe-serialized-s2",
     "ga3c-universe-s0",
     "ga3c-universe-s1",
+    "intel-a3c-s0",
+    "intel-a3c-s1",
+    "intel-a3c-s2",
 ]
 
 
@@ -1088,7 +1095,10 @@ def block_peers() -> str:
     cpu = metas[0]["cpu"]
     if any(m["cpu"] != cpu for m in metas):
         raise SystemExit(f"peers: the newest peer runs were measured on different CPUs: {[m['cpu'] for m in metas]}")
-    rel_ours = newest_throughput(lambda data: data["meta"].get("cpu") == cpu)
+    # a3c's side from the peers' own day: the same CPU model ran 30% slower on some days than on others
+    # (AtariVectorEnv's raw rate 4,628 on 2026-12-05, 3,128 on 2026-12-06)
+    peer_day = day(metas[0]["date"])
+    rel_ours = newest_throughput(lambda data: data["meta"].get("cpu") == cpu and day(data["meta"]["date"]) == peer_day)
     data, rows = pixels_rows(rel_ours)
     rate = {r["system"]: r["median_steps_per_s"] for r in rows}
     limit = rate["raw"]
@@ -1165,6 +1175,32 @@ def block_peers() -> str:
     )
 
 
+def block_pong_own_frames() -> str:
+    """Issue 40's bar: a3c's Pong rate against AtariVectorEnv on the Pong preset's own frames
+    (raw42) beside the papers' (raw), from the newest pixels-throughput-*.json that measured both."""
+    rel = newest_throughput(lambda data: {"raw", "raw42"} <= {r["system"] for r in data["rows"]})
+    data, rows = pixels_rows(rel)
+    rate = {r["system"]: r["median_steps_per_s"] for r in rows}
+    body = [
+        [
+            SYSTEM_NAMES[r["system"]],
+            f"{rate[r['system']]:,.0f}",
+            "-" if r["system"].startswith("raw") else f"{100 * rate[r['system']] / rate['raw']:.0f}%",
+            "-" if r["system"].startswith("raw") else f"{100 * rate[r['system']] / rate['raw42']:.0f}%",
+        ]
+        for r in rows
+    ]
+    return "\n\n".join(
+        [
+            pixels_measured(rel, data, f"{rows[0]['runs']} run a system").line(("a3c",)),
+            "ALE/Pong-v5, agent steps/s after the first 10 s; the limits are AtariVectorEnv (16 games, 2 threads, "
+            "random actions) at the papers' 84x84 with 4 "
+            "frames, which SB3 A2C steps, and at the Pong preset's 42x42 single frames, which a3c steps:",
+            table(["system", "agent steps/s", "% of the 84x84x4 limit", "% of the 42x42 limit"], body),
+        ]
+    )
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
     "headline": block_headline,
     "cartpole": block_cartpole,
@@ -1180,6 +1216,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "stability-screens": block_stability_screens,
     "stability-lunarlander": block_stability_lunarlander,
     "stability-width": block_stability_width,
+    "pong-own-frames": block_pong_own_frames,
 }
 
 
