@@ -73,7 +73,7 @@ PROVENANCE: dict[str, dict[str, str]] = {
     "pong-runs/universe-serialized-s2/summary.json": {"sha": "b6ef6d9edefe", "date": "2026-12-04", "cpu": "AMD EPYC"},
     "pong-runs/ga3c-universe-s0/summary.json": {"sha": "3bc6a4ff108a", "date": "2026-12-03", "cpu": "AMD EPYC"},
     "pong-runs/ga3c-universe-s1/summary.json": {"sha": "c440ae6507eb", "date": "2026-12-04", "cpu": "AMD EPYC"},
-    # pixels.md, "Pong's time to 18 on the Intel machine": each run alone on the 2-core Intel Xeon, 2026-12-06.
+    # speed.md, "Pong against the raw limit on its own frames": each run alone on the 2-core Intel Xeon, 2026-12-06.
     "pong-runs/intel-a3c-s0/summary.json": {"sha": "71e8dfbc860e", "date": "2026-12-06", "cpu": "Intel Xeon"},
     "pong-runs/intel-a3c-s1/summary.json": {"sha": "cf86a8872f45", "date": "2026-12-06", "cpu": "Intel Xeon"},
     "pong-runs/intel-a3c-s2/summary.json": {"sha": "fe4cae68d1bb", "date": "2026-12-06", "cpu": "Intel Xeon"},
