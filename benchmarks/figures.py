@@ -438,10 +438,10 @@ def median_minutes_to_18(runs: list[dict]) -> float | None:
     return None if math.isinf(middle) else middle / 60
 
 
-def newest_pong_group(algo: str) -> list[dict]:
-    """The runs of `algo` on the machine that timed it last (the headline's figure)."""
-    groups = [runs for (a, _), runs in pong_runs().items() if a == algo]
-    return max(groups, key=lambda runs: max(r["date"] or "" for r in runs), default=[])
+def newest_pong_group(groups: dict[tuple[str, str], list[dict]], algo: str) -> list[dict]:
+    """Of pong_runs()'s groups, the runs of `algo` on the machine that timed it last (the headline's figure)."""
+    mine = [runs for (a, _), runs in groups.items() if a == algo]
+    return max(mine, key=lambda runs: max(r["date"] or "" for r in runs), default=[])
 
 
 def block_pong() -> str:
@@ -1003,7 +1003,8 @@ def block_headline() -> str:
             f"{flag(measured.date, ('a3c', 'vector'))}",
         ]
     )
-    newest_runs = {algo: newest_pong_group(algo) for algo in ("a3c", "ga3c")}
+    groups = pong_runs()
+    newest_runs = {algo: newest_pong_group(groups, algo) for algo in ("a3c", "ga3c")}
 
     def pong_cell(runs: list[dict]) -> str:
         minutes = median_minutes_to_18(runs)
@@ -1102,9 +1103,6 @@ def block_peers() -> str:
     data, rows = pixels_rows(rel_ours)
     rate = {r["system"]: r["median_steps_per_s"] for r in rows}
     limit = rate["raw"]
-    # a3c's Pong command steps 42x42 single frames, the peers the papers' 84x84 with 4: each against
-    # the limit on its own frames where the throughput run measured both (issue 40's bar)
-    limit42 = rate.get("raw42")
     body = []
     for meta, peer in zip(metas, peer_data, strict=True):
         for r in peer["records"]:
@@ -1114,7 +1112,6 @@ def block_peers() -> str:
                     PEERS[r["peer"]],
                     f"{r['steps_per_s']:,.0f}",
                     f"{100 * r['steps_per_s'] / limit:.0f}%",
-                    *(["-"] if limit42 else []),
                     f"{r['steps_per_s'] / rate['a3c']:.2f}x",
                     # at the budget: a peer's last logged point may come a minute or two after it
                     f"{num(mean_at(r, r['minutes'] * 60))} at {r['minutes']:g} min",
@@ -1127,7 +1124,7 @@ def block_peers() -> str:
         # a3c's own Pong runs are 30-minute ones too: the Pong table, on this machine where it has
         # timed the engine, else on the machine that timed it last
         here = groups.get((system, short_cpu(cpu)))
-        runs = here or newest_pong_group(system)
+        runs = here or newest_pong_group(groups, system)
         minutes = median_minutes_to_18(runs) if runs else None
         where = "this machine" if here else ", ".join(sorted({r["cpu"] for r in runs}))
         to_target = (
@@ -1142,7 +1139,6 @@ def block_peers() -> str:
                 f"a3c {SYSTEM_NAMES[system]}",
                 f"{rate[system]:,.0f}",
                 f"{100 * rate[system] / limit:.0f}%",
-                *([f"{100 * rate[system] / limit42:.0f}%"] if limit42 else []),
                 f"{rate[system] / rate['a3c']:.2f}x",
                 "solved" if minutes is not None else "-",
                 to_target,
@@ -1157,19 +1153,9 @@ def block_peers() -> str:
             f"data: `benchmarks/results/{files[0]}`, `{files[1]}` and `{rel_ours}`; " + ", ".join(commands) + ".*",
             f"ALE/Pong-v5, agent steps/s after the first 10 s (one step of one game, 4 emulator frames), against "
             f"the raw limit of {limit:,.0f} (ale-py's AtariVectorEnv, 16 games, 2 threads, random actions) "
-            "measured in the same throughput run as a3c's"
-            + (
-                f", and a3c's against the limit on its own frames (42x42, 1 frame: {limit42:,.0f})"
-                if limit42
-                else ""
-            )
-            + "; a peer's score is the mean return of its last 100 games at the budget:",
-            table(
-                ["system", "agent steps/s", "% of the limit"]
-                + (["% of the 42x42 limit"] if limit42 else [])
-                + ["x a3c A3C", "score", "time to 18", "measured"],
-                body,
-            ),
+            "measured in the same throughput run as a3c's; a peer's score is the mean return of its last "
+            "100 games at the budget:",
+            table(["system", "agent steps/s", "% of the limit", "x a3c A3C", "score", "time to 18", "measured"], body),
             f"*The peers' own commands: {peer_runs}.*",
         ]
     )

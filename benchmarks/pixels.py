@@ -278,8 +278,7 @@ def main() -> None:
                 ratios[f"{s}/sb3-a2c steps/s"] = by[s]["median_steps_per_s"] / by["sb3-a2c"]["median_steps_per_s"]
             for raw in RAW_FRAMES:
                 if s in by and raw in by and by[s]["median_steps_per_s"]:
-                    label = "raw limit" if raw == "raw" else f"{raw} limit"
-                    ratios[f"{s}/{label}"] = by[s]["median_steps_per_s"] / by[raw]["median_steps_per_s"]
+                    ratios[f"{s}/{raw} limit"] = by[s]["median_steps_per_s"] / by[raw]["median_steps_per_s"]
     # A ratio of returns means something where both are above zero (Pong's run from -21 to 21 is not).
     if args.task != "throughput" and "sb3-a2c" in by and (by["sb3-a2c"]["median_return_100"] or 0) > 0:
         for s in ("a3c", "ga3c"):
