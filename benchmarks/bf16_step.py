@@ -4,7 +4,8 @@
 
 The A3C worker's two network passes on the Pong preset (the universe torso on 42x42 frames, an
 LSTM of 256): the loss's forward and backward over one 20-step rollout of 8 envs, and the acting
-forward on 8 observations. Each is timed in float32 and under torch.autocast(bfloat16),
+forward on 8 observations. Each is timed in float32 and in bfloat16 (the loss as the engines run
+it with loss_precision=bfloat16, the acting forward under torch.autocast),
 alternating, on random frames; then the numbers are compared: the bfloat16 gradient against the
 float32 one (cosine and relative error of the whole flat gradient) and the acting policy's
 probabilities (largest difference). A CPU without bfloat16 units (AVX-512 BF16 or AMX) runs
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import sys
@@ -57,10 +59,10 @@ def pong_parts(seed: int = 0):
 
 
 def loss_step(model, dist, rollout, settings, bf16: bool) -> torch.Tensor:
-    """One loss forward and backward; returns the flat gradient."""
+    """One loss forward and backward as the engines run it (loss_precision=bfloat16 or float32);
+    returns the flat gradient."""
     model.zero_grad(set_to_none=True)
-    with autocast(bf16):
-        terms = rollout_loss(model, dist, rollout, settings)
+    terms = rollout_loss(model, dist, rollout, dataclasses.replace(settings, bfloat16=bf16))
     terms.total.backward()
     return torch.cat([p.grad.reshape(-1) for p in model.parameters() if p.grad is not None])
 

@@ -11,8 +11,9 @@ system) of `a3c` (A3C, 2 workers), `ga3c`, Stable-Baselines3 A2C with rl-zoo3's 
 settings (16 envs, AtariWrapper, 4-stack, CnnPolicy, RMSpropTFLike), and the raw limit:
 ale-py's AtariVectorEnv, 16 games on 2 threads, random actions, no learning, at the papers'
 84x84 with 4 frames (`raw`) or at the Pong preset's own 42x42 single frames (`raw42`, what a3c's
-Pong command steps). The rate is taken between 10 s after training starts and the end, so
-start-up costs count for nobody.
+Pong command steps). `a3c:key=value,...` is an engine with settings changed (`--set key=value`),
+e.g. `a3c:loss_precision=float32` beside the defaults. The rate is taken between 10 s after
+training starts and the end, so start-up costs count for nobody.
 
 learn: mean return of the last 100 training episodes after `--seconds` of training on `--env`
 (default MinAtar/Breakout-v1; `minatar` is this task on that env), for `a3c`, `ga3c` and SB3 A2C
@@ -38,7 +39,7 @@ import sys
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -52,11 +53,15 @@ WARMUP_S = 10.0  # rates are measured after this much training time
 
 
 # ----- our systems: the CLI in a subprocess -----
-def run_ours(algo: str, env_id: str, seed: int, seconds: float, work: Path) -> dict[str, Any]:
-    run_dir = work / f"{algo}-{env_id.replace('/', '_')}-s{seed}"
+def run_ours(system: str, env_id: str, seed: int, seconds: float, work: Path) -> dict[str, Any]:
+    """system: an engine (a3c, ga3c) on the env's defaults, or with changes, a3c:key=value,key=value."""
+    algo, _, changes = system.partition(":")
+    sets = [arg for pair in changes.split(",") if pair for arg in ("--set", pair)]
+    name = system.replace(":", "-").replace("=", "-").replace(",", "-")
+    run_dir = work / f"{name}-{env_id.replace('/', '_')}-s{seed}"
     cmd = [sys.executable, "-m", "a3c", "train", env_id, "--algo", algo, "--workers", "2", "--seed", str(seed),
            "--time-limit", str(seconds), "--run-dir", str(run_dir), "--set", "progress=false",
-           "--set", "tensorboard=false", "--set", "log_interval_s=1"]
+           "--set", "tensorboard=false", "--set", "log_interval_s=1", *sets]
     proc = measure(cmd, work / f"{run_dir.name}.log", hard_limit_s=seconds + 120)
     rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
     series = [(float(r["wall_s"]), int(r["env_steps"]),
@@ -186,7 +191,7 @@ def run_raw(seconds: float, work: Path, seed: int, system: str = "raw") -> dict[
     return json.loads(out.read_text())
 
 
-def steady_rate(series: list) -> Optional[float]:
+def steady_rate(series: list) -> float | None:
     """Steps/s between the first point at or after WARMUP_S and the last point."""
     late = [p for p in series if p[0] >= WARMUP_S] or series
     if len(late) < 2 or late[-1][0] <= late[0][0]:
@@ -196,7 +201,7 @@ def steady_rate(series: list) -> Optional[float]:
     return (late[-1][1] - late[0][1]) / (late[-1][0] - late[0][0])
 
 
-def return_at(series: list, wall_s: float) -> Optional[float]:
+def return_at(series: list, wall_s: float) -> float | None:
     """The mean return of the last 100 episodes as it stood wall_s seconds into training."""
     seen = [p[2] for p in series if p[0] <= wall_s and p[2] is not None]
     return seen[-1] if seen else None
@@ -273,7 +278,7 @@ def main() -> None:
     by = {r["system"]: r for r in rows}
     ratios = {}
     if args.task == "throughput":
-        for s in ("a3c", "ga3c"):
+        for s in (system for system in systems if system.partition(":")[0] in ("a3c", "ga3c")):
             if s in by and "sb3-a2c" in by and by[s]["median_steps_per_s"] and by["sb3-a2c"]["median_steps_per_s"]:
                 ratios[f"{s}/sb3-a2c steps/s"] = by[s]["median_steps_per_s"] / by["sb3-a2c"]["median_steps_per_s"]
             for raw in RAW_FRAMES:

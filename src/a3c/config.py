@@ -102,6 +102,16 @@ class Config:
     adam_betas: tuple[float, ...] = knob((0.9, 0.999), "Adam's two betas")
     adam_eps: float = knob(1e-8, "Adam's epsilon")
 
+    # bfloat16 halves the loss pass's time on Pong's convolutions and LSTM where the CPU has the units
+    # for it (AMX: 64 -> 39 ms per 160-step rollout, gradients at cosine 1.000 to float32's;
+    # benchmarks/results/bf16-pong-step.json); the small MLPs of the vector envs gain nothing.
+    loss_precision: str = knob(
+        "float32",
+        "the network's pass in the loss (forward and backward): float32; bfloat16 (torch.autocast, the loss "
+        "itself stays float32; on a CPU without bfloat16 units it is emulated and slower); auto: bfloat16 when "
+        "training on a CPU with AVX-512 BF16 or AMX, else float32",
+    )
+
     # --- the network ---
     hidden_sizes: tuple[int, ...] = knob((64, 64), "widths of the MLP's hidden layers")
     activation: str = knob("tanh", "tanh or relu, between the MLP's layers")

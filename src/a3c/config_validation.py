@@ -23,6 +23,7 @@ TORSOS = ("auto", "mlp", "a3c", "nature", "minatar", "universe")
 OBS_LAYOUTS = ("auto", "chw", "hwc")
 ENV_BACKENDS = ("auto", "ale_vector", "gymnasium")
 SQUASHES = ("clip", "tanh")
+PRECISIONS = ("float32", "bfloat16", "auto")
 _RAY_ADDRESS = re.compile(r"^(auto|local|ray://\S+|[A-Za-z0-9_.\-\[\]:]+:\d{1,5})$")
 
 
@@ -61,6 +62,7 @@ def _validate_learning(cfg: Any) -> None:
     r("optimizer", cfg.optimizer in OPTIMIZERS, " or ".join(OPTIMIZERS))
     r("lr", 0 < cfg.lr < 1, "a number in (0, 1)")
     r("lr_schedule", cfg.lr_schedule in LR_SCHEDULES, " or ".join(LR_SCHEDULES))
+    r("loss_precision", cfg.loss_precision in PRECISIONS, ", ".join(PRECISIONS))
     r("rms_alpha", 0 < cfg.rms_alpha < 1, "a number in (0, 1)")
     r("rms_eps", cfg.rms_eps > 0, "a number > 0")
     r(

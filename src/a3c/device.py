@@ -1,4 +1,5 @@
-"""Where the learner's network lives: `--device auto|cpu|cuda` resolved to a torch.device.
+"""Where the learner's network lives: `--device auto|cpu|cuda` resolved to a torch.device, and
+the precision of its pass in the loss (`loss_precision`) resolved for that device.
 
 Only the GA3C engine uses an accelerator: its predictors and trainers run batched passes
 in the main process. The A3C engine's workers are CPU processes by design.
@@ -42,3 +43,18 @@ def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
     if device.type == "cpu":
         return tensor
     return tensor.pin_memory().to(device, non_blocking=True)
+
+
+def cpu_has_bfloat16_units() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX): without them torch
+    emulates it, and a bfloat16 pass is slower than a float32 one."""
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def loss_in_bfloat16(loss_precision: str, device_type: str = "cpu") -> bool:
+    """Whether the loss's network pass runs under bfloat16 autocast. auto chooses it only on a CPU
+    with bfloat16 units, where it was measured to pay; on CUDA it has not been measured, so auto
+    keeps float32 there."""
+    if loss_precision == "auto":
+        return device_type == "cpu" and cpu_has_bfloat16_units()
+    return loss_precision == "bfloat16"

@@ -6,11 +6,13 @@ feeds the chosen return estimator into it. Every engine trains through `rollout_
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
 
 from a3c import returns as R
+from a3c.device import loss_in_bfloat16
 from a3c.distributions import DiagGaussian, Distribution
 from a3c.models import ActorCritic
 from a3c.rollout import Rollout
@@ -82,9 +84,12 @@ class LossSettings:
     max_grad_norm: float
     critic_grad_norm: float | None  # with a separate critic: its own clip (clip_gradients)
     aux_value_coef: float  # with a separate critic: the auxiliary value head's weight (0: none)
+    bfloat16: bool = False  # the model's pass under bfloat16 autocast (Config.loss_precision)
 
     @classmethod
-    def from_config(cls, cfg) -> LossSettings:
+    def from_config(cls, cfg, device_type: str = "cpu") -> LossSettings:
+        """device_type: where the loss runs (a GA3C trainer's device), which loss_precision=auto
+        needs."""
         return cls(
             gamma=cfg.gamma,
             advantage=cfg.advantage,
@@ -99,7 +104,14 @@ class LossSettings:
             max_grad_norm=cfg.max_grad_norm,
             critic_grad_norm=cfg.critic_grad_norm,
             aux_value_coef=cfg.aux_value_coef,
+            bfloat16=loss_in_bfloat16(cfg.loss_precision, device_type),
         )
+
+
+def network_precision(bfloat16: bool, device_type: str):
+    """The context the loss's network pass runs in: bfloat16 autocast (matrix products, convolutions
+    and the LSTM in bfloat16, gradients back in each parameter's float32) or float32 as it is."""
+    return torch.autocast(device_type, dtype=torch.bfloat16) if bfloat16 else contextlib.nullcontext()
 
 
 def rollout_loss(model: ActorCritic, dist: Distribution, rollout: Rollout, settings: LossSettings) -> LossTerms:
@@ -108,7 +120,11 @@ def rollout_loss(model: ActorCritic, dist: Distribution, rollout: Rollout, setti
     s = settings
     steps = rollout.t_max
     # One pass over all T + 1 observations: rows 0..T-1 are trained, row T is the bootstrap.
-    params, values_ext, aux_ext = model.forward_sequence_aux(rollout.obs, rollout.initial_state(), rollout.starts)
+    with network_precision(s.bfloat16, rollout.obs.device.type):
+        params, values_ext, aux_ext = model.forward_sequence_aux(rollout.obs, rollout.initial_state(), rollout.starts)
+    # The returns, log-probs and losses stay in float32 whatever the network ran in.
+    params, values_ext = params.float(), values_ext.float()
+    aux_ext = aux_ext.float() if aux_ext is not None else None
     params, values = params[:steps], values_ext[:steps]
     log_probs = dist.log_prob(params, rollout.actions)
     entropy = dist.entropy(params)

@@ -110,7 +110,7 @@ class BatchUpdate:
     ):
         self.obs_stats = statistics.obs
         self.cfg, self.shared, self.dist, self.stats, self.device = cfg, shared, dist, stats, device
-        self.settings = LossSettings.from_config(cfg)
+        self.settings = LossSettings.from_config(cfg, device.type)
 
     def private_copy(self):
         """Private parameters for the backward pass (see SharedModel for why)."""
