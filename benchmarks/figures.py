@@ -28,6 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import tomllib
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -418,16 +420,26 @@ def run_summary(rel: str) -> tuple[dict, str | None, str | None]:
     return s, provenance(rel, "date"), commit[:7] if commit else None
 
 
-def pong_runs() -> dict[tuple[str, str], list[dict]]:
-    """The runs of PONG_RUNS by engine and machine (short CPU name): each summary with its "cpu",
-    "date" and "commit". Times from two machines are never put in one median."""
-    groups: dict[tuple[str, str], list[dict]] = {}
-    for name in PONG_RUNS:
+def pong_runs() -> dict[tuple[str, str, str], list[dict]]:
+    """The runs of PONG_RUNS by engine, machine (short CPU name) and the loss's precision (the run's
+    config.toml; float32 before the setting existed): each summary with its "cpu", "date",
+    "commit", "precision" and "order" (its place in PONG_RUNS, later is newer). Times from two
+    machines or two precisions are never put in one median."""
+    groups: dict[tuple[str, str, str], list[dict]] = {}
+    for order, name in enumerate(PONG_RUNS):
         rel = f"pong-runs/{name}/summary.json"
         s, date, commit = run_summary(rel)
         cpu = short_cpu(provenance(rel, "cpu"))
-        groups.setdefault((s["algo"], cpu), []).append(dict(s, cpu=cpu, date=date, commit=commit))
+        config = tomllib.loads((RESULTS / f"pong-runs/{name}/config.toml").read_text())
+        precision = config.get("loss_precision", "float32")
+        run = dict(s, cpu=cpu, date=date, commit=commit, precision=precision, order=order)
+        groups.setdefault((s["algo"], cpu, precision), []).append(run)
     return groups
+
+
+def pong_engine(algo: str, precision: str) -> str:
+    """The Pong table's engine cell: the engine, and the loss's precision where it is not float32."""
+    return SYSTEM_NAMES[algo] + ("" if precision == "float32" else f", `loss_precision={precision}`")
 
 
 def median_minutes_to_18(runs: list[dict]) -> float | None:
@@ -438,10 +450,10 @@ def median_minutes_to_18(runs: list[dict]) -> float | None:
     return None if math.isinf(middle) else middle / 60
 
 
-def newest_pong_group(groups: dict[tuple[str, str], list[dict]], algo: str) -> list[dict]:
-    """Of pong_runs()'s groups, the runs of `algo` on the machine that timed it last (the headline's figure)."""
-    mine = [runs for (a, _), runs in groups.items() if a == algo]
-    return max(mine, key=lambda runs: max(r["date"] or "" for r in runs), default=[])
+def newest_pong_group(groups: dict[tuple[str, str, str], list[dict]], algo: str, cpu: str | None = None) -> list[dict]:
+    """Of pong_runs()'s groups, the runs of `algo` (on `cpu`, if given) timed last (the headline's figure)."""
+    mine = [runs for (a, c, _), runs in groups.items() if a == algo and cpu in (None, c)]
+    return max(mine, key=lambda runs: max((r["date"] or "", r["order"]) for r in runs), default=[])
 
 
 def block_pong() -> str:
@@ -464,7 +476,7 @@ def block_pong() -> str:
             )
             rows.append(
                 [
-                    SYSTEM_NAMES[s["algo"]],
+                    pong_engine(s["algo"], s["precision"]),
                     str(s["seed"]),
                     f"{s['time_to_target_s'] / 60:.1f} min"
                     if s["solved"]
@@ -477,12 +489,12 @@ def block_pong() -> str:
                     s["commit"] or NOT_RECORDED,
                 ]
             )
-    for (algo, cpu), runs in groups.items():
+    for (algo, cpu, precision), runs in groups.items():
         minutes = median_minutes_to_18(runs)
         solved = [r["steps_to_target"] for r in runs if r["solved"]]
         rows.append(
             [
-                f"**{SYSTEM_NAMES[algo]}, median of {len(runs)}**",
+                f"**{pong_engine(algo, precision)}, median of {len(runs)}**",
                 "",
                 f"**{minutes:.1f} min**" if minutes is not None else "**not reached**",
                 f"**{steps(statistics.median(solved))}**" if len(solved) == len(runs) else "",
@@ -982,6 +994,22 @@ def block_stability_width() -> str:
     )
 
 
+def block_stability_staleness() -> str:
+    """Screen 22: LunarLander with no stale gradient (deterministic=true, one process) beside screen
+    21's Hogwild defaults of the same day and src, at about the same env steps
+    (stability-staleness/records.json and the plain a3c rows of stability-width/records.json)."""
+    rel = "stability-staleness/records.json"
+    records = read_json(rel) + [r for r in read_json("stability-width/records.json") if r["system"] == "a3c"]
+    seeds = "seeds " + ", ".join(sorted({str(r["seed"]) for r in records}))
+    how = (
+        "`python benchmarks/stability.py --out benchmarks/results/stability-staleness --envs LunarLander-v3 "
+        "--seeds S --budget 560 --systems a3c:deterministic=true,total_steps=4000000`, one seed at a time, each run "
+        "alone on the machine; the 300-s rows are screen 21's defaults (`stability-width/records.json`), which "
+        "made 3.5-4.2M env steps in their 300 s. Columns as in the defaults' table above. Median (each seed)."
+    )
+    return "\n\n".join([records_measured(rel, records, seeds).line(()), how, stability_table(records, level=True)])
+
+
 def block_headline() -> str:
     """The README's one table: a row per task, each from its own results file, with its date."""
     rows = []
@@ -1123,7 +1151,7 @@ def block_peers() -> str:
     for system in ("a3c", "ga3c"):
         # a3c's own Pong runs are 30-minute ones too: the Pong table, on this machine where it has
         # timed the engine, else on the machine that timed it last
-        here = groups.get((system, short_cpu(cpu)))
+        here = newest_pong_group(groups, system, short_cpu(cpu))
         runs = here or newest_pong_group(groups, system)
         minutes = median_minutes_to_18(runs) if runs else None
         where = "this machine" if here else ", ".join(sorted({r["cpu"] for r in runs}))
@@ -1187,6 +1215,41 @@ def block_pong_own_frames() -> str:
     )
 
 
+def system_label(system: str) -> str:
+    """A system's name in a table: the engine's, then any settings it changed (a3c:key=value)."""
+    algo, _, changes = system.partition(":")
+    return SYSTEM_NAMES[algo] + (", " + ", ".join(f"`{pair}`" for pair in changes.split(",")) if changes else "")
+
+
+def block_pong_bf16() -> str:
+    """Issue 40: each engine's Pong rate with the loss's network pass in bfloat16 beside float32,
+    against the 42x42 limit, from the newest throughput run that measured loss_precision."""
+    rel = newest_throughput(lambda data: any("loss_precision" in r["system"] for r in data["rows"]))
+    data, rows = pixels_rows(rel)
+    rate = {r["system"]: r["median_steps_per_s"] for r in rows}
+    body = []
+    for r in rows:
+        system, algo = r["system"], r["system"].partition(":")[0]
+        ours = algo in ("a3c", "ga3c")
+        body.append(
+            [
+                system_label(system) if ours else SYSTEM_NAMES[system],
+                f"{rate[system]:,.0f}",
+                ", ".join(f"{x:,}" for x in r["rates"]),
+                f"{100 * rate[system] / rate['raw42']:.0f}%" if ours else "-",
+                f"{rate[system] / rate[algo]:.2f}x" if ours else "-",
+            ]
+        )
+    return "\n\n".join(
+        [
+            pixels_measured(rel, data, f"{rows[0]['runs']} runs a system").line(("a3c",)),
+            "ALE/Pong-v5 on the Pong preset's settings, agent steps/s after the first 10 s (median of the runs), "
+            "against AtariVectorEnv at the preset's 42x42 single frames (16 games, 2 threads, random actions):",
+            table(["system", "agent steps/s", "per run", "% of the 42x42 limit", "x the engine in float32"], body),
+        ]
+    )
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
     "headline": block_headline,
     "cartpole": block_cartpole,
@@ -1203,6 +1266,8 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "stability-lunarlander": block_stability_lunarlander,
     "stability-width": block_stability_width,
     "pong-own-frames": block_pong_own_frames,
+    "pong-bf16": block_pong_bf16,
+    "stability-staleness": block_stability_staleness,
 }
 
 
