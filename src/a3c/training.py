@@ -14,7 +14,7 @@ import torch
 
 from a3c.checkpoint import BEST, save_checkpoint
 from a3c.config import Config
-from a3c.device import move_to_device, resolve_device
+from a3c.device import loss_in_bfloat16, move_to_device, resolve_device
 from a3c.distributions import distribution_for
 from a3c.engines.base import Engine, EngineParts
 from a3c.engines.counters import SharedCounters
@@ -99,6 +99,9 @@ def _train(cfg: Config, resume: str | Path | None, lock: RunLock | None) -> Trai
         progress_fields=engine.progress_fields,
         restored=start.restored,
     )
+    if cfg.loss_precision == "auto":  # what auto chose is the machine's, not the config's: say it
+        chosen = loss_in_bfloat16("auto", device.type if cfg.algo == "ga3c" else "cpu")
+        monitor.event(f"loss_precision=auto: the loss's network pass runs in {'bfloat16' if chosen else 'float32'}")
     run = _Run(parts, engine, monitor, start)
     summary = dict(run.go(), versions=made_with)
     write_summary(start.run_dir, summary)

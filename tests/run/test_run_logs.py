@@ -49,6 +49,18 @@ def test_versions_in_config_toml_and_summary(tmp_path):
     assert "meta" not in read_toml(tmp_path / "run" / "config.toml")  # the record is not config
 
 
+@pytest.mark.parametrize("bf16_units, chosen", [(True, "bfloat16"), (False, "float32")])
+def test_events_log_says_what_loss_precision_auto_chose_on_this_machine(tmp_path, monkeypatch, bf16_units, chosen):
+    from a3c import device
+
+    monkeypatch.setattr(device, "cpu_has_bfloat16_units", lambda: bf16_units)
+    a3c.train(run_config(tmp_path / "auto", loss_precision="auto"))
+    events = (tmp_path / "auto" / "events.log").read_text()
+    assert f"loss_precision=auto: the loss's network pass runs in {chosen}" in events
+    a3c.train(run_config(tmp_path / "fixed", loss_precision="float32"))
+    assert "loss_precision" not in (tmp_path / "fixed" / "events.log").read_text()
+
+
 def test_rows_after_the_checkpoint_are_dropped_on_resume(tmp_path):
     run = tmp_path / "run"
     a3c.train(run_config(run))

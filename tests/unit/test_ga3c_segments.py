@@ -59,7 +59,8 @@ def test_a_trainer_takes_the_backlog_up_to_max_train_batch(cap, taken):
         pool.full.put(slot)
     cfg = a3c.Config(train_batch=1, max_train_batch=cap)
     trainer = Trainer(
-        0, cfg, pool, shared=None, dist=None, stats=None, device=torch.device("cpu"), on_crash=None, statistics=StatisticsWriter()
+        0, cfg, pool, shared=None, dist=None, stats=None, device=torch.device("cpu"), on_crash=None,
+        statistics=StatisticsWriter(),
     )
     assert trainer.gather() == taken
     assert pool.full.qsize() == 5 - len(taken)  # the rest wait for the next update, in order
