@@ -79,6 +79,11 @@ PROVENANCE: dict[str, dict[str, str]] = {
     "pong-runs/intel-a3c-s0/summary.json": {"sha": "71e8dfbc860e", "date": "2026-12-06", "cpu": "Intel Xeon"},
     "pong-runs/intel-a3c-s1/summary.json": {"sha": "cf86a8872f45", "date": "2026-12-06", "cpu": "Intel Xeon"},
     "pong-runs/intel-a3c-s2/summary.json": {"sha": "fe4cae68d1bb", "date": "2026-12-06", "cpu": "Intel Xeon"},
+    # speed.md, "The loss in bfloat16 in training": loss_precision=auto (bfloat16 on this CPU's AMX),
+    # each run alone on the same 2-core Intel Xeon, 2026-12-06.
+    "pong-runs/intel-a3c-bf16-s0/summary.json": {"sha": "c77f296b8eaa", "date": "2026-12-06", "cpu": "Intel Xeon"},
+    "pong-runs/intel-a3c-bf16-s1/summary.json": {"sha": "537295569b2e", "date": "2026-12-06", "cpu": "Intel Xeon"},
+    "pong-runs/intel-a3c-bf16-s2/summary.json": {"sha": "870585beeecd", "date": "2026-12-06", "cpu": "Intel Xeon"},
     "breakout-runs/a3c-s0/summary.json": {"sha": "0d4524e4b821", "date": "2026-12-03", "cpu": "AMD EPYC"},
     "breakout-runs/ga3c-s0/summary.json": {"sha": "58003137f6dd", "date": "2026-12-04", "cpu": "AMD EPYC"},
 }
@@ -411,6 +416,9 @@ PONG_RUNS = [
     "intel-a3c-s0",
     "intel-a3c-s1",
     "intel-a3c-s2",
+    "intel-a3c-bf16-s0",
+    "intel-a3c-bf16-s1",
+    "intel-a3c-bf16-s2",
 ]
 
 
@@ -450,9 +458,19 @@ def median_minutes_to_18(runs: list[dict]) -> float | None:
     return None if math.isinf(middle) else middle / 60
 
 
+def default_loss_precision(algo: str) -> str:
+    """The loss precision of today's `a3c train ALE/Pong-v5 --algo ALGO`: the runs that time the
+    default command are the ones that ran with it."""
+    from a3c.config import Config
+
+    return Config.for_env("ALE/Pong-v5", algo=algo).loss_precision
+
+
 def newest_pong_group(groups: dict[tuple[str, str, str], list[dict]], algo: str, cpu: str | None = None) -> list[dict]:
-    """Of pong_runs()'s groups, the runs of `algo` (on `cpu`, if given) timed last (the headline's figure)."""
-    mine = [runs for (a, c, _), runs in groups.items() if a == algo and cpu in (None, c)]
+    """Of pong_runs()'s groups, the runs of `algo` on the default command (on `cpu`, if given) timed
+    last (the headline's figure)."""
+    precision = default_loss_precision(algo)
+    mine = [runs for (a, c, p), runs in groups.items() if a == algo and p == precision and cpu in (None, c)]
     return max(mine, key=lambda runs: max((r["date"] or "", r["order"]) for r in runs), default=[])
 
 
@@ -515,7 +533,13 @@ def block_pong() -> str:
         [
             measured.line(("a3c",)),
             "`a3c train ALE/Pong-v5 [--algo ga3c]`: time and agent steps until the mean of the last 100 games "
-            "reached 18:",
+            "reached 18"
+            + (
+                "; rows naming a `loss_precision` ran with it added (`--set loss_precision=...`), not on the default "
+                "command (benchmarks/results/speed.md):"
+                if any(p != default_loss_precision(a) for a, _, p in groups)
+                else ":"
+            ),
             table(
                 [
                     "engine",
