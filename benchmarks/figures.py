@@ -1034,6 +1034,22 @@ def block_stability_staleness() -> str:
     return "\n\n".join([records_measured(rel, records, seeds).line(()), how, stability_table(records, level=True)])
 
 
+def block_stability_critic() -> str:
+    """Screen 23: LunarLander with a critic of its own, an auxiliary value head and 32 envs a worker,
+    over five seeds, beside screen 19's five seeds of the defaults on the same machine
+    (stability-critic/records.json and the plain a3c rows of stability-lunarlander/records.json)."""
+    rel = "stability-critic/records.json"
+    records = read_json(rel) + [r for r in read_json("stability-lunarlander/records.json") if r["system"] == "a3c"]
+    seeds = "seeds " + ", ".join(sorted({str(r["seed"]) for r in records}))
+    how = (
+        "`python benchmarks/stability.py --out benchmarks/results/stability-critic --envs LunarLander-v3 --seeds S "
+        "--budget 300 --systems a3c:separate_critic=true,aux_value_coef=0.5,envs_per_worker=32`, one seed at a time, "
+        "each run alone on the machine; plain `a3c` is screen 19's five seeds of the defaults on the same machine "
+        "(`stability-lunarlander/records.json`). Columns as in the defaults' table above. Median (each seed)."
+    )
+    return "\n\n".join([records_measured(rel, records, seeds).line(()), how, stability_table(records, level=True)])
+
+
 def block_headline() -> str:
     """The README's one table: a row per task, each from its own results file, with its date."""
     rows = []
@@ -1292,6 +1308,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "pong-own-frames": block_pong_own_frames,
     "pong-bf16": block_pong_bf16,
     "stability-staleness": block_stability_staleness,
+    "stability-critic": block_stability_critic,
 }
 
 
