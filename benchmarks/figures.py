@@ -870,7 +870,8 @@ def stability_table(records: list[dict], at_s: float | None = None, level: bool 
             bar, before = levels[bar_key]
             reached = [t for t in (time_to(r, bar) for r in runs) if t is not None]
             missed = len(runs) - len(reached)
-            cell = per_seed_fmt(reached, "{:.0f}") + (f"; {missed} never" if missed else "")
+            parts = ([per_seed_fmt(reached, "{:.0f}")] if reached else []) + ([f"{missed} never"] if missed else [])
+            cell = "; ".join(parts)
             row.append(f"{cell} (bar {bar:,.0f}; {bar_key[1].upper()} before the fix {before:.0f})")
         elif level:
             row.append("")
