@@ -447,7 +447,7 @@ def pong_runs() -> dict[tuple[str, str, str], list[dict]]:
 
 def pong_engine(algo: str, precision: str) -> str:
     """The Pong table's engine cell: the engine, and the loss's precision where it is not float32."""
-    return SYSTEM_NAMES[algo] + ("" if precision == "float32" else f", `loss_precision={precision}`")
+    return system_label(algo if precision == "float32" else f"{algo}:loss_precision={precision}")
 
 
 def median_minutes_to_18(runs: list[dict]) -> float | None:
@@ -939,10 +939,13 @@ def records_measured(rel: str, records: list[dict], seeds: str | None) -> Measur
     )
 
 
-def stability_block(rel: str, seeds: str | None, how: str, at_s: float | None = None, level: bool = False) -> str:
+def stability_block(
+    rel: str, seeds: str | None, how: str, at_s: float | None = None, level: bool = False, beside: str | None = None
+) -> str:
     """A table of benchmarks/stability.py records (rel) under the line saying where they were
-    measured and the paragraph saying how; seeds None: the seeds the records hold."""
-    records = read_json(rel)
+    measured and the paragraph saying how; seeds None: the seeds the records hold. beside: another
+    records file whose plain `a3c` rows (the defaults a screen is compared with) join the table."""
+    records = read_json(rel) + ([r for r in read_json(beside) if r["system"] == "a3c"] if beside else [])
     seeds = seeds or "seeds " + ", ".join(sorted({str(r["seed"]) for r in records}))
     return "\n\n".join([records_measured(rel, records, seeds).line(()), how, stability_table(records, at_s, level)])
 
@@ -1021,34 +1024,32 @@ def block_stability_width() -> str:
 
 def block_stability_staleness() -> str:
     """Screen 22: LunarLander with no stale gradient (deterministic=true, one process) beside screen
-    21's Hogwild defaults of the same day and src, at about the same env steps
-    (stability-staleness/records.json and the plain a3c rows of stability-width/records.json)."""
-    rel = "stability-staleness/records.json"
-    records = read_json(rel) + [r for r in read_json("stability-width/records.json") if r["system"] == "a3c"]
-    seeds = "seeds " + ", ".join(sorted({str(r["seed"]) for r in records}))
-    how = (
+    21's Hogwild defaults of the same day and src, at about the same env steps."""
+    return stability_block(
+        "stability-staleness/records.json",
+        None,
         "`python benchmarks/stability.py --out benchmarks/results/stability-staleness --envs LunarLander-v3 "
         "--seeds S --budget 560 --systems a3c:deterministic=true,total_steps=4000000`, one seed at a time, each run "
         "alone on the machine; the 300-s rows are screen 21's defaults (`stability-width/records.json`), which "
-        "made 3.5-4.2M env steps in their 300 s. Columns as in the defaults' table above. Median (each seed)."
+        "made 3.5-4.2M env steps in their 300 s. Columns as in the defaults' table above. Median (each seed).",
+        level=True,
+        beside="stability-width/records.json",
     )
-    return "\n\n".join([records_measured(rel, records, seeds).line(()), how, stability_table(records, level=True)])
 
 
 def block_stability_critic() -> str:
     """Screen 23: LunarLander with a critic of its own, an auxiliary value head and 32 envs a worker,
-    over five seeds, beside screen 19's five seeds of the defaults on the same machine
-    (stability-critic/records.json and the plain a3c rows of stability-lunarlander/records.json)."""
-    rel = "stability-critic/records.json"
-    records = read_json(rel) + [r for r in read_json("stability-lunarlander/records.json") if r["system"] == "a3c"]
-    seeds = "seeds " + ", ".join(sorted({str(r["seed"]) for r in records}))
-    how = (
+    over five seeds, beside screen 19's five seeds of the defaults on the same machine."""
+    return stability_block(
+        "stability-critic/records.json",
+        None,
         "`python benchmarks/stability.py --out benchmarks/results/stability-critic --envs LunarLander-v3 --seeds S "
         "--budget 300 --systems a3c:separate_critic=true,aux_value_coef=0.5,envs_per_worker=32`, one seed at a time, "
         "each run alone on the machine; plain `a3c` is screen 19's five seeds of the defaults on the same machine "
-        "(`stability-lunarlander/records.json`). Columns as in the defaults' table above. Median (each seed)."
+        "(`stability-lunarlander/records.json`). Columns as in the defaults' table above. Median (each seed).",
+        level=True,
+        beside="stability-lunarlander/records.json",
     )
-    return "\n\n".join([records_measured(rel, records, seeds).line(()), how, stability_table(records, level=True)])
 
 
 def block_headline() -> str:
