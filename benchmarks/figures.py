@@ -598,9 +598,9 @@ OWN_ENV_NAMES = {
 }
 
 
-def block_own_env() -> str:
-    """Envs nobody tuned: the family defaults against SB3 on its defaults (own-env-defaults/records.json)."""
-    rel = "own-env-defaults/records.json"
+def block_own_env(rel: str = "own-env-defaults/records.json") -> str:
+    """Envs nobody tuned: the family defaults against SB3 on its defaults (rel: a records file of
+    benchmarks/own_env_defaults.py)."""
     records = read_json(rel)
     envs = list(dict.fromkeys(r["env_id"] for r in records))
     systems = [s for s in OWN_ENV_SYSTEMS if any(r["system"] == s for r in records)]
@@ -617,8 +617,12 @@ def block_own_env() -> str:
     for system in systems:
         sps = [r["steps_per_second"] for r in records if r["system"] == system]
         rates[system] = f"{SYSTEM_NAMES[system]} {min(sps):,.0f}-{max(sps):,.0f}"
-    date = provenance(rel, "date")
-    measured = Measured(rel, date, machine(2, provenance(rel, "cpu")), None, f"seeds {seeds[0]}-{seeds[-1]}", None)
+    seeds_line = f"seeds {seeds[0]}-{seeds[-1]}"
+    if all(r.get("date") for r in records):  # records stamped where they were measured (since 2026-12-06)
+        measured = records_measured(rel, records, seeds_line)
+    else:
+        date = provenance(rel, "date")
+        measured = Measured(rel, date, machine(2, provenance(rel, "cpu")), None, seeds_line, None)
     return "\n\n".join(
         [
             measured.line(("vector", "vector-continuous")),

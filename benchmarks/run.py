@@ -76,6 +76,15 @@ def git_commit(tree: Path) -> Optional[str]:
     return out.stdout.strip() or None
 
 
+def provenance() -> dict[str, Any]:
+    """What a record keeps of where it was measured: the day, the commit of the checkout the a3c
+    under test is imported from (a worktree on PYTHONPATH, or this one), the CPU and its cores."""
+    import a3c
+
+    code = Path(a3c.__file__).resolve().parent
+    return dict(date=time.strftime("%Y-%m-%d"), commit=git_commit(code), cpu=cpu_model(), cores=os.cpu_count())
+
+
 def machine_info() -> dict[str, Any]:
     import gymnasium
     import stable_baselines3

@@ -36,17 +36,11 @@ from a3c.stats import stability  # noqa: E402
 from figures import stability_table  # noqa: E402
 from own_env_defaults import make_env, run_sb3  # noqa: E402
 from recurrent import machine_load  # noqa: E402
-from run import cpu_model, git_commit  # noqa: E402
+from run import provenance  # noqa: E402
 from systems import run_a3c  # noqa: E402
 
 RESULTS = HERE / "results" / "stability"
 NO_STEP_CAP = 10**12  # the budget is wall-clock: no env-step stop (and a linear lr schedule stays ~constant)
-
-
-def provenance() -> dict[str, Any]:
-    """What a record keeps of where it was measured: the day, the commit of the checkout this
-    script runs from (where the code measured lives), the CPU and its cores."""
-    return dict(date=time.strftime("%Y-%m-%d"), commit=git_commit(HERE), cpu=cpu_model(), cores=os.cpu_count())
 
 
 def keep(records: list[dict[str, Any]], record: dict[str, Any], path: Path) -> list[dict[str, Any]]:

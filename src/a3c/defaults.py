@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from a3c.config import Config, coerce
-from a3c.presets import describe_defaults, has_preset, preset_for
+from a3c.presets import RULED_OUT_BY, describe_defaults, has_preset, preset_for
 
 
 def for_env(env_id: str, **overrides: Any) -> Config:
@@ -23,8 +23,27 @@ def config_for_env(env_id: str, overrides: dict[str, Any]) -> tuple[Config, str]
     """for_env(env_id, **overrides) and, in words, what it took beneath the user's settings, from
     one choice of defaults: an env with no preset is built (probed) once, not once for each."""
     choice = defaults_for(env_id, overrides)
-    cfg = Config.from_dict({**preset_for(env_id, *choice), **overrides, "env_id": env_id})
+    preset = without_ruled_out(preset_for(env_id, *choice), overrides)
+    cfg = Config.from_dict({**preset, **overrides, "env_id": env_id})
     return cfg, describe_defaults(env_id, *choice)
+
+
+def without_ruled_out(preset: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """preset less each value that the user's settings rule out (RULED_OUT_BY), in turn: recurrent=true
+    drops a preset's separate critic, and with it the critic's auxiliary head and gradient clip."""
+    preset = dict(preset)
+    defaults = Config()
+    dropped = True
+    while dropped:
+        dropped = False
+        for key, (setting, ruling_out) in RULED_OUT_BY.items():
+            if key not in preset or key in overrides:
+                continue
+            value = overrides[setting] if setting in overrides else preset.get(setting, getattr(defaults, setting))
+            if coerce(setting, value) == ruling_out:
+                del preset[key]
+                dropped = True
+    return preset
 
 
 def defaults_for(env_id: str, overrides: dict[str, Any]) -> tuple[str, str | None, bool]:

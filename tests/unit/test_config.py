@@ -57,6 +57,33 @@ def test_ga3c_on_pendulum_corrects_its_lag_and_bounds_each_update_tighter():
     assert Config.for_env("Pendulum-v1", algo="ga3c", target_kl=0.002).target_kl == 0.002  # the user wins
 
 
+def test_a3c_on_lunarlander_has_a_critic_of_its_own_and_ga3c_the_vector_familys_settings():
+    # A critic of its own held LunarLander where A3C's shared torso swung (stability.md, screen 23);
+    # GA3C held on the family's settings. Neither engine's MountainCar changed (screen 24).
+    family = Config.for_env("MountainCar-v0")
+    a3c = Config.for_env("LunarLander-v3")
+    assert (a3c.separate_critic, a3c.aux_value_coef, a3c.envs_per_worker) == (True, 0.5, 32)
+    same = ("t_max", "lr", "gamma", "entropy_coef", "normalize_obs", "normalize_reward", "target_kl", "optimizer")
+    assert [getattr(a3c, k) for k in same] == [getattr(family, k) for k in same]  # else the family's
+    assert (family.separate_critic, family.envs_per_worker) == (False, 8)
+    ga3c, ga3c_family = Config.for_env("LunarLander-v3", algo="ga3c"), Config.for_env("MountainCar-v0", algo="ga3c")
+    assert dict(ga3c.to_dict(), env_id="") == dict(ga3c_family.to_dict(), env_id="")
+
+
+def test_a_users_setting_drops_the_preset_values_it_rules_out():
+    # `--set separate_critic=false` takes the preset's auxiliary head with it; `--set recurrent=true`
+    # takes the critic too (an LSTM policy has none): valid runs, not errors about unset values.
+    off = Config.for_env("LunarLander-v3", separate_critic="false")  # as --set gives it
+    assert (off.separate_critic, off.aux_value_coef, off.envs_per_worker) == (False, 0.0, 32)
+    lstm = Config.for_env("LunarLander-v3", recurrent="true")
+    assert (lstm.recurrent, lstm.separate_critic, lstm.aux_value_coef) == (True, False, 0.0)
+    assert Config.for_env("LunarLander-v3", aux_value_coef=1.0).aux_value_coef == 1.0  # the user's value wins
+    with pytest.raises(ConfigError, match="aux_value_coef"):  # a head the user asked for, without its critic
+        Config.for_env("LunarLander-v3", separate_critic=False, aux_value_coef=0.5)
+    with pytest.raises(ConfigError, match="separate_critic"):  # and a critic the user asked for, with an LSTM
+        Config.for_env("LunarLander-v3", separate_critic=True, recurrent=True)
+
+
 @pytest.mark.parametrize("algo", ["a3c", "ga3c"])
 def test_pong_under_both_engines_is_the_universe_recipe(algo):
     pong = Config.for_env("ALE/Pong-v5", algo=algo)
