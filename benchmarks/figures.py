@@ -1042,15 +1042,18 @@ def block_stability_staleness() -> str:
 
 
 def block_stability_critic() -> str:
-    """Screen 23: LunarLander with a critic of its own, an auxiliary value head and 32 envs a worker,
-    over five seeds, beside screen 19's five seeds of the defaults on the same machine."""
+    """Screens 23 and 24: LunarLander and MountainCar with a critic of its own, an auxiliary value
+    head and 32 envs a worker, beside the family defaults on the same machine (LunarLander's: screen
+    19's five seeds)."""
     return stability_block(
         "stability-critic/records.json",
         None,
-        "`python benchmarks/stability.py --out benchmarks/results/stability-critic --envs LunarLander-v3 --seeds S "
-        "--budget 300 --systems a3c:separate_critic=true,aux_value_coef=0.5,envs_per_worker=32`, one seed at a time, "
-        "each run alone on the machine; plain `a3c` is screen 19's five seeds of the defaults on the same machine "
-        "(`stability-lunarlander/records.json`). Columns as in the defaults' table above. Median (each seed).",
+        "`python benchmarks/stability.py --out benchmarks/results/stability-critic --envs ENV --seeds S "
+        "--budget 300 --systems a3c:separate_critic=true,aux_value_coef=0.5,envs_per_worker=32` (and for "
+        "MountainCar-v0 `--systems a3c` beside it, alternating), one seed at a time, each run alone on the machine; "
+        "plain `a3c` is the vector family's defaults of the day, for LunarLander-v3 screen 19's five seeds on the "
+        "same machine (`stability-lunarlander/records.json`). Columns as in the defaults' table above. Median "
+        "(each seed).",
         level=True,
         beside="stability-lunarlander/records.json",
     )

@@ -77,7 +77,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         total_steps=3_000_000,
         action_bound_coef=1.0,
     ),
-    # The vector family's settings, measured past the peak; each engine's changes are below.
+    # The vector family's settings; each engine's changes are below (presets.md#lunarlander).
     "LunarLander-v3": _VECTOR,
     # Velocities hidden (toy_envs.py): recurrent, with the twin's reward scaling (presets.md#masked).
     "a3c/MaskedCartPole-v1": dict(
