@@ -598,9 +598,9 @@ OWN_ENV_NAMES = {
 }
 
 
-def block_own_env(rel: str = "own-env-defaults/records.json") -> str:
-    """Envs nobody tuned: the family defaults against SB3 on its defaults (rel: a records file of
-    benchmarks/own_env_defaults.py)."""
+def block_own_env() -> str:
+    """Envs nobody tuned: the family defaults against SB3 on its defaults (own-env-defaults/records.json)."""
+    rel = "own-env-defaults/records.json"
     records = read_json(rel)
     envs = list(dict.fromkeys(r["env_id"] for r in records))
     systems = [s for s in OWN_ENV_SYSTEMS if any(r["system"] == s for r in records)]

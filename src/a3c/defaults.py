@@ -29,20 +29,17 @@ def config_for_env(env_id: str, overrides: dict[str, Any]) -> tuple[Config, str]
 
 
 def without_ruled_out(preset: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """preset less each value that the user's settings rule out (RULED_OUT_BY), in turn: recurrent=true
-    drops a preset's separate critic, and with it the critic's auxiliary head and gradient clip."""
+    """preset less each value that the user's settings rule out (RULED_OUT_BY), in its order, so
+    that a value dropped first rules out those after it: recurrent=true drops a preset's separate
+    critic, and with it the critic's auxiliary head and gradient clip."""
     preset = dict(preset)
     defaults = Config()
-    dropped = True
-    while dropped:
-        dropped = False
-        for key, (setting, ruling_out) in RULED_OUT_BY.items():
-            if key not in preset or key in overrides:
-                continue
-            value = overrides[setting] if setting in overrides else preset.get(setting, getattr(defaults, setting))
-            if coerce(setting, value) == ruling_out:
-                del preset[key]
-                dropped = True
+    for key, (setting, ruling_out) in RULED_OUT_BY.items():
+        if key not in preset or key in overrides:
+            continue
+        value = overrides[setting] if setting in overrides else preset.get(setting, getattr(defaults, setting))
+        if coerce(setting, value) == ruling_out:
+            del preset[key]
     return preset
 
 

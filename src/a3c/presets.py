@@ -257,6 +257,7 @@ def has_preset(env_id: str) -> bool:
 # A preset's value that a user's own setting rules out, (setting, the value that rules it out):
 # dropped rather than refused, so that `--set separate_critic=false` or `--set recurrent=true` on
 # a preset with a critic of its own is a valid run, not an error about values the user never set.
+# A setting comes before the values it rules out (defaults.without_ruled_out reads them in order).
 RULED_OUT_BY = {
     "separate_critic": ("recurrent", True),
     "aux_value_coef": ("separate_critic", False),
