@@ -107,8 +107,9 @@ class Config:
     # to float32's; benchmarks/results/bf16-pong-step.json); the small MLPs of the vector envs gain nothing.
     loss_precision: str = knob(
         "float32",
-        "the network's pass in the loss (forward and backward): float32; bfloat16 (torch.autocast, the loss "
-        "itself stays float32; on a CPU without bfloat16 units it is emulated and slower); auto: bfloat16 when "
+        "the network's pass in the loss (forward and backward): float32; bfloat16 (torch.autocast on the torso "
+        "and heads; an LSTM's recurrence and the loss itself stay float32; on a CPU without bfloat16 units it is "
+        "emulated and slower); auto: bfloat16 when "
         "training on a CPU with AVX-512 BF16 or AMX, else float32",
     )
 

@@ -109,8 +109,9 @@ class LossSettings:
 
 
 def network_precision(bfloat16: bool, device_type: str):
-    """The context the loss's network pass runs in: bfloat16 autocast (matrix products, convolutions
-    and the LSTM in bfloat16, gradients back in each parameter's float32) or float32 as it is."""
+    """The context the loss's network pass runs in: bfloat16 autocast (matrix products and
+    convolutions in bfloat16, an LSTM's recurrence kept in float32 by `lstm_over_episodes`,
+    gradients back in each parameter's float32) or float32 as it is."""
     return torch.autocast(device_type, dtype=torch.bfloat16) if bfloat16 else contextlib.nullcontext()
 
 

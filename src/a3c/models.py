@@ -221,6 +221,13 @@ def lstm_over_episodes(
     change them. A segment that begins at t = 0 carries the given state (zeroed if
     starts[0]); one that begins at a reset starts from zeros, as the step loop would.
     """
+    device_type = x.device.type
+    if torch.is_autocast_enabled(device_type):
+        # bfloat16 autocast would run the whole recurrence in bfloat16, the cell state included, and
+        # its rounding compounds over the rollout's steps: the loss's hidden states would drift from
+        # the float32 ones the acting forward computed. The torso before it keeps bfloat16.
+        with torch.autocast(device_type, enabled=False):
+            return lstm_over_episodes(cell, x.float(), (state[0].float(), state[1].float()), starts)
     steps, batch = starts.shape
     # cuDNN refuses a backward pass through an LSTM run in inference mode ("cudnn RNN backward can
     # only be called in training mode"): train whenever autograd records. Dropout is 0 either way.

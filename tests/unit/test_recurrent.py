@@ -138,3 +138,24 @@ def test_the_fused_lstm_runs_in_training_mode_whenever_autograd_records(monkeypa
     with torch.no_grad():
         lstm_over_episodes(cell, x, state, starts)
     assert flags == [True, False]
+
+
+# ----- the recurrence stays float32 under the loss's bfloat16 autocast (loss_precision, issue 40) -----
+
+
+@pytest.mark.parametrize("starts_mid_rollout", [False, True])
+def test_the_lstm_runs_in_float32_under_bfloat16_autocast(starts_mid_rollout):
+    torch.manual_seed(0)
+    cell = nn.LSTMCell(6, 8)
+    x, state = torch.randn(12, 3, 6), (torch.randn(3, 8), torch.randn(3, 8))
+    starts = torch.zeros(12, 3)
+    if starts_mid_rollout:
+        starts[5, 1] = 1.0  # the packed path
+    expected = lstm_over_episodes(cell, x, state, starts)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        # a bfloat16 torso hands the LSTM bfloat16 features; only their rounding may differ
+        got = lstm_over_episodes(cell, x.to(torch.bfloat16), state, starts)
+        exact = lstm_over_episodes(cell, x, state, starts)
+    assert got.dtype == exact.dtype == torch.float32
+    torch.testing.assert_close(exact, expected, atol=1e-6, rtol=0)
+    torch.testing.assert_close(got, expected, atol=2e-2, rtol=0)
