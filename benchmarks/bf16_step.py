@@ -18,7 +18,6 @@ import argparse
 import contextlib
 import dataclasses
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -34,7 +33,7 @@ from a3c.envs.spaces import ObsSpec  # noqa: E402
 from a3c.loss import LossSettings, rollout_loss  # noqa: E402
 from a3c.models import build_model  # noqa: E402
 from a3c.rollout import Rollout  # noqa: E402
-from run import cpu_model, git_commit  # noqa: E402
+from run import provenance  # noqa: E402
 
 ACTIONS = 6  # Pong's minimal action set
 
@@ -108,10 +107,7 @@ def main() -> None:
             times[f"act_{name}"].append(timed(lambda b=bf16: act(model, obs, state, b), args.reps * 10))
     medians = {k: float(np.median(v)) for k, v in times.items()}
     result = dict(
-        date=time.strftime("%Y-%m-%d"),
-        commit=git_commit(HERE),
-        cpu=cpu_model(),
-        cores=os.cpu_count(),
+        **provenance(),  # the commit of the a3c imported: a worktree on PYTHONPATH or this checkout
         torch=torch.__version__,
         command="python benchmarks/bf16_step.py " + " ".join(sys.argv[1:]),
         rollout=dict(t_max=cfg.t_max, envs=cfg.envs_per_worker, screen=cfg.screen_size, lstm=cfg.lstm_size),
