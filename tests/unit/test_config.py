@@ -79,6 +79,13 @@ def test_a3c_on_halfcheetah_has_a_floor_under_its_spread_and_ga3c_none_yet():
     assert Config.for_env("HalfCheetah-v5", log_std_min="none").log_std_min is None  # as --set turns it off
 
 
+def test_ga3c_on_the_masked_cartpole_weighs_stale_steps_with_vtrace_under_a_tighter_kl_bound():
+    # GA3C's preset plunged past its peak; V-trace and target_kl 0.001 held it (stability.md, screen 27).
+    ga3c, a3c = Config.for_env("a3c/MaskedCartPole-v1", algo="ga3c"), Config.for_env("a3c/MaskedCartPole-v1")
+    assert (ga3c.vtrace, ga3c.target_kl, ga3c.recurrent, ga3c.lr) == (True, 0.001, True, 5e-4)
+    assert (a3c.vtrace, a3c.target_kl) == (False, 0.002)  # A3C held on its preset
+
+
 def test_a_users_setting_drops_the_preset_values_it_rules_out():
     # `--set separate_critic=false` takes the preset's auxiliary head with it; `--set recurrent=true`
     # takes the critic too (an LSTM policy has none): valid runs, not errors about unset values.
