@@ -102,9 +102,10 @@ class Config:
     adam_betas: tuple[float, ...] = knob((0.9, 0.999), "Adam's two betas")
     adam_eps: float = knob(1e-8, "Adam's epsilon")
 
-    # bfloat16 takes a third or more off the loss pass's time on Pong's convolutions and LSTM where
-    # the CPU has the units for it (AMX: 64 -> 39 ms per 160-step rollout, gradients at cosine 1.000
-    # to float32's; benchmarks/results/bf16-pong-step.json); the small MLPs of the vector envs gain nothing.
+    # bfloat16 takes a third or more off the loss pass's time on Pong's network where the CPU has the
+    # units for it (AMX: 64 -> 39 ms per 160-step rollout, gradients at cosine 1.000 to float32's;
+    # benchmarks/results/bf16-pong-step.json), and about as much with the LSTM's recurrence kept in
+    # float32 (AVX-512 BF16: speed.md); the small MLPs of the vector envs gain nothing.
     loss_precision: str = knob(
         "float32",
         "the network's pass in the loss (forward and backward): float32; bfloat16 (torch.autocast on the torso "
