@@ -86,6 +86,14 @@ def test_ga3c_on_the_masked_cartpole_weighs_stale_steps_with_vtrace_under_a_tigh
     assert (a3c.vtrace, a3c.target_kl) == (False, 0.002)  # A3C held on its preset
 
 
+def test_ga3c_on_the_masked_acrobot_weighs_stale_steps_with_vtrace_under_a_tighter_kl_bound():
+    # GA3C fell to random play on one seed of the preset; V-trace and target_kl 0.001 held (screen 28).
+    ga3c, a3c = Config.for_env("a3c/MaskedAcrobot-v1", algo="ga3c"), Config.for_env("a3c/MaskedAcrobot-v1")
+    assert (ga3c.vtrace, ga3c.target_kl) == (True, 0.001)
+    assert (a3c.vtrace, a3c.target_kl) == (False, 0.002)  # A3C held on its preset
+    assert dict(ga3c.to_dict(), vtrace=False, target_kl=0.002) == dict(a3c.to_dict(), algo="ga3c")  # nothing else
+
+
 def test_a_users_setting_drops_the_preset_values_it_rules_out():
     # `--set separate_critic=false` takes the preset's auxiliary head with it; `--set recurrent=true`
     # takes the critic too (an LSTM policy has none): valid runs, not errors about unset values.
