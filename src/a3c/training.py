@@ -73,7 +73,7 @@ def train(cfg: Config, resume: str | Path | None = None) -> TrainResult:
 def _train(cfg: Config, resume: str | Path | None, lock: RunLock | None) -> TrainResult:
     device = resolve_device(cfg)
     if not cfg.deterministic:  # the deterministic engines start no processes
-        warm_up_children()  # --device cuda without CUDA fails here, before a run directory exists
+        warm_up_children(cfg.algo)  # --device cuda without CUDA fails here, before a run directory exists
     spec, action_space = probe(cfg)  # the one probe of the run: fails early on a bad env id or space
     target = cfg.resolved_target(env_threshold(cfg.env_id))
     torch.manual_seed(cfg.seed)  # a fresh run's first weights; a resume loads its own
@@ -118,7 +118,7 @@ def _engine_parts(cfg: Config, model, optimizer, device, spec, action_space, sta
     optimizer.share_memory()
     if cfg.algo == "ga3c":  # GA3C's predictors and trainers run on the device; A3C workers stay on the CPU
         move_to_device(model, optimizer, device)
-    ctx = context()
+    ctx = context(cfg.algo)
     # A row for each worker or agent rank there can ever be (GA3C's adjuster adds agents up to max_agents).
     counters = SharedCounters(ctx, start.counts, ranks=max(cfg.workers, cfg.max_agents))
     return EngineParts(cfg, model, optimizer, counters, ctx, spec, action_space, start.incarnation)

@@ -1,7 +1,7 @@
 """Pieces of the run's process plumbing exercised in this process: a report pipe cut mid-message
 is dropped and blocks nobody; memory is reported as PSS."""
 
-from a3c.engines.processes import run_pss_mb
+from a3c.engines.processes import child_preload, run_pss_mb
 
 
 def test_a_report_pipe_cut_mid_message_is_dropped_and_blocks_nobody():
@@ -25,3 +25,13 @@ def test_a_report_pipe_cut_mid_message_is_dropped_and_blocks_nobody():
 def test_pss_of_the_run_is_measured():
     pss = run_pss_mb()
     assert pss is not None and pss > 10  # this process alone holds torch
+
+
+def test_only_a3c_runs_preload_what_an_optimizer_imports():
+    # A3C's workers each build an optimizer, whose first use imports torch._dynamo: the fork server
+    # imports it once for all of them. GA3C's agents build none, and importing it held back their start.
+    a3c_preload, ga3c_preload = child_preload("a3c"), child_preload("ga3c")
+    assert "torch._dynamo" in a3c_preload and "torch._dynamo" not in ga3c_preload
+    for preload in (a3c_preload, ga3c_preload):
+        assert {"a3c.engines.hogwild", "a3c.engines.ga3c.agent"} <= set(preload)
+        assert preload[-1] == "a3c.engines.fork_server_exit"  # it must come last (see there)

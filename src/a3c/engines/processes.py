@@ -143,13 +143,22 @@ def child_seed(base_seed: int, rank: int, incarnation: int) -> int:
 
 # What every worker and agent imports. The fork server imports it once; each child forked
 # from it starts in milliseconds instead of spending a second or two importing torch.
-# torch._dynamo too: the first torch.optim.Optimizer a process builds imports it (about a second),
-# which every restarted worker would otherwise pay before its first update.
 # fork_server_exit last: it makes the fork server's own exit immediate (see there).
-CHILD_PRELOAD = ["a3c.engines.hogwild", "a3c.engines.ga3c.agent", "torch._dynamo", "a3c.engines.fork_server_exit"]
+CHILD_PRELOAD = ["a3c.engines.hogwild", "a3c.engines.ga3c.agent", "a3c.engines.fork_server_exit"]
+# A3C's workers also import torch._dynamo: the first torch.optim.Optimizer a process builds imports
+# it (about a second), which every restarted worker would otherwise pay before its first update.
+# GA3C's agents build no optimizer, and the fork server's import of it (1.5 s of a core on the
+# AMD EPYC) held back their start by as much (benchmarks/results/speed.md).
+OPTIMIZER_PRELOAD = ["torch._dynamo"]
 
 
-def context():
+def child_preload(algo: str) -> list[str]:
+    """What the fork server imports before it forks the children of an `algo` run."""
+    extra = [] if algo == "ga3c" else OPTIMIZER_PRELOAD
+    return [*CHILD_PRELOAD[:-1], *extra, CHILD_PRELOAD[-1]]
+
+
+def context(algo: str = "a3c"):
     """The multiprocessing context of the engines.
 
     Never plain fork: it would copy the main process's threads (TensorBoard writer,
@@ -161,13 +170,14 @@ def context():
     if "forkserver" not in mp.get_all_start_methods():
         return mp.get_context("spawn")
     ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(CHILD_PRELOAD)
+    # Read when the fork server starts: the first run of a process chooses for the ones after it.
+    ctx.set_forkserver_preload(child_preload(algo))
     return ctx
 
 
-def warm_up_children() -> None:
+def warm_up_children(algo: str = "a3c") -> None:
     """Start the fork server now, so its imports overlap the main process's own set-up."""
-    ctx = context()
+    ctx = context(algo)
     if ctx.get_start_method() == "forkserver":
         from multiprocessing import forkserver
 
