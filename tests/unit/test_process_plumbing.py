@@ -1,5 +1,6 @@
 """Pieces of the run's process plumbing exercised in this process: a report pipe cut mid-message
-is dropped and blocks nobody; memory is reported as PSS."""
+is dropped and blocks nobody; memory is reported as PSS; each engine's fork server preloads what
+its children import."""
 
 from a3c.engines.processes import child_preload, run_pss_mb
 
