@@ -1059,7 +1059,6 @@ def block_stability_critic() -> str:
     )
 
 
-
 def block_stability_240() -> str:
     """Screens 29 to 32: InvertedDoublePendulum and Hopper at the issue's 240 s, changes to A3C's
     defaults beside today's defaults and SB3 PPO, measured on one day (stability-240/records.json)."""
@@ -1072,13 +1071,13 @@ def block_stability_240() -> str:
         "InvertedDoublePendulum-v5 Hopper-v5 --systems a3c:envs_per_worker=32` (screen 30), then `--envs "
         "InvertedDoublePendulum-v5 --systems a3c:envs_per_worker=32,target_kl=0.001 a3c:envs_per_worker=64` "
         "(screen 31), then `--envs Hopper-v5 --systems a3c:envs_per_worker=64 sb3-ppo:n_envs=8` (screen 32), "
-        "the systems of a "
-        "screen alternating with the order rotated per seed, each run alone on the machine. "
+        "the systems of a screen alternating with the order rotated per seed, each run alone on the machine. "
         "`a3c:log_std_min=-3` is today's defaults for these envs exactly (the continuous family's floor), named "
         "so; SB3 PPO is on its own defaults with 8 envs. Columns as in the defaults' table above; *at 240 s* is "
         "the final. Median (each seed).",
         level=True,
     )
+
 
 def block_headline() -> str:
     """The README's one table: a row per task, each from its own results file, with its date."""

@@ -1,4 +1,4 @@
-"""Imported by the fork server only (the last of processes.CHILD_PRELOAD), never by the main process
+"""Imported by the fork server only (last, processes.EXIT_PRELOAD), never by the main process
 or a child: the fork server's exit skips Python's shutdown.
 
 The fork server exits when the main process of the run is gone, and its children (workers, agents)

@@ -143,19 +143,20 @@ def child_seed(base_seed: int, rank: int, incarnation: int) -> int:
 
 # What every worker and agent imports. The fork server imports it once; each child forked
 # from it starts in milliseconds instead of spending a second or two importing torch.
-# fork_server_exit last: it makes the fork server's own exit immediate (see there).
-CHILD_PRELOAD = ["a3c.engines.hogwild", "a3c.engines.ga3c.agent", "a3c.engines.fork_server_exit"]
+CHILD_PRELOAD = ["a3c.engines.hogwild", "a3c.engines.ga3c.agent"]
 # A3C's workers also import torch._dynamo: the first torch.optim.Optimizer a process builds imports
 # it (about a second), which every restarted worker would otherwise pay before its first update.
 # GA3C's agents build no optimizer, and the fork server's import of it (1.5 s of a core on the
 # AMD EPYC) held back their start by as much (benchmarks/results/speed.md).
 OPTIMIZER_PRELOAD = ["torch._dynamo"]
+# Always imported last: it makes the fork server's own exit immediate (see there).
+EXIT_PRELOAD = "a3c.engines.fork_server_exit"
 
 
 def child_preload(algo: str) -> list[str]:
     """What the fork server imports before it forks the children of an `algo` run."""
-    extra = [] if algo == "ga3c" else OPTIMIZER_PRELOAD
-    return [*CHILD_PRELOAD[:-1], *extra, CHILD_PRELOAD[-1]]
+    optimizer = OPTIMIZER_PRELOAD if algo == "a3c" else []
+    return [*CHILD_PRELOAD, *optimizer, EXIT_PRELOAD]
 
 
 def context(algo: str = "a3c"):
