@@ -1060,7 +1060,7 @@ def block_stability_critic() -> str:
 
 
 def block_stability_240() -> str:
-    """Screens 29 to 32: InvertedDoublePendulum and Hopper at the issue's 240 s, changes to A3C's
+    """Screens 29 to 33 and 36: InvertedDoublePendulum and Hopper at the issue's 240 s, changes to A3C's
     defaults beside today's defaults and SB3 PPO, measured on one day (stability-240/records.json)."""
     return stability_block(
         "stability-240/records.json",
@@ -1071,6 +1071,11 @@ def block_stability_240() -> str:
         "InvertedDoublePendulum-v5 Hopper-v5 --systems a3c:envs_per_worker=32` (screen 30), then `--envs "
         "InvertedDoublePendulum-v5 --systems a3c:envs_per_worker=32,target_kl=0.001 a3c:envs_per_worker=64` "
         "(screen 31), then `--envs Hopper-v5 --systems a3c:envs_per_worker=64 sb3-ppo:n_envs=8` (screen 32), "
+        "then at c4503da `--envs Hopper-v5 --seeds 0 1 --systems a3c:log_std_init=0 a3c:gamma=0.99,gae_lambda=0.95 "
+        "a3c:log_std_init=0,gamma=0.99,gae_lambda=0.95 a3c:target_kl=0.005` (screen 33, stopped after seed 1's "
+        "second run), then `--envs InvertedDoublePendulum-v5 --seeds S --systems "
+        "a3c:log_std_init=0,gamma=0.99,gae_lambda=0.95` (seed 0) and `...,target_kl=0.001` (seeds 0-2; screen "
+        "36), "
         "the systems of a screen alternating with the order rotated per seed, each run alone on the machine. "
         "`a3c:log_std_min=-3` is today's defaults for these envs exactly (the continuous family's floor), named "
         "so; SB3 PPO is on its own defaults with 8 envs. Columns as in the defaults' table above; *at 240 s* is "
@@ -1319,6 +1324,37 @@ def block_pong_bf16() -> str:
     )
 
 
+def block_stability_600() -> str:
+    """Screens 34 and 36: the continuous family's candidates from screens 33 and 35 trained 600 s on
+    Hopper, with SB3 PPO at 240 s, alternating (stability-600/records.json)."""
+    return stability_block(
+        "stability-600/records.json",
+        None,
+        "`python benchmarks/stability.py --out benchmarks/results/stability-600 --envs Hopper-v5 --seeds S "
+        "--budget 600 --systems a3c:log_std_init=0,gamma=0.99,gae_lambda=0.95` (seed 0, screen 34) or "
+        "`a3c:log_std_init=0,gamma=0.99,gae_lambda=0.95,target_kl=0.001` (seeds 1 and 2, screen 36), and "
+        "`--budget 240 --systems sb3-ppo:n_envs=8` beside each, one run at a time with the systems alternating, "
+        "each alone on the machine. Columns as in the defaults' table above; *at 240 s* is read from the 600-s "
+        "run's curve. Median (each seed).",
+        at_s=240,
+        level=True,
+    )
+
+
+def block_stability_hopper() -> str:
+    """Screen 35: four changes to screen 33's candidate on Hopper, 420 s, seed 0
+    (stability-hopper/records.json)."""
+    return stability_block(
+        "stability-hopper/records.json",
+        None,
+        "`python benchmarks/stability.py --out benchmarks/results/stability-hopper --envs Hopper-v5 --seeds 0 "
+        "--budget 420 --systems a3c:$F,envs_per_worker=32 a3c:$F,log_std_min=-1.5 a3c:$F,target_kl=0.001 "
+        "a3c:$F,normalize_obs=false` with `F=log_std_init=0,gamma=0.99,gae_lambda=0.95`, one after another, each "
+        "alone on the machine. Columns as in the defaults' table above. Median (each seed).",
+        level=True,
+    )
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
     "headline": block_headline,
     "cartpole": block_cartpole,
@@ -1339,6 +1375,8 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "stability-staleness": block_stability_staleness,
     "stability-critic": block_stability_critic,
     "stability-240": block_stability_240,
+    "stability-600": block_stability_600,
+    "stability-hopper": block_stability_hopper,
 }
 
 
