@@ -1342,15 +1342,16 @@ def block_stability_600() -> str:
 
 
 def block_stability_hopper() -> str:
-    """Screen 35: four changes to screen 33's candidate on Hopper, 420 s, seed 0
-    (stability-hopper/records.json)."""
+    """Screens 35 and 37: changes to screen 33's candidate on Hopper, 420 s on seed 0, then a floor
+    at -2 for 600 s on seed 0 (stability-hopper/records.json)."""
     return stability_block(
         "stability-hopper/records.json",
         None,
         "`python benchmarks/stability.py --out benchmarks/results/stability-hopper --envs Hopper-v5 --seeds 0 "
         "--budget 420 --systems a3c:$F,envs_per_worker=32 a3c:$F,log_std_min=-1.5 a3c:$F,target_kl=0.001 "
-        "a3c:$F,normalize_obs=false` with `F=log_std_init=0,gamma=0.99,gae_lambda=0.95`, one after another, each "
-        "alone on the machine. Columns as in the defaults' table above. Median (each seed).",
+        "a3c:$F,normalize_obs=false` with `F=log_std_init=0,gamma=0.99,gae_lambda=0.95` (screen 35), then "
+        "`--seeds 0 --budget 600 --systems a3c:$F,log_std_min=-2` (screen 37), one after another, each alone on "
+        "the machine. Columns as in the defaults' table above. Median (each seed).",
         level=True,
     )
 
