@@ -1061,7 +1061,8 @@ def block_stability_critic() -> str:
 
 def block_stability_240() -> str:
     """Screens 29 to 33 and 36: InvertedDoublePendulum and Hopper at the issue's 240 s, changes to A3C's
-    defaults beside today's defaults and SB3 PPO, measured on one day (stability-240/records.json)."""
+    defaults beside today's defaults and SB3 PPO, measured on 2026-12-06 and 07 at df371b4 and c4503da
+    (stability-240/records.json)."""
     return stability_block(
         "stability-240/records.json",
         None,
