@@ -1060,7 +1060,7 @@ def block_stability_critic() -> str:
 
 
 def block_stability_240() -> str:
-    """Screens 29 to 33, 36 and 40: InvertedDoublePendulum and Hopper at the issue's 240 s, changes to
+    """Screens 29 to 33, 36, 40 and 42: InvertedDoublePendulum and Hopper at the issue's 240 s, changes to
     A3C's defaults beside today's defaults and SB3 PPO, measured on 2026-12-06 and 07 at df371b4 and
     c4503da (stability-240/records.json)."""
     return stability_block(
@@ -1077,7 +1077,8 @@ def block_stability_240() -> str:
         "second run), then `--envs InvertedDoublePendulum-v5 --seeds S --systems "
         "a3c:log_std_init=0,gamma=0.99,gae_lambda=0.95` (seed 0) and `...,target_kl=0.001` (seeds 0-2; screen "
         "36), then `--envs InvertedDoublePendulum-v5 --seeds S --systems "
-        "a3c:log_std_init=0,gamma=0.99,gae_lambda=0.95,separate_critic=true` (seeds 0-2, screen 40), "
+        "a3c:log_std_init=0,gamma=0.99,gae_lambda=0.95,separate_critic=true` (seeds 0-2, screen 40) and "
+        "`...,separate_critic=true,envs_per_worker=64` (seeds 1 and 0, screen 42), "
         "the systems of a screen alternating with the order rotated per seed, each run alone on the machine. "
         "`a3c:log_std_min=-3` is today's defaults for these envs exactly (the continuous family's floor), named "
         "so; SB3 PPO is on its own defaults with 8 envs. Columns as in the defaults' table above; *at 240 s* is "
