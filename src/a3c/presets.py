@@ -236,6 +236,13 @@ FAMILY_ALGO_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     # lr 5e-4, not the family's 1e-3: at 1e-3 GA3C's 512-sample updates reached 8,067 on
     # InvertedDoublePendulum and 399 on Hopper, then collapsed within seconds (presets.md#vector).
     ("vector-continuous", "ga3c"): dict(envs_per_worker=32, train_batch=1, lr=5e-4),
+    # A3C: a critic of its own, 64 envs a worker (1,024 steps an update), PPO's horizon and a first
+    # spread of 1. The tune's values above peaked within 20 s on InvertedDoublePendulum and fell
+    # (median drop 0.16 at 240 s), and stood still at about 1,000 on Hopper; these end IDP at 9,340
+    # (drop 0.00) and hop (stability.md, screens 39-43). GA3C keeps the family's: not measured.
+    ("vector-continuous", "a3c"): dict(
+        separate_critic=True, envs_per_worker=64, gamma=0.99, gae_lambda=0.95, log_std_init=0.0
+    ),
 }
 # With recurrent=true on a vector family: longer rollouts, so the LSTM learns across more steps
 # than a feed-forward policy needs, and a small LSTM, as the masked presets (presets.md#masked).
@@ -245,6 +252,11 @@ FAMILY_MEMORY_PRESETS: dict[str, dict[str, Any]] = {
     # feed-forward): on the hidden-velocity pendulum the tuned ones scored -1,315 and -1,346
     # where these scored -776 to -885 (presets.md#vector).
     "vector-continuous": dict(_WITH_MEMORY, lr=3e-4, gamma=0.99, gae_lambda=0.95, log_std_init=-0.5, max_grad_norm=0.5),
+}
+# The same, per engine: A3C's LSTM keeps the 8 envs a worker it was measured with; its critic of
+# its own is for feed-forward policies (RULED_OUT_BY drops it too).
+FAMILY_ALGO_MEMORY_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
+    ("vector-continuous", "a3c"): dict(envs_per_worker=8, separate_critic=False),
 }
 FAMILY_NAMES = {
     "atari": "Atari",
@@ -288,6 +300,7 @@ def preset_for(env_id: str, algo: str = "a3c", family: str | None = None, memory
         **FAMILY_PRESETS.get(family, {}),
         **FAMILY_ALGO_PRESETS.get((family, algo), {}),
         **(FAMILY_MEMORY_PRESETS.get(family, {}) if memory else {}),
+        **(FAMILY_ALGO_MEMORY_PRESETS.get((family, algo), {}) if memory else {}),
         **PRESETS.get(env_id, {}),
         **ALGO_PRESETS.get((env_id, algo), {}),
     }

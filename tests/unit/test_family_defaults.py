@@ -24,9 +24,13 @@ def test_an_unpreset_env_with_discrete_actions_gets_the_vector_family():
 
 def test_box_actions_get_the_continuous_family():
     cfg = Config.for_env(CONTINUOUS)
-    assert (cfg.envs_per_worker, cfg.t_max, cfg.lr, cfg.entropy_coef) == (8, 16, 1e-3, 0.0)
-    assert (cfg.gamma, cfg.gae_lambda, cfg.max_grad_norm) == (0.995, 0.9, 1.0)  # tuned on Walker2d-v5
-    assert (cfg.log_std_init, cfg.action_bound_coef) == (-1.0, 1.0)
+    assert (cfg.t_max, cfg.lr, cfg.entropy_coef, cfg.max_grad_norm) == (16, 1e-3, 0.0, 1.0)  # lr, clip: Walker2d's tune
+    # A3C's changes that hold the peak and hop (stability.md, screens 39-43): a critic of its own,
+    # 64 envs a worker, PPO's horizon and a first spread of 1. GA3C keeps the tune's values.
+    assert (cfg.separate_critic, cfg.envs_per_worker, cfg.gamma, cfg.gae_lambda) == (True, 64, 0.99, 0.95)
+    assert (cfg.log_std_init, cfg.action_bound_coef) == (0.0, 1.0)
+    ga3c = Config.for_env(CONTINUOUS, algo="ga3c")
+    assert (ga3c.separate_critic, ga3c.gamma, ga3c.gae_lambda, ga3c.log_std_init) == (False, 0.995, 0.9, -1.0)
     assert cfg.normalize_obs and cfg.normalize_reward and cfg.normalize_advantage
     # What holds the peak (stability.md): the bound on each update's KL and a floor under the spread.
     assert (cfg.target_kl, cfg.log_std_min) == (0.002, -3.0)
@@ -39,7 +43,7 @@ def test_box_actions_get_the_continuous_family():
 def test_ga3c_gets_many_envs_an_agent_and_one_segment_an_update(env_id):
     cfg = Config.for_env(env_id, algo="ga3c")
     assert (cfg.envs_per_worker, cfg.train_batch, cfg.lr) == (32, 1, 5e-4)  # a smaller step for its lag
-    assert Config.for_env(env_id).envs_per_worker == 8  # A3C's stay
+    assert Config.for_env(env_id).envs_per_worker == {DISCRETE: 8, CONTINUOUS: 64}[env_id]  # A3C's own
 
 
 def test_memory_lengthens_the_rollouts_of_a_vector_family():
@@ -48,6 +52,9 @@ def test_memory_lengthens_the_rollouts_of_a_vector_family():
         assert (cfg.recurrent, cfg.t_max, cfg.lstm_size) == (True, 16, 64)
     with_memory = Config.for_env(CONTINUOUS, recurrent=True)  # the settings from before the Walker2d tune
     assert (with_memory.t_max, with_memory.gamma, with_memory.lr, with_memory.log_std_init) == (16, 0.99, 3e-4, -0.5)
+    # A3C's feed-forward changes stay off the LSTM: its 8 envs a worker and the shared torso.
+    assert (with_memory.envs_per_worker, with_memory.separate_critic) == (8, False)
+    assert Config.for_env(CONTINUOUS, algo="ga3c", recurrent=True).envs_per_worker == 32
     assert Config.for_env(CONTINUOUS, algo="ga3c", recurrent=True).lr == 3e-4  # memory's lr, not GA3C's 5e-4
     assert Config.for_env(CONTINUOUS, recurrent=True, gamma=0.9).gamma == 0.9  # the user's value wins
     assert Config.for_env(DISCRETE, recurrent=True, t_max=4).t_max == 4  # the user's value wins
