@@ -48,6 +48,11 @@ CHANGES = [
         "vector-continuous",
         "the continuous family's defaults took a floor of -3 under the log std (304ec09)",
     ),
+    (
+        "2026-12-07",
+        "vector-continuous",
+        "the continuous family's defaults for A3C took a critic of its own and 64 envs a worker (d831f9d)",
+    ),
 ]
 
 # Provenance the results files do not hold, taken from the .md written beside them, keyed by file
@@ -1060,7 +1065,7 @@ def block_stability_critic() -> str:
 
 
 def block_stability_240() -> str:
-    """Screens 29 to 33, 36, 40 and 42: InvertedDoublePendulum and Hopper at the issue's 240 s, changes to
+    """Screens 29 to 33, 36, 40, 42 and 43: InvertedDoublePendulum and Hopper at the issue's 240 s, changes to
     A3C's defaults beside today's defaults and SB3 PPO, measured on 2026-12-06 and 07 at df371b4 and
     c4503da (stability-240/records.json)."""
     return stability_block(
@@ -1078,7 +1083,7 @@ def block_stability_240() -> str:
         "a3c:log_std_init=0,gamma=0.99,gae_lambda=0.95` (seed 0) and `...,target_kl=0.001` (seeds 0-2; screen "
         "36), then `--envs InvertedDoublePendulum-v5 --seeds S --systems "
         "a3c:log_std_init=0,gamma=0.99,gae_lambda=0.95,separate_critic=true` (seeds 0-2, screen 40) and "
-        "`...,separate_critic=true,envs_per_worker=64` (seeds 1 and 0, screen 42), "
+        "`...,separate_critic=true,envs_per_worker=64` (seeds 1 and 0, screen 42; seed 2, screen 43), "
         "the systems of a screen alternating with the order rotated per seed, each run alone on the machine. "
         "`a3c:log_std_min=-3` is today's defaults for these envs exactly (the continuous family's floor), named "
         "so; SB3 PPO is on its own defaults with 8 envs. Columns as in the defaults' table above; *at 240 s* is "
@@ -1328,8 +1333,8 @@ def block_pong_bf16() -> str:
 
 
 def block_stability_600() -> str:
-    """Screens 34, 36, 38 and 41: the continuous family's candidates from screens 33, 35 and 39 trained
-    600 s on Hopper, InvertedDoublePendulum and Walker2d, with SB3 PPO at 240 s on Hopper
+    """Screens 34, 36, 38, 41 and 43: the continuous family's candidates from screens 33, 35, 39 and 42
+    trained 600 s on Hopper, InvertedDoublePendulum and Walker2d, with SB3 PPO at 240 s on Hopper
     (stability-600/records.json)."""
     return stability_block(
         "stability-600/records.json",
@@ -1340,7 +1345,9 @@ def block_stability_600() -> str:
         "`--budget 240 --systems sb3-ppo:n_envs=8` beside each; then `a3c:log_std_init=0,gamma=0.99,"
         "gae_lambda=0.95,log_std_min=-1.5` (seed 1, screen 38); then `--envs InvertedDoublePendulum-v5 --seeds 1 "
         "--systems a3c:log_std_init=0,gamma=0.99,gae_lambda=0.95,separate_critic=true` and `--envs Walker2d-v5 "
-        "--seeds 0` with the same and with `a3c` (today's defaults; screen 41); one run at a time with the "
+        "--seeds 0` with the same and with `a3c` (the defaults before d831f9d; screen 41); then `--envs Walker2d-v5 "
+        "--seeds 0 --systems a3c:log_std_init=0,gamma=0.99,gae_lambda=0.95,separate_critic=true,envs_per_worker=64` "
+        "(screen 43, the defaults since d831f9d, spelled out); one run at a time with the "
         "systems alternating, each alone on the machine. Columns as in the defaults' table above; *at 240 s* "
         "is read from the 600-s run's curve. Median (each seed).",
         at_s=240,
@@ -1349,8 +1356,9 @@ def block_stability_600() -> str:
 
 
 def block_stability_hopper() -> str:
-    """Screens 35 and 37 to 39: changes to screen 33's candidate on Hopper, 420 s on seed 0, then a
-    floor at -2 and a critic of its own for 600 s on three seeds, and SB3 PPO for 600 s on two
+    """Screens 35, 37 to 39 and 43: changes to screen 33's candidate on Hopper, 420 s on seed 0, then a
+    floor at -2, a critic of its own, and one with 64 envs a worker for 600 s on three seeds, and SB3 PPO
+    for 600 s on two
     (stability-hopper/records.json)."""
     return stability_block(
         "stability-hopper/records.json",
@@ -1360,7 +1368,9 @@ def block_stability_hopper() -> str:
         "a3c:$F,normalize_obs=false` with `F=log_std_init=0,gamma=0.99,gae_lambda=0.95` (screen 35), then "
         "`--seeds 0 --budget 600 --systems a3c:$F,log_std_min=-2` (screen 37; seeds 1 and 2 in screen 38), then "
         "`--seeds 1 0 2 --budget 600 --systems a3c:$F,separate_critic=true` (screen 39), then `--seeds 0 1 "
-        "--budget 600 --systems sb3-ppo:n_envs=8`, one after another, each alone on the machine. Columns as in "
+        "--budget 600 --systems sb3-ppo:n_envs=8`, then `--seeds 1 0 2 --budget 600 --systems "
+        "a3c:$F,separate_critic=true,envs_per_worker=64` (screen 43, the defaults since d831f9d, spelled out), "
+        "one after another, each alone on the machine. Columns as in "
         "the defaults' table above; *at 240 s* is read from the curve. Median (each seed).",
         at_s=240,
         level=True,
