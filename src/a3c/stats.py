@@ -160,12 +160,15 @@ class RunStats:
         """The run's stability figures over wall time, against its first full window."""
         if not self.curve or self.first_mean is None:
             return None
-        points = dict(self.curve)  # with the best and the last, which the evenly spread points may skip
+        # With the best and the last, which the evenly spread points may skip. Reports heard in one
+        # pass share a wall_s, so the best and the last can share an x: both stay (a stable sort by x
+        # keeps the last last), where a dict keyed by x let the last overwrite the best.
+        points = list(self.curve)
         if self.best_at_s is not None and self.best_mean is not None:
-            points[self.best_at_s] = self.best_mean
+            points.append((self.best_at_s, self.best_mean))
         if self.curve_last is not None:
-            points[self.curve_last[0]] = self.curve_last[1]
-        xs, ys = zip(*sorted(points.items()), strict=True)
+            points.append(self.curve_last)
+        xs, ys = zip(*sorted(points, key=lambda p: p[0]), strict=True)
         return stability(xs, ys, self.first_mean)
 
     def state(self) -> dict[str, Any]:

@@ -136,6 +136,19 @@ def test_the_best_and_the_last_window_count_even_where_the_kept_points_skip_them
     assert s.drop == pytest.approx((90 - 50) / (90 - 10))
 
 
+def test_a_best_and_a_last_heard_at_the_same_second_are_both_kept():
+    # Two reports drained in one pass share a wall_s: the window's best (80) and then a lower last
+    # mean (30) at x=2. Keyed by x, the last overwrote the best (a CI run's summary said best 79.03
+    # and its stability 68.37).
+    stats = RunStats(window=2, target=None)
+    stats.add([10.0, 10.0], wall_s=1.0, env_steps=10)
+    stats.add([70.0, 90.0], wall_s=2.0, env_steps=20)
+    stats.add([10.0, 50.0], wall_s=2.0, env_steps=30)
+    s = stats.stability()
+    assert s is not None and (s.best, s.best_at, s.final) == (80.0, 2.0, 30.0)
+    assert s.best == stats.best_mean and s.drop == pytest.approx((80 - 30) / (80 - 10))
+
+
 def test_a_resumed_run_goes_on_thinning_where_it_stopped():
     stats = RunStats(window=1, target=None)
     for i in range(3 * CURVE_POINTS):
