@@ -1347,7 +1347,8 @@ def block_stability_600() -> str:
         "--systems a3c:log_std_init=0,gamma=0.99,gae_lambda=0.95,separate_critic=true` and `--envs Walker2d-v5 "
         "--seeds 0` with the same and with `a3c` (the defaults before d831f9d; screen 41); then `--envs Walker2d-v5 "
         "--seeds 0 --systems a3c:log_std_init=0,gamma=0.99,gae_lambda=0.95,separate_critic=true,envs_per_worker=64` "
-        "(screen 43, the defaults since d831f9d, spelled out); one run at a time with the "
+        "and `--seeds 1` with the same and `a3c` (screen 43, the defaults since d831f9d, spelled out); one run at "
+        "a time with the "
         "systems alternating, each alone on the machine. Columns as in the defaults' table above; *at 240 s* "
         "is read from the 600-s run's curve. Median (each seed).",
         at_s=240,
