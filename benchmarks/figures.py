@@ -1347,9 +1347,9 @@ def block_stability_600() -> str:
         "--systems a3c:log_std_init=0,gamma=0.99,gae_lambda=0.95,separate_critic=true` and `--envs Walker2d-v5 "
         "--seeds 0` with the same and with `a3c` (the defaults before d831f9d; screen 41); then `--envs Walker2d-v5 "
         "--seeds 0 --systems a3c:log_std_init=0,gamma=0.99,gae_lambda=0.95,separate_critic=true,envs_per_worker=64` "
-        "and `--seeds 1` with the same and `a3c` (screen 43, the defaults since d831f9d, spelled out); one run at "
-        "a time with the "
-        "systems alternating, each alone on the machine. Columns as in the defaults' table above; *at 240 s* "
+        "and `--seeds 1` with the same and `a3c` (screen 43, the defaults since d831f9d, spelled out); one run "
+        "at a time with the systems alternating, each alone on the machine. Columns as in the defaults' table "
+        "above; *at 240 s* "
         "is read from the 600-s run's curve. Median (each seed).",
         at_s=240,
         level=True,
@@ -1359,8 +1359,7 @@ def block_stability_600() -> str:
 def block_stability_hopper() -> str:
     """Screens 35, 37 to 39 and 43: changes to screen 33's candidate on Hopper, 420 s on seed 0, then a
     floor at -2, a critic of its own, and one with 64 envs a worker for 600 s on three seeds, and SB3 PPO
-    for 600 s on two
-    (stability-hopper/records.json)."""
+    for 600 s on two (stability-hopper/records.json)."""
     return stability_block(
         "stability-hopper/records.json",
         None,
@@ -1371,8 +1370,8 @@ def block_stability_hopper() -> str:
         "`--seeds 1 0 2 --budget 600 --systems a3c:$F,separate_critic=true` (screen 39), then `--seeds 0 1 "
         "--budget 600 --systems sb3-ppo:n_envs=8`, then `--seeds 1 0 2 --budget 600 --systems "
         "a3c:$F,separate_critic=true,envs_per_worker=64` (screen 43, the defaults since d831f9d, spelled out), "
-        "one after another, each alone on the machine. Columns as in "
-        "the defaults' table above; *at 240 s* is read from the curve. Median (each seed).",
+        "one after another, each alone on the machine. Columns as in the defaults' table above; *at 240 s* is "
+        "read from the curve. Median (each seed).",
         at_s=240,
         level=True,
     )

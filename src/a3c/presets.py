@@ -253,10 +253,10 @@ FAMILY_MEMORY_PRESETS: dict[str, dict[str, Any]] = {
     # where these scored -776 to -885 (presets.md#vector).
     "vector-continuous": dict(_WITH_MEMORY, lr=3e-4, gamma=0.99, gae_lambda=0.95, log_std_init=-0.5, max_grad_norm=0.5),
 }
-# The same, per engine: A3C's LSTM keeps the 8 envs a worker it was measured with; its critic of
-# its own is for feed-forward policies (RULED_OUT_BY drops it too).
+# The same, per engine: A3C's LSTM keeps the 8 envs a worker it was measured with (its family's
+# critic of its own is for feed-forward policies, and RULED_OUT_BY drops it under recurrent=true).
 FAMILY_ALGO_MEMORY_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
-    ("vector-continuous", "a3c"): dict(envs_per_worker=8, separate_critic=False),
+    ("vector-continuous", "a3c"): dict(envs_per_worker=8),
 }
 FAMILY_NAMES = {
     "atari": "Atari",
