@@ -13,6 +13,8 @@ peak (the curve first within 10% of its best, above random). A system is a spec:
     python benchmarks/stability.py --envs InvertedDoublePendulum-v5 --seeds 0 1 2 --budget 600 \\
         --systems a3c ga3c sb3-ppo
     python benchmarks/stability.py --report-only    # (re)compute each record's figures, print the table
+    python benchmarks/stability.py --envs Hopper-v5 --systems a3c --own-step-cap    # the default run as
+        # a user's: it stops at its config's total_steps (and anneals lr to it) within the budget
 
 One subprocess per run, one torch thread each, systems alternating seed-major with the order
 rotated per seed, nothing else running. Random play's mean return per env (the reference of the
@@ -51,11 +53,12 @@ def keep(records: list[dict[str, Any]], record: dict[str, Any], path: Path) -> l
     return records
 
 
-def a3c_sets(sets: tuple[str, ...]) -> tuple[str, ...]:
+def a3c_sets(sets: tuple[str, ...], own_step_cap: bool = False) -> tuple[str, ...]:
     """The --set pairs of a run trained for its whole wall-clock budget: no target, and no step cap
-    unless the system sets one."""
-    caps = () if any(pair.startswith("total_steps=") for pair in sets) else (f"total_steps={NO_STEP_CAP}",)
-    return ("target_return=off", *caps, *sets)
+    unless the system sets one or the run keeps its config's own (`own_step_cap`: it stops where
+    `a3c train ENV` stops, and a linear lr schedule anneals as it does there)."""
+    uncapped = not own_step_cap and not any(pair.startswith("total_steps=") for pair in sets)
+    return ("target_return=off", *((f"total_steps={NO_STEP_CAP}",) if uncapped else ()), *sets)
 
 
 def random_return(env_id: str, episodes: int = 100, seed: int = 0) -> float:
@@ -93,13 +96,13 @@ def parse_system(spec: str) -> tuple[str, tuple[str, ...]]:
     return algo, tuple(pair for pair in re.split(r",(?![^\[]*\])", rest) if pair)
 
 
-def run(system: str, env_id: str, seed: int, budget: float, out: Path) -> dict[str, Any]:
+def run(system: str, env_id: str, seed: int, budget: float, out: Path, own_step_cap: bool = False) -> dict[str, Any]:
     if system.startswith("sb3-"):
         algo, sets = parse_system(system)
         n_envs = int(dict(pair.split("=") for pair in sets).get("n_envs", 1))
         return run_sb3(algo, env_id, seed, budget, out, n_envs=n_envs, name=system)
     algo, sets = parse_system(system)
-    return run_a3c(env_id, seed, budget, None, out, algo=algo, system=system, sets=a3c_sets(sets))
+    return run_a3c(env_id, seed, budget, None, out, algo=algo, system=system, sets=a3c_sets(sets, own_step_cap))
 
 
 def figures(record: dict[str, Any], reference: float) -> dict[str, Any] | None:
@@ -157,6 +160,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--budget", type=float, default=600.0, help="seconds of training per run")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--own-step-cap",
+        action="store_true",
+        help="a3c/ga3c runs stop at their config's own total_steps, as `a3c train ENV` does (the budget is then "
+        "the most a run may take); without it they train for the whole budget",
+    )
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--plot", type=Path, help="also draw the curves of --envs x --systems into this PNG")
     args = parser.parse_args()
@@ -179,7 +188,7 @@ def main() -> None:
             for env_id in args.envs:
                 shift = i % len(args.systems)
                 for system in args.systems[shift:] + args.systems[:shift]:
-                    record = run(system, env_id, seed, args.budget, args.out)
+                    record = run(system, env_id, seed, args.budget, args.out, args.own_step_cap)
                     record.update(provenance(), figures=figures(record, randoms[env_id]))
                     records = keep(records, record, records_path)
                     f = record["figures"] or {}

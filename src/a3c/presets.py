@@ -240,8 +240,17 @@ FAMILY_ALGO_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     # spread of 1. The tune's values above peaked within 20 s on InvertedDoublePendulum and fell
     # (median drop 0.16 at 240 s), and stood still at about 1,000 on Hopper; these end IDP at 9,340
     # (drop 0.00) and hop (stability.md, screens 39-43). GA3C keeps the family's: not measured.
+    # A run of 10M steps with lr annealed to 0 at its end: at 20-33k steps/s, Config's 1M stopped
+    # IDP at ~30 s, before it learned, and with a constant lr Hopper swung past its peak (median
+    # drop 0.26); annealed it ends at its best (stability.md, screen 44).
     ("vector-continuous", "a3c"): dict(
-        separate_critic=True, envs_per_worker=64, gamma=0.99, gae_lambda=0.95, log_std_init=0.0
+        separate_critic=True,
+        envs_per_worker=64,
+        gamma=0.99,
+        gae_lambda=0.95,
+        log_std_init=0.0,
+        total_steps=10_000_000,
+        lr_schedule="linear",
     ),
 }
 # With recurrent=true on a vector family: longer rollouts, so the LSTM learns across more steps
@@ -253,10 +262,11 @@ FAMILY_MEMORY_PRESETS: dict[str, dict[str, Any]] = {
     # where these scored -776 to -885 (presets.md#vector).
     "vector-continuous": dict(_WITH_MEMORY, lr=3e-4, gamma=0.99, gae_lambda=0.95, log_std_init=-0.5, max_grad_norm=0.5),
 }
-# The same, per engine: A3C's LSTM keeps the 8 envs a worker it was measured with (its family's
-# critic of its own is for feed-forward policies, and RULED_OUT_BY drops it under recurrent=true).
+# The same, per engine: A3C's LSTM keeps the 8 envs a worker, the 1M steps and the constant lr it
+# was measured with (its family's critic of its own is for feed-forward policies, and RULED_OUT_BY
+# drops it under recurrent=true).
 FAMILY_ALGO_MEMORY_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
-    ("vector-continuous", "a3c"): dict(envs_per_worker=8),
+    ("vector-continuous", "a3c"): dict(envs_per_worker=8, total_steps=1_000_000, lr_schedule="constant"),
 }
 FAMILY_NAMES = {
     "atari": "Atari",

@@ -29,8 +29,11 @@ def test_box_actions_get_the_continuous_family():
     # 64 envs a worker, PPO's horizon and a first spread of 1. GA3C keeps the tune's values.
     assert (cfg.separate_critic, cfg.envs_per_worker, cfg.gamma, cfg.gae_lambda) == (True, 64, 0.99, 0.95)
     assert (cfg.log_std_init, cfg.action_bound_coef) == (0.0, 1.0)
+    # A run with an end, annealed to it, so the agent it ends with is the good one (screen 44).
+    assert (cfg.total_steps, cfg.lr_schedule) == (10_000_000, "linear")
     ga3c = Config.for_env(CONTINUOUS, algo="ga3c")
     assert (ga3c.separate_critic, ga3c.gamma, ga3c.gae_lambda, ga3c.log_std_init) == (False, 0.995, 0.9, -1.0)
+    assert (ga3c.total_steps, ga3c.lr_schedule) == (1_000_000, "constant")
     assert cfg.normalize_obs and cfg.normalize_reward and cfg.normalize_advantage
     # What holds the peak (stability.md): the bound on each update's KL and a floor under the spread.
     assert (cfg.target_kl, cfg.log_std_min) == (0.002, -3.0)
@@ -54,6 +57,8 @@ def test_memory_lengthens_the_rollouts_of_a_vector_family():
     assert (with_memory.t_max, with_memory.gamma, with_memory.lr, with_memory.log_std_init) == (16, 0.99, 3e-4, -0.5)
     # A3C's feed-forward changes stay off the LSTM: its 8 envs a worker and the shared torso.
     assert (with_memory.envs_per_worker, with_memory.separate_critic) == (8, False)
+    assert (with_memory.total_steps, with_memory.lr_schedule) == (1_000_000, "constant")
+    assert Config.for_env(CONTINUOUS, recurrent=True, total_steps=5_000).total_steps == 5_000  # the user's wins
     assert Config.for_env(CONTINUOUS, algo="ga3c", recurrent=True).envs_per_worker == 32
     assert Config.for_env(CONTINUOUS, algo="ga3c", recurrent=True).lr == 3e-4  # memory's lr, not GA3C's 5e-4
     assert Config.for_env(CONTINUOUS, recurrent=True, gamma=0.9).gamma == 0.9  # the user's value wins
