@@ -1361,7 +1361,8 @@ def block_stability_600() -> str:
         "and 1) with `--systems a3c:total_steps=10000000,lr_schedule=linear` (screen 44: the step size annealed "
         "to 0 at 10M steps, where the IDP and Hopper runs stop within the 600 s; Walker2d's reached 9.4M); then "
         "`--envs InvertedDoublePendulum-v5 --seeds 0 1 2 --budget 240 --systems a3c:total_steps=20000000` (screen "
-        "45, at 482346d: the same schedule stretched over 20M steps); one run at a time with the systems "
+        "45, at 482346d: the same schedule stretched over 20M steps), and `--envs Hopper-v5 --seeds 0 --budget "
+        "1100` with the same (screen 45); one run at a time with the systems "
         "alternating, each alone on the machine. Columns as in the defaults' table above; *at 240 s* is read "
         "from the run's curve. Median (each seed).",
         at_s=240,
