@@ -6,6 +6,7 @@ envs below as `fakes:ClassName`. It imports only gymnasium, numpy and the standa
 top, so that such a subprocess pays nothing for it.
 
 - optional extras: require()
+- a module from a file outside the package (benchmarks/, another test file): load_file()
 - envs a3c refuses, envs that misbehave on purpose (faults), continuous-action envs
 - small envs that pin the env layer's semantics (layouts, dtypes, lives, reused buffers...)
 - a task only memory solves (CueRecall) and the GA3C settings that learn it
@@ -17,6 +18,7 @@ top, so that such a subprocess pays nothing for it.
 
 import csv
 import importlib
+import importlib.util
 import json
 import os
 import signal
@@ -30,6 +32,20 @@ import gymnasium as gym
 import numpy as np
 
 TESTS_DIR = Path(__file__).resolve().parent
+
+# ----- a module from a file -----
+
+
+def load_file(path: Path, name: str):
+    """The module at `path` (benchmarks/ and other files no package holds), registered in sys.modules
+    as `name` (its dataclasses look their module up there); name it `..._under_test` so that it
+    shadows nothing the code under test imports."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
 
 # ----- optional extras -----
 

@@ -3,17 +3,14 @@ mean, its bootstrap interval and the median, pinned to hand-computed values."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
+from fakes import load_file
+
 ROOT = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("aggregate_under_test", ROOT / "benchmarks" / "aggregate.py")
-aggregate = importlib.util.module_from_spec(spec)
-sys.modules["aggregate_under_test"] = aggregate
-spec.loader.exec_module(aggregate)
+aggregate = load_file(ROOT / "benchmarks" / "aggregate.py", "aggregate_under_test")
 
 
 def test_iqm_drops_the_outer_quarters():

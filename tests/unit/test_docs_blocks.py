@@ -5,24 +5,15 @@ process. (The blocks run: run/test_docs_examples.py and run/test_readme_examples
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
+
+from fakes import load_file
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 
-
-def load(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-examples = load(ROOT / "tests" / "run" / "test_docs_examples.py", "docs_examples_under_test")
+examples = load_file(ROOT / "tests" / "run" / "test_docs_examples.py", "docs_examples_under_test")
 
 
 def fenced_blocks(text: str) -> list[tuple[str, str, str]]:
@@ -97,7 +88,7 @@ def test_the_docs_have_runnable_blocks_that_train_little():
 
 
 def test_the_figures_agree_with_the_results_data():
-    figures = load(ROOT / "benchmarks" / "figures.py", "figures_under_test")
+    figures = load_file(ROOT / "benchmarks" / "figures.py", "figures_under_test")
     assert figures.check() == [], "run `python benchmarks/figures.py`"
 
 
@@ -105,7 +96,7 @@ def test_the_figures_check_finds_one_changed_digit(tmp_path):
     """The check reads the numbers, not only the shape: the README's headline table with one digit
     of its first row's first figure changed (in a copy of the README, the only page of a tree of its own) fails
     it, and the same page unchanged passes."""
-    figures = load(ROOT / "benchmarks" / "figures.py", "figures_under_test")
+    figures = load_file(ROOT / "benchmarks" / "figures.py", "figures_under_test")
     text = README.read_text()
     block = next(figures.BLOCK.finditer(text))
     first_row = text.index("\n| ", text.index("| --- |", block.start("body")))
@@ -122,7 +113,7 @@ def test_the_figures_check_finds_one_changed_digit(tmp_path):
 
 
 def test_every_figure_block_names_a_figure_and_is_closed():
-    figures = load(ROOT / "benchmarks" / "figures.py", "figures_under_test")
+    figures = load_file(ROOT / "benchmarks" / "figures.py", "figures_under_test")
     for path in figures.pages():
         text = path.read_text()
         opened = re.findall(r"^<!-- figures:([\w-]+) -->$", text, re.M)

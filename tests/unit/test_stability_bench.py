@@ -1,12 +1,11 @@
 """benchmarks/stability.py's runs: trained for the whole wall-clock budget, or, with
 --own-step-cap, stopped where `a3c train ENV` stops (the defaults' table measures that run)."""
 
-import sys
 from pathlib import Path
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-sys.path.insert(0, str(BENCHMARKS))
-import stability  # noqa: E402
+from fakes import load_file
+
+stability = load_file(Path(__file__).resolve().parents[2] / "benchmarks" / "stability.py", "stability_under_test")
 
 
 def test_a_run_trains_for_the_whole_budget_unless_it_keeps_its_own_step_cap():
