@@ -240,17 +240,18 @@ FAMILY_ALGO_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     # spread of 1. The tune's values above peaked within 20 s on InvertedDoublePendulum and fell
     # (median drop 0.16 at 240 s), and stood still at about 1,000 on Hopper; these end IDP at 9,340
     # (drop 0.00) and hop (stability.md, screens 39-43). GA3C keeps the family's: not measured.
-    # A run of 10M steps with lr annealed to 0 at its end: at 20-33k steps/s, Config's 1M stopped
-    # IDP at ~30 s, before it learned, and with a constant lr a run ends wherever Hopper's swing is.
-    # Annealed, Hopper ended higher (median 2,363 over six runs against 1,872 at the same steps) and
-    # IDP held, but stood lower at 240 s (8,930 against 9,334; stability.md, screen 44).
+    # A run with an end and lr annealed to 0 at it: at 20-33k steps/s, Config's 1M stopped IDP at
+    # ~30 s, before it learned, and with a constant lr a run ends wherever Hopper's swing is. Over
+    # 10M steps Hopper ended higher (median 2,363 over six runs against 1,872 at the same steps) and
+    # IDP held, but stood lower at 240 s (8,930 against 9,334; stability.md, screen 44); 20M steps,
+    # a schedule half as steep, won IDP's 240-s figure back (median 9,152; screens 45-46).
     ("vector-continuous", "a3c"): dict(
         separate_critic=True,
         envs_per_worker=64,
         gamma=0.99,
         gae_lambda=0.95,
         log_std_init=0.0,
-        total_steps=10_000_000,
+        total_steps=20_000_000,
         lr_schedule="linear",
     ),
 }

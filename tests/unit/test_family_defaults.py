@@ -30,7 +30,7 @@ def test_box_actions_get_the_continuous_family():
     assert (cfg.separate_critic, cfg.envs_per_worker, cfg.gamma, cfg.gae_lambda) == (True, 64, 0.99, 0.95)
     assert (cfg.log_std_init, cfg.action_bound_coef) == (0.0, 1.0)
     # A run with an end, annealed to it, so the agent it ends with is the good one (screen 44).
-    assert (cfg.total_steps, cfg.lr_schedule) == (10_000_000, "linear")
+    assert (cfg.total_steps, cfg.lr_schedule) == (20_000_000, "linear")
     ga3c = Config.for_env(CONTINUOUS, algo="ga3c")
     assert (ga3c.separate_critic, ga3c.gamma, ga3c.gae_lambda, ga3c.log_std_init) == (False, 0.995, 0.9, -1.0)
     assert (ga3c.total_steps, ga3c.lr_schedule) == (1_000_000, "constant")
