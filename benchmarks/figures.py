@@ -58,6 +58,11 @@ CHANGES = [
         "vector-continuous",
         "the continuous family's defaults for A3C took 10M steps with lr annealed to 0 at them (482346d)",
     ),
+    (
+        "2026-12-07",
+        "vector-continuous",
+        "the continuous family's defaults for A3C took 20M steps instead of 10M (d189200)",
+    ),
 ]
 
 # Provenance the results files do not hold, taken from the .md written beside them, keyed by file
@@ -973,12 +978,13 @@ def block_stability() -> str:
         None,
         "`python benchmarks/stability.py --out benchmarks/results/stability --envs ENV --seeds S "
         "--systems a3c ga3c --budget B` (B is the budget beside each env; A3C on InvertedDoublePendulum and Hopper "
-        "since 482346d: `--systems a3c --budget 600 --own-step-cap`), and for InvertedDoublePendulum and "
+        "since d189200: `--systems a3c --own-step-cap`, `--budget 800` on InvertedDoublePendulum and `1100` on "
+        "Hopper), and for InvertedDoublePendulum and "
         "Hopper `--systems sb3-ppo:n_envs=8 --budget 240` (SB3 PPO on its own defaults with 8 envs, as "
         "`rl_zoo3` has no settings for these envs' v5); every command is in `stability/meta.json`. "
         "Each run trains for the whole budget with no early stop, alone on the machine, except A3C on "
         "InvertedDoublePendulum and Hopper, measured with `--own-step-cap`: as `a3c train ENV` does, each run "
-        "stops at the 10M steps its continuous family's defaults anneal the step size to, within the 600 s. "
+        "stops at the 20M steps its continuous family's defaults anneal the step size to, within the budget. "
         "*at 240 s*: the mean return of the "
         "last 100 episodes after 240 s of training (for a3c, read from the longer run's curve: no default "
         "schedules anything by time); *drop*: (best - final) / (best - random play); *first peak*: the "
@@ -1174,15 +1180,14 @@ def block_headline() -> str:
             at_240 = statistics.median(v for r in mine if (v := mean_at(r, 240)) is not None)
             final = statistics.median(r["figures"]["final"] for r in mine)
             drop = statistics.median(r["figures"]["drop"] for r in mine)
-            return f"{num(at_240)}; {num(final)} (drop {drop:.2f})"
+            return f"{num(at_240)}; {num(final)} at {run_end(mine)} (drop {drop:.2f})"
 
         ppo = [r for r in runs if r["system"].startswith("sb3-ppo")]
         seeds = len({r["seed"] for r in runs})
         dates = sorted({r["date"] for r in runs})
         rows.append(
             [
-                f"{env_id}, family defaults: mean return after 240 s; at the run's end, 600 s at most (drop from "
-                "the best), "
+                f"{env_id}, family defaults: mean return after 240 s; at the run's end (drop from the best), "
                 f"median of {plural(seeds, 'seed')}",
                 past_the_peak("a3c"),
                 past_the_peak("ga3c"),
@@ -1200,6 +1205,14 @@ def block_headline() -> str:
             table(["task", "A3C", "GA3C", "SB3", "measured"], rows),
         ]
     )
+
+
+def run_end(runs: list[dict]) -> str:
+    """Where a system's runs ended: the steps its own defaults stop at (a3c with --own-step-cap),
+    or the budget's seconds when they all ran for the whole of it."""
+    if all(r.get("stop_reason") == "total_steps" for r in runs):
+        return f"{statistics.median(r['env_steps'] for r in runs) / 1e6:.0f}M steps"
+    return f"{round(statistics.median(r['cap_s'] for r in runs))} s"
 
 
 PEERS = {"cleanrl": "CleanRL PPO on EnvPool", "sample-factory": "Sample Factory 2 (APPO)"}
