@@ -63,6 +63,11 @@ CHANGES = [
         "vector-continuous",
         "the continuous family's defaults for A3C took 20M steps instead of 10M (d189200)",
     ),
+    (
+        "2026-12-07",
+        "LunarLanderContinuous-v3 a3c",
+        "A3C's LunarLanderContinuous-v3 preset took the continuous family's A3C settings over 10M steps (4b73536)",
+    ),
 ]
 
 # Provenance the results files do not hold, taken from the .md written beside them, keyed by file
@@ -763,7 +768,8 @@ def block_continuous() -> str:
     """Continuous control against SB3 with rl-zoo3's settings: for each env and system, the newest
     continuous-*.json that measured it."""
     rows = []
-    scopes = ("a3c", "vector")
+    scopes = ("a3c", "vector")  # and "ENV SYSTEM" for a change to one env's preset for one engine
+    envs = set(CONTINUOUS_ENVS.values())
     notes = set()
     for key, env in CONTINUOUS_ENVS.items():
         files = sorted(p.name for p in RESULTS.glob(f"continuous-{key}-*.json"))
@@ -814,14 +820,16 @@ def block_continuous() -> str:
                     f"{date}, {m['cores']} cores ({m['cpu']})"
                     + (f", commit {data['meta']['commit']}" if data["meta"].get("commit") else "")
                     + (f", {len(runs)} seeds" if len(runs) > 1 else "")
-                    + flag(date, scopes if system in ("a3c", "ga3c") else ()),
+                    + flag(date, (*scopes, f"{env} {system}") if system in ("a3c", "ga3c") else ()),
                     f"`{rel}`",
                 ]
             )
     out = [
         "*Each row is the newest measurement of that system on that env, with its date and machine (and its "
         "commit, where the file records one). (history): measured before "
-        + "; before ".join(f"{when}, when {what}" for when, scope, what in CHANGES if scope in scopes)
+        + "; before ".join(
+            f"{when}, when {what}" for when, scope, what in CHANGES if scope in scopes or scope.split(" ")[0] in envs
+        )
         + ". To be measured again.*",
         table(["env", "system", "measure", "result", "env steps, median", "measured", "data"], rows),
     ]
@@ -979,12 +987,13 @@ def block_stability() -> str:
         "`python benchmarks/stability.py --out benchmarks/results/stability --envs ENV --seeds S "
         "--systems a3c ga3c --budget B` (B is the budget beside each env; A3C on InvertedDoublePendulum and Hopper "
         "since d189200: `--systems a3c --own-step-cap`, `--budget 800` on InvertedDoublePendulum and `1100` on "
-        "Hopper), and for InvertedDoublePendulum and "
+        "Hopper; on LunarLanderContinuous-v3 since 4b73536, `--budget 700`), and for InvertedDoublePendulum and "
         "Hopper `--systems sb3-ppo:n_envs=8 --budget 240` (SB3 PPO on its own defaults with 8 envs, as "
         "`rl_zoo3` has no settings for these envs' v5); every command is in `stability/meta.json`. "
         "Each run trains for the whole budget with no early stop, alone on the machine, except A3C on "
-        "InvertedDoublePendulum and Hopper, measured with `--own-step-cap`: as `a3c train ENV` does, each run "
-        "stops at the 20M steps its continuous family's defaults anneal the step size to, within the budget. "
+        "InvertedDoublePendulum, Hopper and LunarLanderContinuous, measured with `--own-step-cap`: as `a3c train "
+        "ENV` does, each run stops at the steps its defaults anneal the step size to (20M on the first two, its "
+        "preset's 10M on the lander), within the budget. "
         "*at 240 s*: the mean return of the "
         "last 100 episodes after 240 s of training (for a3c, read from the longer run's curve: no default "
         "schedules anything by time); *drop*: (best - final) / (best - random play); *first peak*: the "
@@ -1375,7 +1384,10 @@ def block_stability_600() -> str:
         "to 0 at 10M steps, where the IDP and Hopper runs stop within the 600 s; Walker2d's reached 9.4M); then "
         "`--envs InvertedDoublePendulum-v5 --seeds 0 1 2 --budget 240 --systems a3c:total_steps=20000000` (screen "
         "45, at 482346d: the same schedule stretched over 20M steps), and `--envs Hopper-v5 --seeds 0 --budget "
-        "1100` with the same (screen 45); one run at a time with the systems "
+        "1100` with the same (screen 45); then, at f26c4c8, `--own-step-cap --envs LunarLanderContinuous-v3 "
+        "--seeds 0 1 2 --budget 700 --systems a3c a3c:separate_critic=true,envs_per_worker=64,log_std_init=0,"
+        "gamma=0.99,gae_lambda=0.95,total_steps=10000000` (screen 47: the preset as a user runs it, stopping at its "
+        "3M steps, beside the continuous family's A3C settings over 10M); one run at a time with the systems "
         "alternating, each alone on the machine. Columns as in the defaults' table above; *at 240 s* is read "
         "from the run's curve. Median (each seed).",
         at_s=240,
