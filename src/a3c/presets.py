@@ -119,6 +119,11 @@ _PONG = dict(
     value_coef=0.5,
 )
 
+# A3C's continuous family (FAMILY_ALGO_PRESETS, below), which LunarLanderContinuous's A3C preset
+# takes too: a critic of its own, 64 envs a worker (1,024 steps an update), PPO's horizon and a
+# first spread of 1.
+_A3C_CONTINUOUS = dict(separate_critic=True, envs_per_worker=64, gamma=0.99, gae_lambda=0.95, log_std_init=0.0)
+
 # Changes to an env's preset for one engine: GA3C's agents run many envs each, as its predictors
 # gain from big batches, and its policy lag wants a smaller step size.
 ALGO_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
@@ -142,14 +147,7 @@ ALGO_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     # one seed from 222 to 25. The continuous family's settings for A3C (a critic of its own, 64 envs
     # a worker, PPO's horizon, a first spread of 1) over 10M steps held all three (drop 0.00/0.04/0.03,
     # finals 189-239), reaching their peak later (173 s against 63; stability.md, screen 47).
-    ("LunarLanderContinuous-v3", "a3c"): dict(
-        separate_critic=True,
-        envs_per_worker=64,
-        gamma=0.99,
-        gae_lambda=0.95,
-        log_std_init=0.0,
-        total_steps=10_000_000,
-    ),
+    ("LunarLanderContinuous-v3", "a3c"): dict(_A3C_CONTINUOUS, total_steps=10_000_000),
     # GA3C held LunarLander on the family's settings (drop median 0.06) and learned slowly with A3C's.
     ("LunarLander-v3", "ga3c"): _VECTOR_GA3C,
     # Scaled rewards, normalized advantages and lr 5e-4 made recurrent GA3C learn (presets.md#masked).
@@ -257,15 +255,7 @@ FAMILY_ALGO_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     # 10M steps Hopper ended higher (median 2,363 over six runs against 1,872 at the same steps) and
     # IDP held, but stood lower at 240 s (8,930 against 9,334; stability.md, screen 44); 20M steps,
     # a schedule half as steep, won IDP's 240-s figure back (median 9,152; screens 45-46).
-    ("vector-continuous", "a3c"): dict(
-        separate_critic=True,
-        envs_per_worker=64,
-        gamma=0.99,
-        gae_lambda=0.95,
-        log_std_init=0.0,
-        total_steps=20_000_000,
-        lr_schedule="linear",
-    ),
+    ("vector-continuous", "a3c"): dict(_A3C_CONTINUOUS, total_steps=20_000_000, lr_schedule="linear"),
 }
 # With recurrent=true on a vector family: longer rollouts, so the LSTM learns across more steps
 # than a feed-forward policy needs, and a small LSTM, as the masked presets (presets.md#masked).
