@@ -768,8 +768,8 @@ def block_continuous() -> str:
     """Continuous control against SB3 with rl-zoo3's settings: for each env and system, the newest
     continuous-*.json that measured it."""
     rows = []
-    scopes = ("a3c", "vector")  # and "ENV SYSTEM" for a change to one env's preset for one engine
-    envs = set(CONTINUOUS_ENVS.values())
+    scopes = ("a3c", "vector")
+    shown = set(scopes)  # and "ENV SYSTEM" of each a3c/ga3c row: a change to one env's preset for one engine
     notes = set()
     for key, env in CONTINUOUS_ENVS.items():
         files = sorted(p.name for p in RESULTS.glob(f"continuous-{key}-*.json"))
@@ -785,6 +785,8 @@ def block_continuous() -> str:
             m = data["meta"]["machine"]
             runs = sorted((r for r in data["runs"] if r["system"] == system), key=lambda r: r["seed"])
             date = day(m["date"])
+            row_scopes = (*scopes, f"{env} {system}") if system in ("a3c", "ga3c") else ()
+            shown.update(row_scopes)
             aggregate = next((a for a in data.get("summary", []) if a["system"] == system), {})
             if runs[0]["target_return"] is not None:
                 target = f"{runs[0]['target_return']:g}"
@@ -820,16 +822,14 @@ def block_continuous() -> str:
                     f"{date}, {m['cores']} cores ({m['cpu']})"
                     + (f", commit {data['meta']['commit']}" if data["meta"].get("commit") else "")
                     + (f", {len(runs)} seeds" if len(runs) > 1 else "")
-                    + flag(date, (*scopes, f"{env} {system}") if system in ("a3c", "ga3c") else ()),
+                    + flag(date, row_scopes),
                     f"`{rel}`",
                 ]
             )
     out = [
         "*Each row is the newest measurement of that system on that env, with its date and machine (and its "
         "commit, where the file records one). (history): measured before "
-        + "; before ".join(
-            f"{when}, when {what}" for when, scope, what in CHANGES if scope in scopes or scope.split(" ")[0] in envs
-        )
+        + "; before ".join(f"{when}, when {what}" for when, scope, what in CHANGES if scope in shown)
         + ". To be measured again.*",
         table(["env", "system", "measure", "result", "env steps, median", "measured", "data"], rows),
     ]
