@@ -68,6 +68,11 @@ CHANGES = [
         "LunarLanderContinuous-v3 a3c",
         "A3C's LunarLanderContinuous-v3 preset took the continuous family's A3C settings over 10M steps (4b73536)",
     ),
+    (
+        "2026-12-07",
+        "LunarLanderContinuous-v3 ga3c",
+        "GA3C's LunarLanderContinuous-v3 preset took A3C's settings with one segment an update (fafa45c)",
+    ),
 ]
 
 # Provenance the results files do not hold, taken from the .md written beside them, keyed by file
@@ -987,14 +992,15 @@ def block_stability() -> str:
         "`python benchmarks/stability.py --out benchmarks/results/stability --envs ENV --seeds S "
         "--systems a3c ga3c --budget B` (B is the budget beside each env; A3C on InvertedDoublePendulum and Hopper "
         "since d189200: `--systems a3c --own-step-cap`, `--budget 800` on InvertedDoublePendulum and `1100` on "
-        "Hopper; on LunarLanderContinuous-v3, A3C since 4b73536 and GA3C since f03a1f0, `--systems a3c` or `ga3c` "
-        "`--own-step-cap --budget 700`), and for InvertedDoublePendulum and "
+        "Hopper; on LunarLanderContinuous-v3, A3C since 4b73536 `--systems a3c --own-step-cap --budget 700`, and "
+        "GA3C's row is screen 49's runs of its preset of fafa45c, set by hand at 4b77ccf with `--systems "
+        "ga3c:KEY=VALUE,... --budget 700` and stopping at the preset's 10M steps), and for InvertedDoublePendulum and "
         "Hopper `--systems sb3-ppo:n_envs=8 --budget 240` (SB3 PPO on its own defaults with 8 envs, as "
         "`rl_zoo3` has no settings for these envs' v5); every command is in `stability/meta.json`. "
         "Each run trains for the whole budget with no early stop, alone on the machine, except A3C on "
         "InvertedDoublePendulum and Hopper and both engines on LunarLanderContinuous, measured with "
         "`--own-step-cap`: as `a3c train ENV` does, each run stops at the steps its defaults anneal the step size "
-        "to (A3C: 20M on the first two, its preset's 10M on the lander; GA3C: the lander's 3M), within the budget. "
+        "to (A3C: 20M on the first two; both engines: the lander's preset's 10M), within the budget. "
         "*at 240 s*: the mean return of the "
         "last 100 episodes after 240 s of training (for a3c, read from the longer run's curve: no default "
         "schedules anything by time); *drop*: (best - final) / (best - random play); *first peak*: the "
