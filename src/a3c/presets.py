@@ -123,6 +123,8 @@ _PONG = dict(
 # takes too: a critic of its own, 64 envs a worker (1,024 steps an update), PPO's horizon and a
 # first spread of 1.
 _A3C_CONTINUOUS = dict(separate_critic=True, envs_per_worker=64, gamma=0.99, gae_lambda=0.95, log_std_init=0.0)
+# LunarLanderContinuous's A3C preset: those settings over 10M steps (GA3C's adds one segment an update).
+_A3C_LANDER = dict(_A3C_CONTINUOUS, total_steps=10_000_000)
 
 # Changes to an env's preset for one engine: GA3C's agents run many envs each, as its predictors
 # gain from big batches, and its policy lag wants a smaller step size.
@@ -147,12 +149,12 @@ ALGO_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     # one seed from 222 to 25. The continuous family's settings for A3C (a critic of its own, 64 envs
     # a worker, PPO's horizon, a first spread of 1) over 10M steps held all three (drop 0.00/0.04/0.03,
     # finals 189-239), reaching their peak later (173 s against 63; stability.md, screen 47).
-    ("LunarLanderContinuous-v3", "a3c"): dict(_A3C_CONTINUOUS, total_steps=10_000_000),
+    ("LunarLanderContinuous-v3", "a3c"): _A3C_LANDER,
     # GA3C on the preset trained four 128-sample segments an update (Config's train_batch: an env
     # with a preset takes none of its family's changes) and fell or never landed (drop 0.39/0.15/0.44);
     # A3C's settings with one 1,024-sample segment an update, A3C's update size, learned as A3C does
     # (stability.md, screen 49). With four such segments an update it stood near -100 for 10M steps.
-    ("LunarLanderContinuous-v3", "ga3c"): dict(_A3C_CONTINUOUS, total_steps=10_000_000, train_batch=1),
+    ("LunarLanderContinuous-v3", "ga3c"): dict(_A3C_LANDER, train_batch=1),
     # GA3C held LunarLander on the family's settings (drop median 0.06) and learned slowly with A3C's.
     ("LunarLander-v3", "ga3c"): _VECTOR_GA3C,
     # Scaled rewards, normalized advantages and lr 5e-4 made recurrent GA3C learn (presets.md#masked).
