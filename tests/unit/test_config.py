@@ -90,6 +90,16 @@ def test_both_engines_on_lunarlandercontinuous_take_the_continuous_familys_a3c_s
     assert dict(a3c.to_dict(), algo="ga3c", train_batch=1) == ga3c.to_dict()  # nothing else differs
 
 
+def test_lunarlander_runs_stop_past_their_first_peak_on_both_engines():
+    # Config's 1M steps stopped LunarLander at 0.19 (A3C) and 0.40 (GA3C) of the way from random play
+    # to its best, before its first peaks at 3.4-4.7M (stability.md, "Where a default run stops").
+    # With lr constant, total_steps moves only where the run stops.
+    for algo in ("a3c", "ga3c"):
+        lander = Config.for_env("LunarLander-v3", algo=algo)
+        assert (lander.total_steps, lander.lr_schedule, algo) == (5_000_000, "constant", algo)
+    assert Config().total_steps == 1_000_000  # the knob's own default is unchanged
+
+
 def test_ga3c_on_the_masked_cartpole_weighs_stale_steps_with_vtrace_under_a_tighter_kl_bound():
     # GA3C's preset plunged past its peak; V-trace and target_kl 0.001 held it (stability.md, screen 27).
     ga3c, a3c = Config.for_env("a3c/MaskedCartPole-v1", algo="ga3c"), Config.for_env("a3c/MaskedCartPole-v1")
@@ -103,6 +113,19 @@ def test_ga3c_on_the_masked_acrobot_weighs_stale_steps_with_vtrace_under_a_tight
     assert (ga3c.vtrace, ga3c.target_kl) == (True, 0.001)
     assert (a3c.vtrace, a3c.target_kl) == (False, 0.002)  # A3C held on its preset
     assert dict(ga3c.to_dict(), vtrace=False, target_kl=0.002) == dict(a3c.to_dict(), algo="ga3c")  # nothing else
+
+
+def test_ga3c_on_the_masked_pendulum_takes_the_continuous_familys_ga3c_lstm():
+    # The masked pendulum is the hidden-velocity pendulum: GA3C held on the family's recurrent
+    # settings for it (screen 54), where the preset plunged. Nothing else of the preset differs.
+    masked = Config.for_env("a3c/MaskedPendulum-v1", algo="ga3c")
+    family = Config.for_env("MountainCarContinuous-v0", algo="ga3c", recurrent=True)
+    own = ("env_id", "total_steps", "target_return")
+    assert {k: v for k, v in masked.to_dict().items() if k not in own} == {
+        k: v for k, v in family.to_dict().items() if k not in own
+    }
+    assert (masked.total_steps, masked.target_return, masked.vtrace) == (5_000_000, -300.0, True)
+    assert Config.for_env("a3c/MaskedPendulum-v1").vtrace is False  # A3C held on its preset
 
 
 def test_a_users_setting_drops_the_preset_values_it_rules_out():
