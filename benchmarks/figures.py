@@ -73,6 +73,16 @@ CHANGES = [
         "LunarLanderContinuous-v3 ga3c",
         "GA3C's LunarLanderContinuous-v3 preset took A3C's settings with one segment an update (fafa45c)",
     ),
+    (
+        "2026-12-07",
+        "vector-continuous",
+        "GA3C's LSTM on the continuous family took V-trace with target_kl=0.001 (76d66c0)",
+    ),
+    (
+        "2026-12-07",
+        "a3c/MaskedPendulum-v1 ga3c",
+        "GA3C's masked-pendulum preset took the continuous family's GA3C LSTM settings (76d66c0)",
+    ),
 ]
 
 # Provenance the results files do not hold, taken from the .md written beside them, keyed by file
@@ -994,13 +1004,21 @@ def block_stability() -> str:
         "since d189200: `--systems a3c --own-step-cap`, `--budget 800` on InvertedDoublePendulum and `1100` on "
         "Hopper; on LunarLanderContinuous-v3, A3C since 4b73536 `--systems a3c --own-step-cap --budget 700`, and "
         "GA3C's row is screen 49's runs of its preset of fafa45c, set by hand at 4b77ccf with `--systems "
-        "ga3c:KEY=VALUE,... --budget 700` and stopping at the preset's 10M steps), and for InvertedDoublePendulum and "
-        "Hopper `--systems sb3-ppo:n_envs=8 --budget 240` (SB3 PPO on its own defaults with 8 envs, as "
+        "ga3c:KEY=VALUE,... --budget 700` and stopping at the preset's 10M steps; GA3C's row `ga3c:recurrent=true` on "
+        "the hidden-velocity pendulum is screen 53's runs of today's defaults, set by hand at d9f4748 from "
+        "`stability-memory` with `--budget 700 --systems ga3c:recurrent=true,vtrace=true,target_kl=0.001`, and the "
+        "row `ga3c:recurrent=true,vtrace=false,target_kl=0.002` is the defaults before it, `--budget 300`; likewise "
+        "GA3C's row on the masked pendulum is screen 54's runs of today's preset (`--budget 600`) and the row "
+        "named with the old preset's values is the preset before it; MinAtar "
+        "since d9f4748 `--systems a3c ga3c --own-step-cap --budget 800`, stopping at the family's 10M steps), and "
+        "for InvertedDoublePendulum and Hopper `--systems sb3-ppo:n_envs=8 --budget 240` (SB3 PPO on its own "
+        "defaults with 8 envs, as "
         "`rl_zoo3` has no settings for these envs' v5); every command is in `stability/meta.json`. "
         "Each run trains for the whole budget with no early stop, alone on the machine, except A3C on "
-        "InvertedDoublePendulum and Hopper and both engines on LunarLanderContinuous, measured with "
-        "`--own-step-cap`: as `a3c train ENV` does, each run stops at the steps its defaults anneal the step size "
-        "to (A3C: 20M on the first two; both engines: the lander's preset's 10M), within the budget. "
+        "InvertedDoublePendulum and Hopper, both engines on LunarLanderContinuous and on MinAtar, measured with "
+        "`--own-step-cap`: as `a3c train ENV` does, each run stops at its defaults' steps (A3C: 20M on the first "
+        "two, with the step size annealed to 0 at them; both engines: the lander's preset's 10M, annealed; "
+        "MinAtar: the family's 10M, constant), within the budget. "
         "*at 240 s*: the mean return of the "
         "last 100 episodes after 240 s of training (for a3c, read from the longer run's curve: no default "
         "schedules anything by time); *drop*: (best - final) / (best - random play); *first peak*: the "
@@ -1014,6 +1032,82 @@ def block_stability() -> str:
         at_s=240,
         level=True,
     )
+
+
+# The family of each env of the defaults' table with no preset of its own (Config.for_env reads it
+# from the env's spaces, which would build every env to render a page).
+TABLE_FAMILIES = {
+    "Hopper-v5": "vector-continuous",
+    "InvertedDoublePendulum-v5": "vector-continuous",
+    "Walker2d-v5": "vector-continuous",
+    "MountainCar-v0": "vector",
+    "own_envs:NoVelocityCartPole": "vector",
+    "own_envs:NoVelocityPendulum": "vector-continuous",
+}
+
+
+def own_end(record: dict, total_steps: int, target: float | None) -> tuple[str, float] | None:
+    """Where `a3c train` on the record's settings would have stopped on its curve: ("target", mean)
+    at the first point whose mean reached the target, ("steps", mean) at the last point within
+    total_steps; None when the measured curve ended before either."""
+    points = [p for p in record.get("series") or [] if p[2] is not None]
+    for _, steps, mean in points:
+        if target is not None and mean >= target:
+            return "target", mean
+        if steps >= total_steps:
+            return "steps", mean
+    return None
+
+
+def block_stability_own_end() -> str:
+    """Where `a3c train ENV` on today's defaults stops on the curves of the defaults' table: at its
+    total_steps or at the env's reward threshold, whichever comes first, and the mean return there
+    against the run's best (stability/records.json)."""
+    from a3c.config import Config
+    from a3c.envs.families import env_threshold
+    from a3c.presets import PRESETS, env_family, preset_for
+
+    rel = "stability/records.json"
+    randoms = read_json("stability/random.json")
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in read_json(rel):
+        engine, _, sets = r["system"].partition(":")
+        if engine in ("a3c", "ga3c") and sets in ("", "recurrent=true"):
+            groups.setdefault((r["env_id"], r["system"]), []).append(r)
+    rows = []
+    for (env_id, system), runs in sorted(groups.items()):
+        engine, _, sets = system.partition(":")
+        family = None if env_id in PRESETS or env_family(env_id) else TABLE_FAMILIES[env_id]
+        preset = preset_for(env_id, engine, family, memory=bool(sets))
+        total_steps = preset.get("total_steps", Config().total_steps)
+        target = preset.get("target_return", env_threshold(env_id))
+        runs.sort(key=lambda r: r["seed"])
+        reached = [(*end, r) for r in runs if (end := own_end(r, total_steps, target))]
+        shares = [(mean - randoms[env_id]) / (r["figures"]["best"] - randoms[env_id]) for _, mean, r in reached]
+        stops = ", ".join(f"{sum(how == kind for how, _, _ in reached)} at {kind}" for kind in ("target", "steps"))
+        beyond = len(runs) - len(reached)
+        rows.append(
+            [
+                env_id,
+                system,
+                f"{total_steps / 1e6:g}M",
+                "none" if target is None else f"{target:,.0f}",
+                stops + (f", {beyond} past the measured curve" if beyond else ""),
+                per_seed_fmt([mean for _, mean, _ in reached], "{:,.0f}"),
+                per_seed_fmt(shares, "{:.2f}"),
+            ]
+        )
+    header = ["env", "system", "total_steps", "target", "stops (seeds)", "mean there", "share of the best"]
+    how = (
+        "Read from the curves of the defaults' table above (no new runs): where `a3c train ENV` on today's "
+        "defaults would stop, at its total_steps or at the mean return that stops it (the preset's "
+        "`target_return` or the env's reward threshold), whichever its curve reaches first, and the mean "
+        "return there. *share of the best*: (mean there - random play) / (the run's best - random play), 1.00 "
+        "for a run that stops at its best. Constant-lr defaults learn the same whatever total_steps is, so "
+        "their curve up to it is the run a user gets; the defaults that anneal lr to total_steps were "
+        "measured stopping there (`--own-step-cap`). Median (each seed)."
+    )
+    return "\n\n".join([records_measured(rel, read_json(rel), None).line(()), how, table(header, rows)])
 
 
 def block_stability_screens() -> str:
@@ -1424,6 +1518,25 @@ def block_stability_hopper() -> str:
     )
 
 
+def block_stability_memory() -> str:
+    """Screens 52 to 54: GA3C's LSTM on the pendulum with its velocity hidden, past its peak at budgets
+    of 4x its first peak or more (stability-memory/records.json)."""
+    return stability_block(
+        "stability-memory/records.json",
+        None,
+        "`python benchmarks/stability.py --out benchmarks/results/stability-memory --envs a3c/MaskedPendulum-v1 "
+        "--seeds 0 --budget 600 --systems ga3c:train_batch=1` (screen 52, the masked pendulum's preset with one "
+        "segment an update), then `--envs own_envs:NoVelocityPendulum --seeds 0 1 2 --budget 700 --systems "
+        "ga3c:recurrent=true,vtrace=true,target_kl=0.001` (screen 53, screen 51's candidate over a longer budget), "
+        "then `--envs a3c/MaskedPendulum-v1 --seeds 0 1 2 --budget 600 --systems ga3c:$M` with M the continuous "
+        "family's memory settings for GA3C spelled out over the masked preset's own (screen 54, below), at "
+        "d9f4748, one run at a time, each alone on the machine. Columns as in the defaults' table above; "
+        "*at 300 s* is read from the run's curve. Median (each seed).",
+        at_s=300,
+        level=True,
+    )
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
     "headline": block_headline,
     "cartpole": block_cartpole,
@@ -1446,6 +1559,8 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "stability-240": block_stability_240,
     "stability-600": block_stability_600,
     "stability-hopper": block_stability_hopper,
+    "stability-memory": block_stability_memory,
+    "stability-own-end": block_stability_own_end,
 }
 
 
