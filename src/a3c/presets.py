@@ -131,13 +131,18 @@ _A3C_CONTINUOUS = dict(separate_critic=True, envs_per_worker=64, gamma=0.99, gae
 # LunarLanderContinuous's A3C preset: those settings over 10M steps (GA3C's adds one segment an update).
 _A3C_LANDER = dict(_A3C_CONTINUOUS, total_steps=10_000_000)
 
+# GA3C's guard against its policy lag: V-trace weighs the steps its agents took with an older
+# policy, and a tighter bound on each update's KL keeps the policy from outrunning them (Pendulum,
+# the masked presets and the LSTM on continuous actions; stability.md, screens 10, 27, 28, 53).
+_GA3C_LAG_GUARD = dict(vtrace=True, target_kl=0.001)
+
 # Changes to an env's preset for one engine: GA3C's agents run many envs each, as its predictors
 # gain from big batches, and its policy lag wants a smaller step size.
 ALGO_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     ("CartPole-v1", "ga3c"): dict(envs_per_worker=64, lr=1e-3, train_batch=1),
     # Past its peak GA3C fell on Pendulum's preset (drop 0.26/1.13/0.26 in 300 s) as its policy lag
     # grew to 1.7 updates; V-trace with a tighter KL bound held (0.10/0.07/0.02; stability.md, screen 10).
-    ("Pendulum-v1", "ga3c"): dict(vtrace=True, target_kl=0.001),
+    ("Pendulum-v1", "ga3c"): _GA3C_LAG_GUARD,
     # On the shared torso A3C's return swung between landing and crashing for the whole run (drop
     # median 0.12 over five seeds, 9-24% of the time after the peak below half the best). A critic
     # of its own, an auxiliary value head on the policy's features and 32 envs a worker held it
@@ -166,8 +171,7 @@ ALGO_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     # Past its peak it plunged and two seeds of three ended in a plunge (drop 0.53/0.77/0.01 in 300
     # s); V-trace with a tighter KL bound, Pendulum's fix, held all three at 500 (stability.md, screen 27).
     ("a3c/MaskedCartPole-v1", "ga3c"): dict(
-        vtrace=True,
-        target_kl=0.001,
+        _GA3C_LAG_GUARD,
         envs_per_worker=32,
         t_max=16,
         lr=5e-4,
@@ -181,28 +185,7 @@ ALGO_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     # Past its peak GA3C's LSTM fell on the masked Acrobot's preset (one seed of three to -500,
     # random play, drop 1.01); V-trace with a tighter KL bound held all three (drop 0.02/0.03/0.03;
     # stability.md, screen 28). A3C held on the preset.
-    ("a3c/MaskedAcrobot-v1", "ga3c"): dict(vtrace=True, target_kl=0.001),
-    # The masked pendulum is the hidden-velocity pendulum, on which GA3C's LSTM holds with the
-    # continuous family's settings and V-trace under a tighter KL bound (screen 53). On the preset
-    # GA3C plunged (drop 0.03 / 0.17 / 0.10 in 300 s), and fell to random play with one segment an
-    # update (screen 52); with these it held for 600 s (drop 0.02 / 0.27 / 0.05, seed 1 caught in a
-    # plunge at its last seconds) and peaked sooner (104-153 s against 185-208; screen 54). 5M steps:
-    # the seed that reached the target of -300 last did so at 4.7M.
-    ("a3c/MaskedPendulum-v1", "ga3c"): dict(
-        vtrace=True,
-        target_kl=0.001,
-        envs_per_worker=32,
-        train_batch=1,
-        lr=3e-4,
-        gamma=0.99,
-        reward_scale=1.0,
-        normalize_obs=True,
-        normalize_reward=True,
-        log_std_init=-0.5,
-        log_std_min=-3.0,
-        action_bound_coef=1.0,
-        total_steps=5_000_000,
-    ),
+    ("a3c/MaskedAcrobot-v1", "ga3c"): _GA3C_LAG_GUARD,
     # Pong: universe-starter-agent's and pytorch-a3c's recipe (42x42 frames, four 3x3 convs, an
     # LSTM of 256, Adam, 20-step rollouts). A3C solved Pong (18) in 25 and 32 minutes on 2 cores
     # (2 seeds), where the Atari family's settings were at -13 after 30; GA3C, on its family's one
@@ -313,7 +296,7 @@ FAMILY_ALGO_MEMORY_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     # 1.01 / 0.69 / 0.05 in 300 s); V-trace with a tighter KL bound, GA3C's fix on Pendulum and the
     # masked presets, held it for 700 s, over 4x its first peak (drop 0.03 / 0.02 / 0.11; stability.md,
     # screens 51 and 53).
-    ("vector-continuous", "ga3c"): dict(vtrace=True, target_kl=0.001),
+    ("vector-continuous", "ga3c"): _GA3C_LAG_GUARD,
 }
 FAMILY_NAMES = {
     "atari": "Atari",
@@ -372,3 +355,15 @@ def describe_defaults(env_id: str, algo: str, family: str | None, memory: bool) 
         return "the plain defaults (no preset, and the env's spaces were not read)"
     recurrent = ", recurrent" if memory and family in FAMILY_MEMORY_PRESETS else ""
     return f"the family defaults for {FAMILY_NAMES[family]}{recurrent}, {algo} (no preset names {env_id})"
+
+
+# The masked pendulum is the hidden-velocity pendulum, on which GA3C's LSTM holds with the
+# continuous family's settings and its lag guard (screen 53), so GA3C's preset is those settings,
+# whatever the family's become. On the env's own preset GA3C plunged (drop 0.03 / 0.17 / 0.10 in
+# 300 s), and fell to random play with one segment an update (screen 52); with these it held for
+# 600 s (drop 0.02 / 0.27 / 0.05, seed 1 caught in a plunge in its last seconds) and peaked sooner
+# (104-153 s against 185-208; screen 54). The family's 5M steps: the seed that reached the target
+# of -300 last did so at 4.7M. reward_scale: the family learns the scale, the preset's 0.1 is A3C's.
+ALGO_PRESETS[("a3c/MaskedPendulum-v1", "ga3c")] = dict(
+    preset_for("", "ga3c", family="vector-continuous", memory=True), reward_scale=1.0
+)
