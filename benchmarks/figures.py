@@ -1048,7 +1048,7 @@ TABLE_FAMILIES = {
 
 def own_end(record: dict, total_steps: int, target: float | None) -> tuple[str, float] | None:
     """Where `a3c train` on the record's settings would have stopped on its curve: ("target", mean)
-    at the first point whose mean reached the target, ("steps", mean) at the last point within
+    at the first point whose mean reached the target, ("steps", mean) at the first point at or past
     total_steps; None when the measured curve ended before either."""
     points = [p for p in record.get("series") or [] if p[2] is not None]
     for _, steps, mean in points:
@@ -1063,24 +1063,26 @@ def block_stability_own_end() -> str:
     """Where `a3c train ENV` on today's defaults stops on the curves of the defaults' table: at its
     total_steps or at the env's reward threshold, whichever comes first, and the mean return there
     against the run's best (stability/records.json)."""
-    from a3c.config import Config
+    from a3c.defaults import config_from_choice
     from a3c.envs.families import env_threshold
-    from a3c.presets import PRESETS, env_family, preset_for
+    from a3c.presets import has_preset
 
     rel = "stability/records.json"
+    records = read_json(rel)
     randoms = read_json("stability/random.json")
     groups: dict[tuple[str, str], list[dict]] = {}
-    for r in read_json(rel):
+    for r in records:
         engine, _, sets = r["system"].partition(":")
         if engine in ("a3c", "ga3c") and sets in ("", "recurrent=true"):
             groups.setdefault((r["env_id"], r["system"]), []).append(r)
     rows = []
     for (env_id, system), runs in sorted(groups.items()):
         engine, _, sets = system.partition(":")
-        family = None if env_id in PRESETS or env_family(env_id) else TABLE_FAMILIES[env_id]
-        preset = preset_for(env_id, engine, family, memory=bool(sets))
-        total_steps = preset.get("total_steps", Config().total_steps)
-        target = preset.get("target_return", env_threshold(env_id))
+        memory = bool(sets)
+        family = None if has_preset(env_id) else TABLE_FAMILIES[env_id]
+        overrides = {"algo": engine, **({"recurrent": True} if memory else {})}
+        cfg = config_from_choice(env_id, (engine, family, memory), overrides)
+        total_steps, target = cfg.total_steps, cfg.resolved_target(env_threshold(env_id))
         runs.sort(key=lambda r: r["seed"])
         reached = [(*end, r) for r in runs if (end := own_end(r, total_steps, target))]
         shares = [(mean - randoms[env_id]) / (r["figures"]["best"] - randoms[env_id]) for _, mean, r in reached]
@@ -1107,7 +1109,7 @@ def block_stability_own_end() -> str:
         "their curve up to it is the run a user gets; the defaults that anneal lr to total_steps were "
         "measured stopping there (`--own-step-cap`). Median (each seed)."
     )
-    return "\n\n".join([records_measured(rel, read_json(rel), None).line(()), how, table(header, rows)])
+    return "\n\n".join([records_measured(rel, records, None).line(()), how, table(header, rows)])
 
 
 def block_stability_screens() -> str:

@@ -23,9 +23,14 @@ def config_for_env(env_id: str, overrides: dict[str, Any]) -> tuple[Config, str]
     """for_env(env_id, **overrides) and, in words, what it took beneath the user's settings, from
     one choice of defaults: an env with no preset is built (probed) once, not once for each."""
     choice = defaults_for(env_id, overrides)
+    return config_from_choice(env_id, choice, overrides), describe_defaults(env_id, *choice)
+
+
+def config_from_choice(env_id: str, choice: tuple[str, str | None, bool], overrides: dict[str, Any]) -> Config:
+    """The config of env_id on the defaults that `choice`, defaults_for's (algo, family, memory),
+    picks, then overrides: for a caller that knows an env's family without building the env."""
     preset = without_ruled_out(preset_for(env_id, *choice), overrides)
-    cfg = Config.from_dict({**preset, **overrides, "env_id": env_id})
-    return cfg, describe_defaults(env_id, *choice)
+    return Config.from_dict({**preset, **overrides, "env_id": env_id})
 
 
 def without_ruled_out(preset: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:

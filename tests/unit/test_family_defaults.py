@@ -64,11 +64,11 @@ def test_memory_lengthens_the_rollouts_of_a_vector_family():
     # from random play to its best (stability.md, "Where a default run stops").
     assert (with_memory.total_steps, with_memory.lr_schedule) == (3_000_000, "constant")
     assert Config.for_env(CONTINUOUS, recurrent=True, total_steps=5_000).total_steps == 5_000  # the user's wins
-    assert Config.for_env(CONTINUOUS, algo="ga3c", recurrent=True).envs_per_worker == 32
-    assert Config.for_env(CONTINUOUS, algo="ga3c", recurrent=True).lr == 3e-4  # memory's lr, not GA3C's 5e-4
+    ga3c_lstm = Config.for_env(CONTINUOUS, algo="ga3c", recurrent=True)
+    assert ga3c_lstm.envs_per_worker == 32
+    assert ga3c_lstm.lr == 3e-4  # memory's lr, not GA3C's 5e-4
     # GA3C's LSTM fell past its peak on the hidden-velocity pendulum; V-trace under a tighter KL bound
     # held it (screens 51 and 53). Only the recurrent GA3C policy takes them.
-    ga3c_lstm = Config.for_env(CONTINUOUS, algo="ga3c", recurrent=True)
     assert (ga3c_lstm.vtrace, ga3c_lstm.target_kl, ga3c_lstm.total_steps) == (True, 0.001, 5_000_000)
     for other in (Config.for_env(CONTINUOUS, algo="ga3c"), with_memory):
         assert (other.vtrace, other.target_kl) == (False, 0.002)
