@@ -4,6 +4,8 @@ paper's classic games at equal wall-clock budgets, scored by the human-normalize
     python benchmarks/atari_family.py --games Breakout SpaceInvaders BeamRider Seaquest Qbert \\
         --recipes paper universe paper-lstm universe-ff --seeds 0 --budget 1200          # the screen
     python benchmarks/atari_family.py --recipes universe paper --seeds 1 --budget 1800  # the two best
+    python benchmarks/atari_family.py --games Breakout SpaceInvaders --recipes universe \
+        --peers sb3-a2c sb3-ppo --seeds 0 1 --budget 1800                                # beside the peers
     python benchmarks/atari_family.py --report-only
 
 Each run is `a3c train ALE/<game>-v5 --algo ALGO` on the family's protocol of today (clipped
@@ -30,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from aggregate import over_seeds  # noqa: E402
 from stability import a3c_sets, figures, keep, provenance  # noqa: E402
-from systems import run_a3c  # noqa: E402
+from systems import run_a3c, run_sb3  # noqa: E402
 
 RESULTS = HERE / "results" / "atari-family"
 
@@ -89,13 +91,23 @@ RECIPES: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
+PEERS = {
+    "sb3-a2c": "SB3 A2C on rl-baselines3-zoo's Atari settings (16 envs, 5-step rollouts, RMSProp 7e-4, 4 frames)",
+    "sb3-ppo": "SB3 PPO on rl-baselines3-zoo's Atari settings (8 envs, 128 steps, 4 epochs, Adam 2.5e-4 annealed)",
+}
+ZOO = "zoo"  # the recipe name of a peer's run
+
+
 def system_name(algo: str, recipe: str) -> str:
     return f"{algo}/{recipe}"
 
 
 def run(algo: str, recipe: str, game: str, seed: int, budget: float, out: Path) -> dict[str, Any]:
+    env_id = f"ALE/{game}-v5"
+    if algo in PEERS:
+        return run_sb3(algo.removeprefix("sb3-"), env_id, seed, budget, None, out)
     sets = a3c_sets(RECIPES[recipe][1])
-    return run_a3c(f"ALE/{game}-v5", seed, budget, None, out, algo=algo, system=system_name(algo, recipe), sets=sets)
+    return run_a3c(env_id, seed, budget, None, out, algo=algo, system=system_name(algo, recipe), sets=sets)
 
 
 def normalized(game: str, score: float) -> float:
@@ -155,6 +167,13 @@ def main() -> None:
     parser.add_argument("--games", nargs="+", default=["Breakout", "SpaceInvaders", "BeamRider", "Seaquest", "Qbert"])
     parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
     parser.add_argument("--algos", nargs="+", default=["a3c"], choices=["a3c", "ga3c"])
+    parser.add_argument(
+        "--peers",
+        nargs="*",
+        default=[],
+        choices=list(PEERS),
+        help="SB3 systems on the zoo's Atari settings, run beside the recipes",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--budget", type=float, default=1200.0, help="training seconds per run")
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -168,7 +187,7 @@ def main() -> None:
     path = args.out / "records.json"
     records: list[dict[str, Any]] = json.loads(path.read_text()) if path.exists() else []
     if not args.report_only:
-        plan = [(algo, recipe) for algo in args.algos for recipe in args.recipes]
+        plan = [(algo, recipe) for algo in args.algos for recipe in args.recipes] + [(p, ZOO) for p in args.peers]
         for i, seed in enumerate(args.seeds):
             for game in args.games:
                 shift = i % len(plan)
@@ -177,7 +196,7 @@ def main() -> None:
                     record.update(
                         provenance(),
                         recipe=recipe,
-                        why=RECIPES[recipe][0],
+                        why=PEERS[algo] if algo in PEERS else RECIPES[recipe][0],
                         command=" ".join(["python", *sys.argv]),
                         # The drop's reference is the literature's random play, as the normalized score's.
                         figures=figures(record, RANDOM_HUMAN[game][0]),

@@ -264,6 +264,21 @@ def solved_callback(started: float, target: Optional[float], cap_s: float):
     return SolvedCallback()
 
 
+def sb3_atari_env(env_id: str, n_envs: int, seed: int):
+    """The zoo's Atari pipeline on an ALE v5 game: AtariWrapper and 4 stacked frames. The wrapper
+    skips frames itself (max-pooling the last two), so the env's own frame skip is set to 1; v5's
+    sticky actions (0.25) stay, as in a3c's Atari family. SB3's episode Monitor sits below the
+    wrapper, so the logged returns are whole games' unclipped scores."""
+    import ale_py
+    import gymnasium as gym
+    from stable_baselines3.common.env_util import make_atari_env
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack
+
+    gym.register_envs(ale_py)
+    env = make_atari_env(env_id, n_envs=n_envs, seed=seed, env_kwargs=dict(frameskip=1), vec_env_cls=DummyVecEnv)
+    return VecFrameStack(env, n_stack=4)
+
+
 def sb3_child(algo: str, env_id: str, seed: int, cap_s: float, target: Optional[float], out_path: Path,
               fixed_steps: int = 0) -> None:
     """In the child: train SB3 until the a3c "solved" rule holds, the cap, or the zoo's budget
@@ -276,15 +291,19 @@ def sb3_child(algo: str, env_id: str, seed: int, cap_s: float, target: Optional[
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
     sys.path.insert(0, str(HERE))
-    from zoo_hyperparams import ZOO, sb3_settings
+    from zoo_hyperparams import ZOO, sb3_settings, zoo_key
 
     run, kwargs, source = sb3_settings(algo, env_id)
     if fixed_steps:
         run["n_timesteps"] = fixed_steps
-    env = make_vec_env(env_id, n_envs=run["n_envs"], seed=seed, vec_env_cls=DummyVecEnv)
+    if run["atari"]:
+        env = sb3_atari_env(env_id, run["n_envs"], seed)
+    else:
+        env = make_vec_env(env_id, n_envs=run["n_envs"], seed=seed, vec_env_cls=DummyVecEnv)
     if run["normalize"]:
         env = VecNormalize(env)
-    model = {"a2c": A2C, "ppo": PPO}[algo]("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **kwargs)
+    policy = "CnnPolicy" if run["atari"] else "MlpPolicy"
+    model = {"a2c": A2C, "ppo": PPO}[algo](policy, env, seed=seed, device="cpu", verbose=0, **kwargs)
     started_at, started = time.time(), time.monotonic()
     callback = solved_callback(started, target, cap_s)
     model.learn(total_timesteps=int(run["n_timesteps"]), callback=callback)
@@ -295,7 +314,7 @@ def sb3_child(algo: str, env_id: str, seed: int, cap_s: float, target: Optional[
         steps_to_target=callback.steps_to_target, env_steps=model.num_timesteps, train_wall_s=wall,
         train_started_at=started_at, mean_return_100=callback.mean(), series=callback.series,
         settings=dict(source=source, n_envs=run["n_envs"], n_timesteps=run["n_timesteps"],
-                      normalize=run["normalize"], hyperparams=ZOO[algo].get(env_id, {}),
+                      normalize=run["normalize"], hyperparams=ZOO[algo].get(zoo_key(env_id), {}),
                       vec_env="DummyVecEnv (one process)"),
     )))
 

@@ -5,6 +5,9 @@ hyperparams/ppo.yml, copied by hand. "lin_X" means a linear schedule from X to 0
 n_timesteps, as the zoo reads it. `normalize: true` is VecNormalize with its defaults
 (observations and rewards), applied above the episode Monitor, so reported returns are raw.
 An env missing here runs with SB3's defaults (n_envs 1, n_timesteps 1e6) and is noted as such.
+The zoo's "atari" entry covers every `ALE/<game>-v5` id: its AtariWrapper (noop starts, max-pooled
+frame skip of 4, 84x84 grey frames, a lost life ends the agent's episode, clipped rewards), 4 stacked
+frames and the CNN policy.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from typing import Any, Callable, Union
 
 ZOO: dict[str, dict[str, dict[str, Any]]] = {
     "a2c": {
+        "atari": dict(n_envs=16, n_timesteps=1e7, ent_coef=0.01, vf_coef=0.25,
+                      policy_kwargs=dict(optimizer_class="RMSpropTFLike", optimizer_kwargs=dict(eps=1e-5))),
         "CartPole-v1": dict(n_envs=8, n_timesteps=5e5, ent_coef=0.0),
         "Acrobot-v1": dict(normalize=True, n_envs=16, n_timesteps=5e5, ent_coef=0.0),
         # Continuous control ("# Almost tuned" / "# Tuned" in the zoo): gSDE exploration, RMSProp.
@@ -28,6 +33,8 @@ ZOO: dict[str, dict[str, dict[str, Any]]] = {
         "HalfCheetah-v5": dict(normalize=True, n_timesteps=1e6),
     },
     "ppo": {
+        "atari": dict(n_envs=8, n_timesteps=1e7, n_steps=128, n_epochs=4, batch_size=256,
+                      learning_rate="lin_2.5e-4", clip_range="lin_0.1", vf_coef=0.5, ent_coef=0.01),
         "CartPole-v1": dict(n_envs=8, n_timesteps=1e5, n_steps=32, batch_size=256, gae_lambda=0.8,
                             gamma=0.98, n_epochs=20, ent_coef=0.0, learning_rate="lin_0.001",
                             clip_range="lin_0.2"),
@@ -55,13 +62,21 @@ def schedule(value: Union[str, float]) -> Union[float, Callable[[float], float]]
     return value
 
 
+def zoo_key(env_id: str) -> str:
+    """The zoo's entry for env_id: its own, or "atari" for an ALE game."""
+    return "atari" if env_id.startswith("ALE/") else env_id
+
+
 def sb3_settings(algo: str, env_id: str) -> tuple[dict[str, Any], dict[str, Any], str]:
-    """(run settings: n_envs, n_timesteps, normalize; model kwargs; source note)."""
-    tuned = ZOO[algo].get(env_id)
-    source = f"rl-baselines3-zoo {algo}.yml" if tuned else "SB3 defaults (no zoo hyperparameters for this env)"
+    """(run settings: n_envs, n_timesteps, normalize, atari; model kwargs; source note)."""
+    key = zoo_key(env_id)
+    tuned = ZOO[algo].get(key)
+    entry = f"rl-baselines3-zoo {algo}.yml" + (" (atari)" if key == "atari" else "")
+    source = entry if tuned else "SB3 defaults (no zoo hyperparameters for this env)"
     params = dict(DEFAULTS, **(tuned or {}))
     run = {k: params.pop(k) for k in ("n_envs", "n_timesteps")}
     run["normalize"] = params.pop("normalize", False)
+    run["atari"] = key == "atari"
     kwargs = {k: schedule(v) if k in ("learning_rate", "clip_range") else v for k, v in params.items()}
     if "policy_kwargs" in kwargs:  # the zoo writes nn.ReLU; kept here as a name so this file imports no torch
         policy_kwargs = dict(kwargs["policy_kwargs"])
@@ -69,5 +84,9 @@ def sb3_settings(algo: str, env_id: str) -> tuple[dict[str, Any], dict[str, Any]
             import torch.nn as nn
 
             policy_kwargs["activation_fn"] = nn.ReLU
+        if policy_kwargs.get("optimizer_class") == "RMSpropTFLike":
+            from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
+
+            policy_kwargs["optimizer_class"] = RMSpropTFLike
         kwargs["policy_kwargs"] = policy_kwargs
     return run, kwargs, source
