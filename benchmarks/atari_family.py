@@ -10,7 +10,8 @@ paper's classic games at equal wall-clock budgets, scored by the human-normalize
 
 Each run is `a3c train ALE/<game>-v5 --algo ALGO` on the family's protocol of today (clipped
 rewards, a lost life ends the bootstrap, sticky actions, noop starts, the linear lr anneal over
-total_steps) with the recipe's settings on top, trained for the whole budget with no early stop,
+its total_steps of 10M, as in a user's run) with the recipe's settings on top, trained for the whole
+budget (no target; the budgets end before 10M steps),
 alone on the machine, one torch thread per process, recipes alternating with the order rotated per
 seed. Its curve (mean of the last 100 training episodes, unclipped game score) gives the stability
 figures of issue 37 (best, final, drop), and its final mean the human-normalized score
@@ -106,7 +107,8 @@ def run(algo: str, recipe: str, game: str, seed: int, budget: float, out: Path) 
     env_id = f"ALE/{game}-v5"
     if algo in PEERS:
         return run_sb3(algo.removeprefix("sb3-"), env_id, seed, budget, None, out)
-    sets = a3c_sets(RECIPES[recipe][1])
+    # The family's own total_steps stay, so its lr anneals as in a user's run (the budget ends first).
+    sets = a3c_sets(RECIPES[recipe][1], own_step_cap=True)
     return run_a3c(env_id, seed, budget, None, out, algo=algo, system=system_name(algo, recipe), sets=sets)
 
 

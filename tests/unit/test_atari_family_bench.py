@@ -51,3 +51,5 @@ def test_a_peer_runs_on_the_zoos_settings_and_a_recipe_on_the_familys(monkeypatc
     kind, args, kw = calls[1]
     assert kind == "a3c" and args[0] == "ALE/Breakout-v5" and kw["system"] == "a3c/universe"
     assert "torso=universe" in kw["sets"] and "recurrent=true" in kw["sets"]
+    # No step cap of the benchmark's: the family's total_steps and its lr anneal hold, as in a user's run.
+    assert not any(pair.startswith("total_steps=") for pair in kw["sets"])
