@@ -19,12 +19,22 @@ def over_seeds(values: Sequence[float], reps: int = BOOTSTRAP_REPS, seed: int = 
     """IQM, its 95% stratified-bootstrap interval (rliable's percentile method) and the median of one
     figure over seeds (one value per seed). The bootstrap is seeded, so the same data always
     renders the same page."""
+    return over_tasks({"x": list(values)}, reps, seed)
+
+
+def over_tasks(values: dict[str, Sequence[float]], reps: int = BOOTSTRAP_REPS, seed: int = 0) -> dict[str, float | int]:
+    """The same over several tasks (games), one value per seed of each: the IQM of all the runs, its
+    interval from a bootstrap that resamples the seeds within each task (rliable's stratified one),
+    and the median. Every task needs the same number of seeds, as in rliable's runs x tasks array."""
     from rliable import library as rly
     from rliable import metrics
 
-    scores = np.asarray(values, dtype=float).reshape(-1, 1)  # rliable's layout: runs x tasks
-    if scores.size == 0:
-        raise ValueError("over_seeds needs at least one value")
+    counts = {task: len(v) for task, v in values.items()}
+    if not values or 0 in counts.values():
+        raise ValueError("over_tasks needs at least one value for each task")
+    if len(set(counts.values())) > 1:
+        raise ValueError(f"every task needs the same number of seeds; got {counts}")
+    scores = np.asarray([list(v) for v in values.values()], dtype=float).T  # rliable's layout: runs x tasks
     # rliable 1.2 resamples the runs with numpy's global generator (np.random.choice), whatever
     # random_state it is given: seed that one for the call and put its state back after.
     saved = np.random.get_state()

@@ -31,8 +31,9 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from aggregate import over_seeds  # noqa: E402
-from stability import a3c_sets, figures, keep, provenance  # noqa: E402
+from aggregate import over_tasks  # noqa: E402
+from figures import atari_family_text  # noqa: E402
+from stability import a3c_sets, figures, keep, plot, provenance  # noqa: E402
 from systems import run_a3c, run_sb3  # noqa: E402
 
 RESULTS = HERE / "results" / "atari-family"
@@ -121,47 +122,56 @@ def game_of(env_id: str) -> str:
     return env_id.removeprefix("ALE/").removesuffix("-v5")
 
 
-def report(records: list[dict[str, Any]]) -> str:
-    """A row per game and system (final, best, drop, env steps, human-normalized final; median of
-    the seeds), then the aggregate per system over games and seeds."""
-    lines = [
-        "| game | system | seeds | final (each seed) | best | drop | env steps | human-normalized final |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
+def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the pages show (benchmarks/figures.py's atari-family block): a row per game and system
+    (each seed's final, best, drop and env steps, and the human-normalized median final), and per
+    system the aggregate of the human-normalized finals over games and seeds. Failed runs (no
+    curve) are left out."""
     by: dict[tuple[str, str], list[dict]] = {}
     for r in records:
         if r.get("figures"):
             by.setdefault((game_of(r["env_id"]), r["system"]), []).append(r)
+    rows = []
     for (game, system), runs in sorted(by.items()):
         runs.sort(key=lambda r: r["seed"])
         finals = [r["figures"]["final"] for r in runs]
-        middle = statistics.median(finals)
-        each = {
-            "final": ", ".join(f"{v:.1f}" for v in finals),
-            "best": ", ".join(f"{r['figures']['best']:.1f}" for r in runs),
-            "drop": ", ".join(f"{r['figures']['drop']:.2f}" for r in runs),
-            "steps": ", ".join(f"{r['env_steps'] / 1e6:.2f}M" for r in runs),
+        rows.append(
+            dict(
+                game=game,
+                system=system,
+                seeds=[r["seed"] for r in runs],
+                final=finals,
+                best=[r["figures"]["best"] for r in runs],
+                drop=[r["figures"]["drop"] for r in runs],
+                env_steps=[r["env_steps"] for r in runs],
+                budget_s=sorted({r["cap_s"] for r in runs}),
+                normalized=normalized(game, statistics.median(finals)),
+            )
+        )
+    aggregates = []
+    for system in sorted({row["system"] for row in rows}):
+        scores = {
+            row["game"]: [normalized(row["game"], v) for v in row["final"]] for row in rows if row["system"] == system
         }
-        lines.append(
-            f"| {game} | {system} | {','.join(str(r['seed']) for r in runs)} | {each['final']} | {each['best']} "
-            f"| {each['drop']} | {each['steps']} | {normalized(game, middle):.3f} |"
-        )
-    lines += [
-        "",
-        "| system | runs | human-normalized final: IQM [95% CI]; median |",
-        "| --- | --- | --- |",
-    ]
-    systems = sorted({system for _, system in by})
-    for system in systems:
-        scores = [
-            normalized(game, r["figures"]["final"]) for (game, s), runs in by.items() if s == system for r in runs
-        ]
-        agg = over_seeds(scores)
-        lines.append(
-            f"| {system} | {agg['n']} | {agg['iqm']:.3f} [{agg['iqm_ci_low']:.3f}, {agg['iqm_ci_high']:.3f}]; "
-            f"median {agg['median']:.3f} |"
-        )
-    return "\n".join(lines)
+        counts = {len(v) for v in scores.values()}
+        # rliable's stratified bootstrap needs as many seeds in every game: until then, no interval.
+        figure = over_tasks(scores) if len(counts) == 1 else None
+        aggregates.append(dict(system=system, games=sorted(scores), figure=figure))
+    kept = [r for r in records if r.get("figures")]
+    return dict(
+        rows=rows,
+        aggregates=aggregates,
+        dates=sorted({r["date"] for r in kept}),
+        commits=sorted({r["commit"] for r in kept}),
+        cpus=sorted({f"{r['cpu']}, {r['cores']} cores" for r in kept}),
+        commands=sorted({r["command"] for r in kept if r.get("command")}),
+    )
+
+
+def write_summary(records: list[dict[str, Any]], out: Path) -> dict[str, Any]:
+    summary = summarize(records)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return summary
 
 
 def main() -> None:
@@ -180,6 +190,7 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=1200.0, help="training seconds per run")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--plot", type=Path, help="also draw the curves of --games x the systems run into this PNG")
     args = parser.parse_args()
     unknown = [g for g in args.games if g not in RANDOM_HUMAN]
     if unknown:
@@ -204,13 +215,18 @@ def main() -> None:
                         figures=figures(record, RANDOM_HUMAN[game][0]),
                     )
                     records = keep(records, record, path)
+                    write_summary(records, args.out)
                     f = record["figures"] or {}
                     print(
                         f"{game} {record['system']} seed {seed}: final {f.get('final')} best {f.get('best')} "
                         f"drop {f.get('drop')} ({record['env_steps']:,} steps)",
                         flush=True,
                     )
-    print(report(records))
+    print(atari_family_text(write_summary(records, args.out)))
+    if args.plot:
+        envs = [f"ALE/{game}-v5" for game in args.games]
+        systems = sorted({r["system"] for r in records if r["env_id"] in envs and r.get("series")})
+        plot(records, envs, systems, args.plot, {f"ALE/{g}-v5": RANDOM_HUMAN[g][0] for g in args.games})
 
 
 if __name__ == "__main__":

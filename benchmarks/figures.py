@@ -773,8 +773,7 @@ def final_return_result(runs: list[dict], aggregate: dict) -> tuple[str, str]:
     if all(shown):
         measure += "; best and drop from it, median (seeds)"
         result += (
-            f"; best {per_seed([f['best'] for f in shown])}, "
-            f"drop {per_seed_fmt([f['drop'] for f in shown], '{:.2f}')}"
+            f"; best {per_seed([f['best'] for f in shown])}, drop {per_seed_fmt([f['drop'] for f in shown], '{:.2f}')}"
         )
     return measure, result
 
@@ -1539,6 +1538,70 @@ def block_stability_memory() -> str:
     )
 
 
+def atari_family_text(summary: dict) -> str:
+    """Issue 41's tables: a row per game and system, then each system's human-normalized final over
+    games and seeds (benchmarks/atari_family.py writes the summary; its terminal report is this)."""
+    rows = [
+        [
+            row["game"],
+            f"`{row['system']}`",
+            ",".join(str(seed) for seed in row["seeds"]),
+            ", ".join(f"{b:g}" for b in row["budget_s"]),
+            ", ".join(f"{v:.1f}" for v in row["final"]),
+            ", ".join(f"{v:.1f}" for v in row["best"]),
+            ", ".join(f"{v:.2f}" for v in row["drop"]),
+            ", ".join(steps(v) for v in row["env_steps"]),
+            f"{row['normalized']:.3f}",
+        ]
+        for row in summary["rows"]
+    ]
+    aggregates = [
+        [
+            f"`{a['system']}`",
+            ", ".join(a["games"]),
+            over_seeds_text(a["figure"], lambda v: f"{v:.3f}") or "no interval until every game has as many seeds",
+        ]
+        for a in summary["aggregates"]
+    ]
+    return "\n\n".join(
+        [
+            table(
+                [
+                    "game",
+                    "system",
+                    "seeds",
+                    "budget (s)",
+                    "final (each seed)",
+                    "best",
+                    "drop",
+                    "env steps",
+                    "human-normalized final (median)",
+                ],
+                rows,
+            ),
+            table(["system", "games", "human-normalized final over games and seeds: IQM [95% CI]; median"], aggregates),
+        ]
+    )
+
+
+def block_atari_family() -> str:
+    """Issue 41: the Atari family's candidate recipes and the SB3 peers on the A3C paper's classic
+    games at equal wall-clock budgets (atari-family/summary.json)."""
+    rel = "atari-family/summary.json"
+    summary = read_json(rel)
+    measured = Measured(
+        rel,
+        " to ".join(dict.fromkeys([summary["dates"][0], summary["dates"][-1]])),
+        "; ".join(summary["cpus"]),
+        ", ".join(summary["commits"]),
+        # An --out given as an absolute path (a run from a worktree) is shown from the repository's root.
+        command="; ".join(
+            re.sub(r"(--out )\S*?(benchmarks/results/)", r"\1\2", command(c)) for c in summary["commands"]
+        ),
+    )
+    return "\n\n".join([measured.line(("atari",)), atari_family_text(summary)])
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
     "headline": block_headline,
     "cartpole": block_cartpole,
@@ -1563,6 +1626,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "stability-hopper": block_stability_hopper,
     "stability-memory": block_stability_memory,
     "stability-own-end": block_stability_own_end,
+    "atari-family": block_atari_family,
 }
 
 

@@ -46,3 +46,19 @@ def test_interval_is_reproducible_and_widens_with_the_spread():
 def test_no_values_is_an_error():
     with pytest.raises(ValueError, match="at least one"):
         aggregate.over_seeds([])
+
+
+def test_over_tasks_takes_the_iqm_of_every_run_of_every_task():
+    # 8 runs in all, 0..7: the IQM drops 0, 1 and 6, 7 -> mean(2, 3, 4, 5) = 3.5.
+    out = aggregate.over_tasks({"Breakout": [0, 7, 2, 5], "Qbert": [1, 6, 3, 4]}, reps=500)
+    assert out["iqm"] == pytest.approx(3.5) and out["median"] == pytest.approx(3.5) and out["n"] == 8
+    assert out["iqm_ci_low"] <= 3.5 <= out["iqm_ci_high"]
+    # One task is over_seeds itself.
+    assert aggregate.over_tasks({"x": [1, 2, 3, 4, 5]}, reps=500) == aggregate.over_seeds([1, 2, 3, 4, 5], reps=500)
+
+
+def test_over_tasks_needs_as_many_seeds_in_every_task():
+    with pytest.raises(ValueError, match="same number of seeds"):
+        aggregate.over_tasks({"Breakout": [1.0, 2.0], "Qbert": [3.0]})
+    with pytest.raises(ValueError, match="at least one value"):
+        aggregate.over_tasks({"Breakout": []})
