@@ -257,6 +257,11 @@ FAMILY_ALGO_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     # updates made 0.14x A3C's updates; one segment an update without V-trace collapsed the policy
     # (entropy to 0) at lr 1.5e-3 and with 16 envs an agent (pixels.md, MinAtar Breakout, 2026-12-03).
     ("minatar", "ga3c"): dict(envs_per_worker=32, train_batch=1, max_train_batch=1, vtrace=True),
+    # A3C's lr annealed to 0 at the family's 10M steps: with a constant lr its runs ended in the noise
+    # of a plateau (median drop 0.12, final 20); annealed, median drop 0.09, final 23, first peak at
+    # 319 s against 435 s (stability.md, MinAtar as a user runs it). GA3C held with a constant lr
+    # (median drop 0.06) and keeps it: not measured annealed.
+    ("minatar", "a3c"): dict(lr_schedule="linear"),
     ("image", "ga3c"): dict(envs_per_worker=16, train_batch=1),
     ("vector", "ga3c"): _VECTOR_GA3C,
     # lr 5e-4, not the family's 1e-3: at 1e-3 GA3C's 512-sample updates reached 8,067 on
