@@ -83,6 +83,7 @@ CHANGES = [
         "a3c/MaskedPendulum-v1 ga3c",
         "GA3C's masked-pendulum preset took the continuous family's GA3C LSTM settings (76d66c0)",
     ),
+    ("2026-12-08", "minatar a3c", "A3C's MinAtar defaults took the lr annealed to 0 at their 10M steps (bb44fce)"),
 ]
 
 # Provenance the results files do not hold, taken from the .md written beside them, keyed by file
@@ -424,7 +425,7 @@ def block_pixels() -> str:
             ]
         body.append(row + [vs, f"{r['median_steps_per_s']:,.0f}"])
     seconds = seconds_of(data["meta"]["command"])
-    out.append(pixels_measured(rel, data, f"{rows[0]['runs']} seeds").line(("a3c",)))
+    out.append(pixels_measured(rel, data, f"{rows[0]['runs']} seeds").line(("a3c", "minatar a3c")))
     out.append(
         f"MinAtar/Breakout-v1, mean return of the last 100 episodes after {seconds} s of training, "
         + ("IQM [95% CI]; median (each seed)" if "return_over_seeds" in rows[0] else "median (each seed)")
@@ -1009,7 +1010,9 @@ def block_stability() -> str:
         "row `ga3c:recurrent=true,vtrace=false,target_kl=0.002` is the defaults before it, `--budget 300`; likewise "
         "GA3C's row on the masked pendulum is screen 54's runs of today's preset (`--budget 600`) and the row "
         "named with the old preset's values is the preset before it; MinAtar "
-        "since d9f4748 `--systems a3c ga3c --own-step-cap --budget 800`, stopping at the family's 10M steps), and "
+        "since d9f4748 `--systems a3c ga3c --own-step-cap --budget 800`, stopping at the family's 10M steps, and "
+        "A3C's row since bb44fce the runs of `a3c:lr_schedule=linear` from the screens (`stability-ablations`, "
+        "at ae70272), set by hand, the row `a3c:lr_schedule=constant` the defaults before them), and "
         "for InvertedDoublePendulum and Hopper `--systems sb3-ppo:n_envs=8 --budget 240` (SB3 PPO on its own "
         "defaults with 8 envs, as "
         "`rl_zoo3` has no settings for these envs' v5); every command is in `stability/meta.json`. "
@@ -1017,7 +1020,7 @@ def block_stability() -> str:
         "InvertedDoublePendulum and Hopper, both engines on LunarLanderContinuous and on MinAtar, measured with "
         "`--own-step-cap`: as `a3c train ENV` does, each run stops at its defaults' steps (A3C: 20M on the first "
         "two, with the step size annealed to 0 at them; both engines: the lander's preset's 10M, annealed; "
-        "MinAtar: the family's 10M, constant), within the budget. "
+        "MinAtar: the family's 10M, A3C's annealed, GA3C's constant), within the budget. "
         "*at 240 s*: the mean return of the "
         "last 100 episodes after 240 s of training (for a3c, read from the longer run's curve: no default "
         "schedules anything by time); *drop*: (best - final) / (best - random play); *first peak*: the "
