@@ -127,10 +127,10 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
     (each seed's final, best, drop and env steps, and the human-normalized median final), and per
     system the aggregate of the human-normalized finals over games and seeds. Failed runs (no
     curve) are left out."""
+    kept = [r for r in records if r.get("figures")]
     by: dict[tuple[str, str], list[dict]] = {}
-    for r in records:
-        if r.get("figures"):
-            by.setdefault((game_of(r["env_id"]), r["system"]), []).append(r)
+    for r in kept:
+        by.setdefault((game_of(r["env_id"]), r["system"]), []).append(r)
     rows = []
     for (game, system), runs in sorted(by.items()):
         runs.sort(key=lambda r: r["seed"])
@@ -157,15 +157,10 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
         # rliable's stratified bootstrap needs as many seeds in every game: until then, no interval.
         figure = over_tasks(scores) if len(counts) == 1 else None
         aggregates.append(dict(system=system, games=sorted(scores), figure=figure))
-    kept = [r for r in records if r.get("figures")]
-    return dict(
-        rows=rows,
-        aggregates=aggregates,
-        dates=sorted({r["date"] for r in kept}),
-        commits=sorted({r["commit"] for r in kept}),
-        cpus=sorted({f"{r['cpu']}, {r['cores']} cores" for r in kept}),
-        commands=sorted({r["command"] for r in kept if r.get("command")}),
-    )
+    # Where each run was measured, for figures.records_measured, and the commands that ran them.
+    runs = [{k: r.get(k) for k in ("seed", "date", "commit", "cpu", "cores")} for r in kept]
+    commands = sorted({r["command"] for r in kept if r.get("command")})
+    return dict(rows=rows, aggregates=aggregates, runs=runs, commands=commands)
 
 
 def write_summary(records: list[dict[str, Any]], out: Path) -> dict[str, Any]:

@@ -18,6 +18,7 @@ Reads JSON only (and the stdlib): no torch, no a3c import, nothing trains.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import math
@@ -1592,11 +1593,9 @@ def block_atari_family() -> str:
     games at equal wall-clock budgets (atari-family/summary.json)."""
     rel = "atari-family/summary.json"
     summary = read_json(rel)
-    measured = Measured(
-        rel,
-        " to ".join(dict.fromkeys([summary["dates"][0], summary["dates"][-1]])),
-        "; ".join(summary["cpus"]),
-        ", ".join(summary["commits"]),
+    seeds = "seeds " + ", ".join(sorted({str(r["seed"]) for r in summary["runs"]}))
+    measured = dataclasses.replace(
+        records_measured(rel, summary["runs"], seeds),
         # An --out given as an absolute path (a run from a worktree) is shown from the repository's root.
         command="; ".join(
             re.sub(r"(--out )\S*?(benchmarks/results/)", r"\1\2", command(c)) for c in summary["commands"]

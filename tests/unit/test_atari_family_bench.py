@@ -58,7 +58,10 @@ def test_the_summary_has_a_row_per_game_and_system_and_an_aggregate_over_games_a
     assert aggregates["a3c/universe"]["figure"]["iqm"] == pytest.approx(0.25)
     assert aggregates["a3c/universe"]["figure"]["median"] == pytest.approx(0.25)
     assert aggregates["sb3-ppo"]["figure"] is None  # one seed on Breakout, two on Qbert: no interval yet
-    assert summary["dates"] == ["2026-12-08", "2026-12-09"] and summary["cpus"] == ["AMD EPYC, 2 cores"]
+    # Where the kept runs were measured, read as every other block reads records.
+    measured = figures.records_measured("atari-family/summary.json", summary["runs"], None)
+    assert measured.date == "2026-12-08 to 2026-12-09" and measured.machine == "2 cores (AMD EPYC)"
+    assert len(summary["runs"]) == 7 and measured.commit == "abc1234"
     text = figures.atari_family_text(summary)
     assert (
         "| Breakout | `a3c/universe` | 0,1 | 1200 | 16.1, 30.5 | 17.1, 31.5 | 0.01, 0.01 | 2.00M, 2.00M | 0.750 |"
