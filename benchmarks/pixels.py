@@ -45,7 +45,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from aggregate import over_seeds  # noqa: E402
 from run import cpu_model, git_commit  # noqa: E402
-from systems import measure  # noqa: E402
+from systems import measure, sb3_atari_env  # noqa: E402
 
 REPO = HERE.parent
 OUT = HERE / "results"
@@ -86,19 +86,16 @@ def sb3_child(env_id: str, seed: int, seconds: float, out_path: Path) -> None:
     torch.set_num_threads(1)
     from stable_baselines3 import A2C
     from stable_baselines3.common.callbacks import BaseCallback
-    from stable_baselines3.common.env_util import make_atari_env, make_vec_env
+    from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
     from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
-    from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack
+    from stable_baselines3.common.vec_env import DummyVecEnv
 
     # rl-zoo3 a2c.yml, atari: 16 envs, 4-stack, CnnPolicy, ent 0.01, vf 0.25, RMSpropTFLike eps 1e-5.
     zoo = dict(ent_coef=0.01, vf_coef=0.25)
     optimizer = dict(optimizer_class=RMSpropTFLike, optimizer_kwargs=dict(eps=1e-5))
     if env_id.startswith("ALE/"):
-        import ale_py
-
-        gym.register_envs(ale_py)
-        env = VecFrameStack(make_atari_env(zoo_atari_id(env_id), n_envs=16, seed=seed), n_stack=4)
+        env = sb3_atari_env(zoo_atari_id(env_id), n_envs=16, seed=seed)  # the zoo's id: no sticky actions
         model = A2C("CnnPolicy", env, seed=seed, device="cpu", policy_kwargs=optimizer, **zoo)
     else:
         import minatar.gym
